@@ -1,0 +1,351 @@
+"""The user's object: :func:`load_model` and :class:`Model`, a thin facade over the function modules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ._errors import EvidenceError, InputError, one_of
+from .engine import CompiledNetwork, compile_spec, propagate
+from .evidence import case_likelihood
+from .priors import load_spec
+from .scoring import default_targets, score_frame
+from .simulate import sample_codes
+from .spec import Spec, check, parameters_by_id, with_parameters
+
+__all__ = ["load_model", "Model", "Posterior"]
+
+_NETWORK_SUFFIXES = (".bif", ".bif.gz", ".xmlbif", ".xml", ".xml.gz")
+
+
+def load_model(*paths: str | Path) -> "Model":
+    """Load a model from prior files (later files overlay earlier ones) or a BIF/XMLBIF network.
+
+    Parameters
+    ----------
+    *paths : str or Path
+        TOML prior files, e.g. ``"priors/default.toml", "priors/older_adults.toml"``; a bundled
+        name such as ``"older_adults"`` works too. No argument gives the bundled default.
+        A single ``.bif``/``.xmlbif`` path reads that network (through pgmpy).
+
+    Returns
+    -------
+    Model
+
+    Examples
+    --------
+    >>> model = load_model()
+    >>> model.states("diuretic")
+    ('none', 'thiazide', 'loop', 'potassium_sparing')
+    """
+    if any(str(p).lower().endswith(_NETWORK_SUFFIXES) for p in paths):
+        if len(paths) != 1:
+            raise InputError(f"load_model: got {len(paths)} paths including a network file; expected a single "
+                             ".bif/.xmlbif file, or TOML prior files only.")
+        from .reference import read_network
+
+        return Model(read_network(paths[0]))
+    if not paths:
+        return Model(load_spec())
+    # the bundled default is the base for overlays given on their own
+    return Model(load_spec(*paths))
+
+
+class Posterior(Mapping[str, pd.Series]):
+    """Posterior marginals of one case: ``result["potassium_deficiency"]["present"]``.
+
+    Attributes
+    ----------
+    evidence_probability : float
+        ``P(e)``, the probability of the evidence under the model.
+    log_evidence_probability : float
+        ``log P(e)`` (exact even where ``P(e)`` underflows).
+    evidence : dict
+        The evidence as given.
+    """
+
+    def __init__(self, marginals: Mapping[str, pd.Series], log_evidence_probability: float,
+                 evidence: Mapping[str, Any], priors: Mapping[str, pd.Series] | None = None):
+        self._marginals = dict(marginals)
+        self.log_evidence_probability = float(log_evidence_probability)
+        self.evidence_probability = float(np.exp(log_evidence_probability))
+        self.evidence = dict(evidence)
+        self._priors = priors
+
+    def __getitem__(self, node: str) -> pd.Series:
+        if node not in self._marginals:
+            raise KeyError(f"{node!r} is not among the posterior's nodes; expected one of "
+                           f"{one_of(self._marginals)}.")
+        return self._marginals[node]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._marginals)
+
+    def __len__(self) -> int:
+        return len(self._marginals)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy table: ``node``, ``state``, ``probability`` (and ``prior`` when known)."""
+        rows = []
+        for node, series in self._marginals.items():
+            for state, probability in series.items():
+                row = {"node": node, "state": state, "probability": float(probability)}
+                if self._priors is not None:
+                    row["prior"] = float(self._priors[node][state])
+                rows.append(row)
+        return pd.DataFrame(rows)
+
+    def __repr__(self) -> str:
+        lines = [f"Posterior(P(e) = {self.evidence_probability:.6g})"]
+        for node, series in self._marginals.items():
+            lines.append(f"  {node}: " + ", ".join(f"{s}={p:.4f}" for s, p in series.items()))
+        return "\n".join(lines)
+
+
+class Model:
+    """A discrete Bayesian network with exact, vectorised inference.
+
+    Parameters
+    ----------
+    spec : Spec
+        A model specification (from :func:`load_model`, prior files or pgmpy).
+
+    Examples
+    --------
+    >>> model = load_model()
+    >>> result = model.posterior({"leg_cramps": "yes", "diuretic": "thiazide"})
+    >>> 0 < result["potassium_deficiency"]["present"] < 1
+    True
+    """
+
+    def __init__(self, spec: Spec):
+        self.spec: Spec = check(spec)
+        self.network: CompiledNetwork = compile_spec(self.spec)
+
+    @classmethod
+    def from_pgmpy(cls, network) -> "Model":
+        """A model from a pgmpy ``DiscreteBayesianNetwork`` (its CPDs become imported parameters)."""
+        from .reference import from_pgmpy
+
+        return cls(from_pgmpy(network))
+
+    @property
+    def nodes(self) -> list[str]:
+        """Node names, parents before children."""
+        return list(self.network.names)
+
+    def states(self, node: str) -> tuple[str, ...]:
+        """The states of ``node``."""
+        if node not in self.network.states:
+            raise EvidenceError(f"unknown node {node!r}; expected one of {one_of(self.nodes)}.")
+        return self.network.states[node]
+
+    @property
+    def default_targets(self) -> list[str]:
+        """Nodes reported by :meth:`score` when no targets are given."""
+        return default_targets(self.network)
+
+    def posterior(self, evidence: Mapping[str, Any] | None = None, *, targets: Sequence[str] | None = None) -> Posterior:
+        """Exact posterior marginals for one case.
+
+        Parameters
+        ----------
+        evidence : mapping, optional
+            Node -> a state (``"yes"``), a set of states (``["thiazide", "loop"]``) or a
+            likelihood (``{"yes": 0.8, "no": 0.2}``).
+        targets : sequence of str, optional
+            Nodes to report; default every unobserved node (node with soft or set evidence
+            count as unobserved).
+
+        Returns
+        -------
+        Posterior
+
+        Raises
+        ------
+        EvidenceError
+            Unknown node or state, or evidence with probability zero under the model.
+
+        Examples
+        --------
+        >>> model = load_model()
+        >>> result = model.posterior({"leg_cramps": "yes"}, targets=["magnesium_deficiency"])
+        >>> round(float(result["magnesium_deficiency"].sum()), 12)
+        1.0
+        """
+        evidence = dict(evidence or {})
+        likelihood = case_likelihood(self.network.states, evidence)
+        if targets is None:
+            hard = {k for k, v in evidence.items() if isinstance(v, str)}
+            targets = [n for n in self.nodes if n not in hard]
+        else:
+            targets = [targets] if isinstance(targets, str) else list(targets)
+            for node in targets:
+                self.states(node)
+        result = propagate(self.network, likelihood, targets=targets, n_rows=1)
+        if result.impossible[0]:
+            findings = ", ".join(f"{k}={v!r}" for k, v in evidence.items() if v is not None)
+            raise EvidenceError(f"evidence {findings}: has probability zero under the model (impossible "
+                                "evidence); expected findings the model allows together.")
+        marginals = {t: pd.Series(result.marginals[t][0], index=list(self.network.states[t]), name=t)
+                     for t in targets}
+        return Posterior(marginals, result.log_evidence_probability[0], evidence, priors=self._prior_series())
+
+    def _prior_series(self) -> dict[str, pd.Series]:
+        if not hasattr(self, "_priors_cache"):
+            result = propagate(self.network, {}, n_rows=1)
+            self._priors_cache = {n: pd.Series(result.marginals[n][0], index=list(self.network.states[n]), name=n)
+                                  for n in self.nodes}
+        return self._priors_cache
+
+    def marginals(self) -> Posterior:
+        """Prior predictive marginals of every node (no evidence).
+
+        Examples
+        --------
+        >>> float(load_model().marginals()["diuretic"].sum())
+        1.0
+        """
+        return Posterior(self._prior_series(), 0.0, {})
+
+    def score(self, data: pd.DataFrame, *, targets: Sequence[str] | None = None, codebook=None,
+              on_invalid: str = "error") -> pd.DataFrame:
+        """Posteriors for every row of a table (vectorised; one output row per input row).
+
+        Parameters
+        ----------
+        data : DataFrame
+            Columns named like nodes hold state names (or yes/no spellings); blank/NaN is no
+            evidence; other columns pass through.
+        targets : sequence of str, optional
+            Default: the ``*_deficiency`` nodes, or every unobserved node for other networks.
+        codebook : Codebook, optional
+            Maps survey columns and codes to nodes and states.
+        on_invalid : {"error", "flag"}
+            Raise on unknown values, or flag their rows in ``status``.
+
+        Returns
+        -------
+        DataFrame
+            Pass-through columns, ``p_<node>``, ``evidence_probability``,
+            ``log_evidence_probability``, ``status``.
+
+        Examples
+        --------
+        >>> frame = pd.DataFrame({"id": [1, 2], "leg_cramps": ["yes", None]})
+        >>> list(load_model().score(frame).columns)[:2]
+        ['id', 'p_potassium_deficiency']
+        """
+        if not isinstance(data, pd.DataFrame):
+            raise InputError(f"score: got {type(data).__name__}; expected a pandas DataFrame (use score_file for "
+                             "CSV or Parquet files).")
+        encoder = codebook.encoder() if codebook is not None else None
+        return score_frame(self.network, data, targets=targets, encoder=encoder, on_invalid=on_invalid)
+
+    def simulate(self, n: int, *, rng: np.random.Generator | int | None = None, missing: float = 0.0,
+                 truth: bool = False) -> pd.DataFrame:
+        """Simulate a cohort by forward sampling.
+
+        Parameters
+        ----------
+        n : int
+            Number of rows.
+        rng : numpy Generator or int seed, optional
+        missing : float
+            Probability that each evidence cell is blanked (set to None).
+        truth : bool
+            Also return the hidden nodes' sampled states (never blanked).
+
+        Returns
+        -------
+        DataFrame
+            The evidence columns (roots and leaves that are not default targets: diuretic,
+            symptoms and cramp timing for the default model), then the hidden columns if
+            ``truth``.
+
+        Examples
+        --------
+        >>> cohort = load_model().simulate(3, rng=0)
+        >>> len(cohort)
+        3
+        """
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise InputError(f"simulate: n got {n!r}; expected a non-negative whole number.")
+        if not 0.0 <= missing <= 1.0:
+            raise InputError(f"simulate: missing got {missing!r}; expected a fraction in [0, 1].")
+        rng = np.random.default_rng(rng)
+        codes = sample_codes(self.network, int(n), rng)
+        observed = self.evidence_nodes
+        columns = {}
+        for node in observed:
+            values = np.asarray(self.network.states[node], dtype=object)[codes[node]]
+            if missing > 0:
+                values[rng.random(int(n)) < missing] = None
+            columns[node] = values
+        if truth:
+            for node in self.nodes:
+                if node not in observed:
+                    columns[node] = np.asarray(self.network.states[node], dtype=object)[codes[node]]
+        return pd.DataFrame(columns)
+
+    @property
+    def evidence_nodes(self) -> list[str]:
+        """Nodes a survey observes: roots and leaves that are not default targets."""
+        targets = set(self.default_targets)
+        has_children = {p for n in self.nodes for p in self.network.parents[n]}
+        return [n for n in self.nodes if n not in targets
+                and (not self.network.parents[n] or n not in has_children)]
+
+    def parameters(self) -> pd.DataFrame:
+        """Every free parameter: ``id``, ``node``, ``parents``, ``state``, ``kind``, ``value``, ``low``,
+        ``high``, ``source``, ``basis`` (and ``note``).
+
+        Examples
+        --------
+        >>> table = load_model().parameters()
+        >>> {"id", "value", "low", "high", "source", "basis"} <= set(table.columns)
+        True
+        """
+        rows = []
+        for parameter_id, (node, parameter) in parameters_by_id(self.spec).items():
+            kind, parents, state = _describe(parameter_id, node)
+            rows.append({"id": parameter_id, "node": node, "parents": parents, "state": state, "kind": kind,
+                         "value": parameter.value, "low": parameter.low, "high": parameter.high,
+                         "source": parameter.source, "basis": parameter.basis, "note": parameter.note})
+        return pd.DataFrame(rows, columns=["id", "node", "parents", "state", "kind", "value", "low", "high",
+                                           "source", "basis", "note"])
+
+    def with_parameters(self, values: Mapping[str, float]) -> "Model":
+        """A copy with parameters set by id; the rest of each table row co-varies proportionally."""
+        return Model(with_parameters(self.spec, values))
+
+    def to_pgmpy(self):
+        """The model as a pgmpy ``DiscreteBayesianNetwork`` (passes ``check_model()``)."""
+        from .reference import to_pgmpy
+
+        return to_pgmpy(self.spec)
+
+    def export(self, path: str | Path) -> Path:
+        """Write the model as BIF (``.bif``) or XMLBIF (``.xmlbif``/``.xml``), atomically."""
+        from .reference import write_network
+
+        return write_network(self.spec, path)
+
+    def __repr__(self) -> str:
+        name = self.spec.meta.get("name", "model")
+        return f"Model({name!r}, {len(self.nodes)} nodes, {len(parameters_by_id(self.spec))} parameters)"
+
+
+def _describe(parameter_id: str, node: str) -> tuple[str, str, str]:
+    """(kind, named parent configuration, state or link) of a parameter id."""
+    if parameter_id.startswith("leak("):
+        return "leak", "", ""
+    if parameter_id.startswith("link("):
+        inner = parameter_id[len("link("):-1]
+        return "link", inner.split("<-", 1)[1], ""
+    inner = parameter_id[2:-1]
+    head, _, given = inner.partition("|")
+    return "table", given, head.split("=", 1)[1]

@@ -1,0 +1,195 @@
+"""The bridge to pgmpy: build, check, export, import, and the oracle for the tests.
+
+This is the only module that imports pgmpy, and it does so lazily inside functions, so
+``import bayescramp`` (and batch scoring) never pays pgmpy's start-up cost.
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ._errors import InputError, SpecError
+from .spec import Node, Parameter, Spec, TableCPD, TableRow, probability_table, table_parameter_id, topological_order
+
+__all__ = ["to_pgmpy", "from_pgmpy", "read_network", "write_network", "oracle_posterior", "NETWORK_SUFFIXES"]
+
+NETWORK_SUFFIXES = (".bif", ".bif.gz", ".xmlbif", ".xml", ".xml.gz")
+
+
+def _pgmpy():
+    # pgmpy warns at import about deprecations in modules bayescramp does not use
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        import pgmpy.inference
+        import pgmpy.models
+        import pgmpy.factors.discrete
+        import pgmpy.readwrite
+    return pgmpy
+
+
+def to_pgmpy(spec: Spec):
+    """A pgmpy ``DiscreteBayesianNetwork`` equal to ``spec``, checked with ``check_model()``.
+
+    Examples
+    --------
+    >>> from bayescramp.priors import load_spec
+    >>> to_pgmpy(load_spec()).check_model()
+    True
+    """
+    pgmpy = _pgmpy()
+    names = topological_order(spec)
+    model = pgmpy.models.DiscreteBayesianNetwork()
+    model.add_nodes_from(names)
+    model.add_edges_from((p, n) for n in names for p in spec.nodes[n].parents)
+    for name in names:
+        node = spec.nodes[name]
+        table = probability_table(spec, name)
+        n_states = len(node.states)
+        # pgmpy wants [n_states, prod(parent_cards)] with the first parent varying slowest,
+        # which is exactly C order of our [*parent_cards, n_states] table moved last-to-first
+        values = np.moveaxis(table, -1, 0).reshape(n_states, -1)
+        cpd = pgmpy.factors.discrete.TabularCPD(
+            variable=name, variable_card=n_states, values=values,
+            evidence=list(node.parents) or None,
+            evidence_card=[len(spec.nodes[p].states) for p in node.parents] or None,
+            state_names={name: list(node.states), **{p: list(spec.nodes[p].states) for p in node.parents}},
+        )
+        model.add_cpds(cpd)
+    model.check_model()
+    return model
+
+
+def from_pgmpy(model, *, source: str = "pgmpy model") -> Spec:
+    """A :class:`Spec` from a pgmpy ``DiscreteBayesianNetwork``.
+
+    Every CPD entry becomes a parameter with ``basis = "imported"``, ``source`` naming
+    where it came from and a range equal to its value (imported files carry no ranges).
+    Rows are renormalised to sum to 1 exactly (pgmpy accepts rows within 0.01 of 1).
+    """
+    nodes: dict[str, Node] = {}
+    for name in _pgmpy_topological(model):
+        cpd = model.get_cpds(name)
+        if cpd is None:
+            raise SpecError(f"{source}: node {name!r} has no CPD; expected one per node.")
+        states = tuple(str(s) for s in cpd.state_names[name])
+        parents = tuple(cpd.variables[1:])
+        values = np.asarray(cpd.get_values(), dtype=float)   # [n_states, prod(parent cards)]
+        values = values / values.sum(axis=0, keepdims=True)
+        parent_states = [tuple(str(s) for s in cpd.state_names[p]) for p in parents]
+        rows = []
+        for column, config in enumerate(itertools.product(*parent_states)):
+            probability = {}
+            for k, state in enumerate(states):
+                value = float(values[k, column])
+                probability[state] = Parameter(
+                    id=table_parameter_id(name, state, parents, config), value=value, low=value, high=value,
+                    basis="imported", source=source)
+            rows.append(TableRow(when=config, probability=probability))
+        nodes[name] = Node(name=name, states=states, parents=parents, cpd=TableCPD(rows=tuple(rows)),
+                           label=name, location=f"{source}, node {name}")
+    return Spec(nodes=nodes, meta={"name": Path(source).name, "description": f"imported from {source}"},
+                files=(source,))
+
+
+def _pgmpy_topological(model) -> list[str]:
+    order: list[str] = []
+    placed: set[str] = set()
+    remaining = list(model.nodes())
+    while remaining:
+        for name in list(remaining):
+            if all(p in placed for p in model.get_parents(name)):
+                order.append(name)
+                placed.add(name)
+                remaining.remove(name)
+    return order
+
+
+def read_network(path: str | Path) -> Spec:
+    """Read a BIF or XMLBIF file (optionally gzip-compressed) into a :class:`Spec`.
+
+    Raises
+    ------
+    InputError
+        When the file is missing or pgmpy cannot parse it.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such network file; expected a .bif or .xmlbif file.")
+    pgmpy = _pgmpy()
+    text = gzip.open(path, "rt").read() if path.suffix == ".gz" else path.read_text()
+    stem = path.name.removesuffix(".gz")
+    try:
+        if stem.endswith(".bif"):
+            model = pgmpy.readwrite.BIFReader(string=text).get_model()
+        else:
+            model = pgmpy.readwrite.XMLBIFReader(string=text).get_model()
+    except Exception as error:  # pgmpy raises many kinds of errors on malformed files
+        raise InputError(f"{path}: pgmpy could not read it as {'BIF' if stem.endswith('.bif') else 'XMLBIF'} "
+                         f"({type(error).__name__}: {error}); expected a valid network file.") from None
+    return from_pgmpy(model, source=path.name)
+
+
+def write_network(spec: Spec, path: str | Path) -> Path:
+    """Write ``spec`` as BIF (``.bif``) or XMLBIF (``.xmlbif``/``.xml``), atomically.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from bayescramp.priors import load_spec
+    >>> out = write_network(load_spec(), pathlib.Path(tempfile.mkdtemp()) / "model.bif")
+    >>> out.exists()
+    True
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".bif", ".xmlbif", ".xml"):
+        raise InputError(f"{path}: unknown network format {suffix!r}; expected .bif, .xmlbif or .xml.")
+    if not path.parent.exists():
+        raise InputError(f"{path}: the folder {path.parent} does not exist; expected an existing folder.")
+    pgmpy = _pgmpy()
+    model = to_pgmpy(spec)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
+                                     delete=False) as handle:
+        temporary = Path(handle.name)
+    try:
+        if suffix == ".bif":
+            pgmpy.readwrite.BIFWriter(model).write_bif(str(temporary))
+        else:
+            pgmpy.readwrite.XMLBIFWriter(model).write_xmlbif(str(temporary))
+        temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
+def oracle_posterior(model, evidence: Mapping[str, Any], targets: Sequence[str]) -> dict[str, np.ndarray]:
+    """Posterior marginals by pgmpy ``VariableElimination``, one query per target.
+
+    ``evidence`` maps a node to a state name (hard) or to a likelihood vector over its
+    states (soft or set evidence, passed as pgmpy virtual evidence).
+    """
+    pgmpy = _pgmpy()
+    hard = {k: v for k, v in evidence.items() if isinstance(v, str)}
+    virtual = []
+    for node, vector in evidence.items():
+        if isinstance(vector, str):
+            continue
+        cpd = model.get_cpds(node)
+        states = list(cpd.state_names[node])
+        values = np.asarray(vector, dtype=float).reshape(-1, 1)
+        virtual.append(pgmpy.factors.discrete.TabularCPD(node, len(states), values, state_names={node: states}))
+    inference = pgmpy.inference.VariableElimination(model)
+    result = {}
+    for target in targets:
+        factor = inference.query([target], evidence=hard or None, virtual_evidence=virtual or None,
+                                 show_progress=False)
+        states = list(model.get_cpds(target).state_names[target])
+        result[target] = np.array([factor.get_value(**{target: s}) for s in states])
+    return result
