@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -191,6 +192,56 @@ def _run_simulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_explain(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "explain", help="why each deficiency has its posterior, finding by finding",
+        description="For one person's evidence: each target's prior and posterior, and per finding the posterior "
+                    "without it (retraction), the change it made and its weight of evidence (natural-log likelihood "
+                    "ratio; the weights enter in the model's node order and add up to posterior minus prior "
+                    "log-odds), ranked by the size of the change; the data-conflict measure; and the most probable "
+                    "joint explanation of the deficiencies.",
+        epilog="example: bayescramp explain --evidence diuretic=thiazide cramp_timing=night muscle_weakness=yes")
+    parser.add_argument("--evidence", nargs="*", default=[], metavar="NODE=STATE",
+                        help="findings: node=state, node=a|b (one of a set), node=yes:0.8,no:0.2 (soft)")
+    parser.add_argument("--targets", nargs="+", metavar="NODE",
+                        help="nodes to explain (default: the deficiencies not observed)")
+    _priors_argument(parser)
+    _RUNNERS["explain"] = _run_explain
+
+
+def _run_explain(args: argparse.Namespace) -> int:
+    model = _load(args)
+    evidence = parse_evidence(args.evidence, model)
+    result = model.posterior(evidence)
+    table = model.explain(evidence, target=args.targets)
+    conflict = table["conflict"].iloc[0] if len(table) else 0.0
+    verdict = "findings pull against each other" if conflict > 0 else "findings agree"
+    print(f"evidence: {', '.join(args.evidence) or '(none)'}   P(evidence) = {result.evidence_probability:.4g}   "
+          f"conflict = {conflict:+.3f} ({verdict})")
+    over = [n for n in model.default_targets if n not in evidence]
+    if over:
+        best = model.most_probable(evidence, over=over).iloc[0]
+        named = [f"{n}={best[n]}" for n in over if best[n] != model.states(n)[0]]
+        print(f"most probable explanation (P = {best['probability']:.4f}): {', '.join(named) or 'none'}"
+              f"{'; others ' if named else ' of '}{'/'.join(sorted({model.states(n)[0] for n in over}))}")
+    if table.empty:
+        print("no findings to explain.")
+        return EXIT_OK
+    for (target, state), group in table.groupby(["target", "state"], sort=False):
+        prior, posterior = group["prior"].iloc[0], group["posterior"].iloc[0]
+        print(f"\n{target} = {state}: prior {prior:.4f} -> posterior {posterior:.4f}   (log-odds "
+              f"{_log_odds(prior):+.3f} + weights {group['weight'].sum():+.3f} = {_log_odds(posterior):+.3f})")
+        print(f"  {'finding':<36}{'without it':>11}{'change':>10}{'weight':>9}{'given rest':>12}")
+        for row in sorted(group.itertuples(), key=lambda r: -abs(r.change)):
+            print(f"  {row.finding + '=' + row.value:<36}{row.posterior_without:>11.4f}{row.change:>+10.4f}"
+                  f"{row.weight:>+9.3f}{row.weight_given_rest:>+12.3f}")
+    return EXIT_OK
+
+
+def _log_odds(p: float) -> float:
+    return math.log(p) - math.log1p(-p) if 0 < p < 1 else math.copysign(math.inf, p - 0.5)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = _Parser(prog="bayescramp",
@@ -199,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
-    for add in (_add_query, _add_priors, _add_export, _add_simulate):
+    for add in (_add_query, _add_priors, _add_export, _add_simulate, _add_explain):
         add(subparsers)
     return parser
 

@@ -13,11 +13,16 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ._errors import EvidenceError, one_of
 
 __all__ = ["finding_likelihood", "case_likelihood", "Alphabet", "default_alphabet", "EncodedColumn", "encode_column",
-           "YES_NO_SPELLINGS"]
+           "YES_NO_SPELLINGS", "CodeMap", "canonical_code", "plain_code_map", "encode_codes", "UNOBSERVED"]
+
+#: The target meaning "no finding on this node" in code maps and codebooks.
+UNOBSERVED = "unobserved"
 
 #: Common spellings accepted for two-state yes/no (and absent/present) nodes without a codebook.
 YES_NO_SPELLINGS = {
@@ -131,16 +136,188 @@ class EncodedColumn:
     codes: np.ndarray
     alphabet: Alphabet
     bad_rows: np.ndarray
-    bad_values: list
+    bad_values: np.ndarray
     expected: str
 
 
-def _plain_lookup(states: Sequence[str]) -> dict[str, int]:
-    lookup = {s: i for i, s in enumerate(states)}
-    lookup.update({s.lower(): i for i, s in enumerate(states)})
-    if len(states) == 2 and tuple(states) in (("no", "yes"), ("absent", "present")):
-        lookup.update(YES_NO_SPELLINGS)
-    return lookup
+@dataclass(frozen=True)
+class CodeMap:
+    """How one source column informs one node: canonical code text -> alphabet index.
+
+    Blank cells and nulls always mean "no finding". Codes are matched by
+    :func:`canonical_code` (trimmed, case-insensitive, numbers by value), so a CSV cell
+    ``"1"``, a Parquet float ``1.0`` and the codebook key ``"1"`` are the same code.
+
+    Attributes
+    ----------
+    node, column : str
+        The node informed and the source column.
+    alphabet : Alphabet
+        Likelihood vectors: the node's states one-hot, then unobserved, then any sets or
+        soft findings the codes stand for.
+    lookup : dict
+        Canonical code -> index into ``alphabet``.
+    expected : str
+        What the column may hold, for error messages.
+    """
+
+    node: str
+    column: str
+    alphabet: Alphabet
+    lookup: Mapping[str, int]
+    expected: str
+
+
+def canonical_code(value: Any) -> str | None:
+    """The text a cell is matched by: trimmed, lower case, numbers by value; ``None`` if unreadable.
+
+    Blank text, null and NaN give ``""`` (no finding). Bytes that are not UTF-8 give ``None``.
+
+    Examples
+    --------
+    >>> [canonical_code(v) for v in [" Yes", 1.0, "01", b"2", float("nan"), True, 1.5]]
+    ['yes', '1', '1', '2', '', 'true', '1.5']
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    if isinstance(value, bool) or isinstance(value, np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        if np.isnan(value):
+            return ""
+        return str(int(value)) if float(value).is_integer() else repr(float(value))
+    if not isinstance(value, str):
+        return None
+    text = value.strip().casefold()
+    if text and (text[0].isdigit() or text[0] in "+-."):
+        try:
+            number = float(text)
+        except ValueError:
+            return text
+        if np.isfinite(number):
+            return str(int(number)) if number.is_integer() else repr(number)
+    return text
+
+
+def _plain_yes_no(states: Sequence[str]) -> bool:
+    return len(states) == 2 and tuple(states) in (("no", "yes"), ("absent", "present"))
+
+
+def plain_code_map(node: str, states: Sequence[str], column: str | None = None) -> CodeMap:
+    """The code map of a column named like its node: state names (any case) or yes/no spellings.
+
+    Examples
+    --------
+    >>> code_map = plain_code_map("leg_cramps", ("no", "yes"))
+    >>> code_map.lookup["y"], code_map.lookup["no"]
+    (1, 0)
+    """
+    alphabet = default_alphabet(states)
+    lookup = {canonical_code(s): i for i, s in enumerate(states)}
+    lookup["nan"] = alphabet.unobserved  # pandas writes a missing value it stringified as "nan"
+    expected = one_of(states)
+    if _plain_yes_no(states):
+        lookup.update({canonical_code(k): v for k, v in YES_NO_SPELLINGS.items()})
+        expected += ", or yes/no, y/n, true/false, 1/0"
+    return CodeMap(node=node, column=column or node, alphabet=alphabet, lookup=lookup,
+                   expected=f"{expected} (any case), or blank for no finding")
+
+
+def _as_arrow(values) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        return values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+    if isinstance(values, pa.Array):
+        return values
+    if not hasattr(values, "dtype"):
+        values = np.asarray(values, dtype=object)
+    try:
+        return pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        # mixed cells (numbers and text): match each by its text; None and NaN stay null
+        cells = [None if (v is None or (isinstance(v, float) and np.isnan(v))) else
+                 (v if isinstance(v, (str, bytes)) else _text_of(v)) for v in np.asarray(values, dtype=object)]
+        return pa.array(cells, type=pa.string() if not any(isinstance(v, bytes) for v in cells) else None)
+
+
+def _text_of(value: Any) -> str:
+    code = canonical_code(value)
+    return str(value) if code is None else code
+
+
+def _shown(value: Any) -> Any:
+    """A bad cell as shown in messages: text as text, undecodable bytes as bytes."""
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return value
+    return value
+
+
+def encode_codes(values, code_map: CodeMap) -> EncodedColumn:
+    """Encode a column's cells as codes into ``code_map.alphabet`` (no Python loop over rows).
+
+    The column is dictionary-encoded with Arrow, each distinct value is looked up once,
+    and the codes are gathered with numpy.
+
+    Parameters
+    ----------
+    values : array-like, pandas Series, or pyarrow Array / ChunkedArray
+        The column's cells.
+    code_map : CodeMap
+        What the codes mean.
+
+    Returns
+    -------
+    EncodedColumn
+        Codes ``[n_rows]`` and the rows whose values are not in the map.
+
+    Examples
+    --------
+    >>> encoded = encode_codes(["yes", "", "maybe"], plain_code_map("leg_cramps", ("no", "yes")))
+    >>> encoded.codes.tolist(), encoded.bad_rows.tolist(), encoded.bad_values.tolist()
+    ([1, 2, 2], [2], ['maybe'])
+    """
+    array = _as_arrow(values)
+    unobserved = code_map.alphabet.unobserved
+    if pa.types.is_nested(array.type):
+        raise_type = f"column {code_map.column!r} holds {array.type} values; expected text or numbers."
+        raise EvidenceError(raise_type)
+    encoded = array if pa.types.is_dictionary(array.type) else pc.dictionary_encode(array)
+    dictionary = encoded.dictionary.to_pylist()
+    table = np.empty(len(dictionary) + 1, dtype=np.int64)
+    table[-1] = unobserved  # null cells land here
+    bad_unique = np.zeros(len(dictionary) + 1, dtype=bool)
+    for k, raw in enumerate(dictionary):
+        code = canonical_code(raw)
+        if code == "":
+            table[k] = unobserved
+        elif code is not None and code in code_map.lookup:
+            table[k] = code_map.lookup[code]
+        else:
+            table[k] = unobserved
+            bad_unique[k] = True
+    indices = encoded.indices
+    if indices.null_count:
+        indices = indices.fill_null(len(dictionary))
+    positions = indices.to_numpy(zero_copy_only=False)
+    codes = table[positions]
+    if bad_unique.any():
+        bad_rows = np.flatnonzero(bad_unique[positions])
+        shown = np.empty(len(dictionary), dtype=object)
+        shown[:] = [_shown(v) for v in dictionary]
+        bad_values = shown[positions[bad_rows]]
+    else:
+        bad_rows, bad_values = np.zeros(0, dtype=np.int64), np.empty(0, dtype=object)
+    return EncodedColumn(node=code_map.node, column=code_map.column, codes=codes, alphabet=code_map.alphabet,
+                         bad_rows=bad_rows, bad_values=bad_values, expected=code_map.expected)
 
 
 def encode_column(values, node: str, states: Sequence[str], column: str | None = None) -> EncodedColumn:
@@ -163,29 +340,4 @@ def encode_column(values, node: str, states: Sequence[str], column: str | None =
     >>> encoded.codes.tolist()
     [1, 2, 0, 2]
     """
-    import pandas as pd  # a pgmpy dependency; kept out of the engine's import path
-
-    alphabet = default_alphabet(states)
-    unobserved = alphabet.unobserved
-    lookup = _plain_lookup(states)
-    positions, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
-    table = np.empty(len(uniques) + 1, dtype=np.int64)
-    table[-1] = unobserved  # factorize's NaN sentinel -1 lands here
-    bad_unique = np.zeros(len(uniques) + 1, dtype=bool)
-    for k, raw in enumerate(uniques):
-        text = str(raw).strip()
-        if text == "" or text.lower() == "nan":
-            table[k] = unobserved
-        elif text in lookup or text.lower() in lookup:
-            table[k] = lookup.get(text, lookup.get(text.lower()))
-        else:
-            table[k] = unobserved
-            bad_unique[k] = True
-    codes = table[positions]
-    bad_rows = np.flatnonzero(bad_unique[positions])
-    bad_values = [uniques[positions[r]] for r in bad_rows[:1000]]
-    expected = one_of(states)
-    if len(states) == 2 and tuple(states) in (("no", "yes"), ("absent", "present")):
-        expected += ", or yes/no, y/n, true/false, 1/0 (any case)"
-    return EncodedColumn(node=node, column=column or node, codes=codes, alphabet=alphabet, bad_rows=bad_rows,
-                         bad_values=bad_values, expected=expected)
+    return encode_codes(values, plain_code_map(node, states, column))

@@ -299,6 +299,43 @@ class Model:
         return [n for n in self.nodes if n not in targets
                 and (not self.network.parents[n] or n not in has_children)]
 
+    def explain(self, evidence: Mapping[str, Any] | pd.DataFrame, *, target: str | Sequence[str] | None = None,
+                order: Sequence[str] | None = None, codebook=None) -> pd.DataFrame:
+        """Why each target has its posterior: retractions and weights of evidence per finding.
+
+        One case (a mapping) or a whole table (a DataFrame, vectorised). ``logit(prior) +
+        sum(weight) = logit(posterior)``, the findings entering in ``order`` (default: the
+        model's node order). See :func:`bayescramp.explain.explain` for the columns.
+
+        Examples
+        --------
+        >>> table = load_model().explain({"diuretic": "thiazide", "cramp_timing": "night"},
+        ...                               target="potassium_deficiency")
+        >>> table[["finding", "value"]].values.tolist()
+        [['diuretic', 'thiazide'], ['cramp_timing', 'night']]
+        """
+        from .explain import explain
+
+        return explain(self.network, evidence, target=target, order=order,
+                       encoder=codebook.encoder() if codebook is not None else None)
+
+    def most_probable(self, evidence: Mapping[str, Any] | pd.DataFrame, *, over: str | Sequence[str] | None = None,
+                      codebook=None) -> pd.DataFrame:
+        """The jointly most likely states of ``over`` (default: the deficiencies) and P(them | evidence), per row.
+
+        See :func:`bayescramp.explain.most_probable` (ties: the first configuration in
+        enumeration order wins).
+
+        Examples
+        --------
+        >>> load_model().most_probable({"pale_skin": "yes"}, over=["iron_deficiency", "anemia"])["status"].tolist()
+        ['ok']
+        """
+        from .explain import most_probable
+
+        return most_probable(self.network, evidence, over=over,
+                             encoder=codebook.encoder() if codebook is not None else None)
+
     def parameters(self) -> pd.DataFrame:
         """Every free parameter: ``id``, ``node``, ``parents``, ``state``, ``kind``, ``value``, ``low``,
         ``high``, ``source``, ``basis`` (and ``note``).

@@ -18,7 +18,7 @@ import numpy as np
 from ._errors import InputError, SpecError
 from .spec import Node, Parameter, Spec, TableCPD, TableRow, probability_table, table_parameter_id, topological_order
 
-__all__ = ["to_pgmpy", "from_pgmpy", "read_network", "write_network", "oracle_posterior", "NETWORK_SUFFIXES"]
+__all__ = ["to_pgmpy", "from_pgmpy", "read_network", "write_network", "oracle_posterior", "oracle_map", "NETWORK_SUFFIXES"]
 
 NETWORK_SUFFIXES = (".bif", ".bif.gz", ".xmlbif", ".xml", ".xml.gz")
 
@@ -187,9 +187,26 @@ def oracle_posterior(model, evidence: Mapping[str, Any], targets: Sequence[str])
         virtual.append(pgmpy.factors.discrete.TabularCPD(node, len(states), values, state_names={node: states}))
     inference = pgmpy.inference.VariableElimination(model)
     result = {}
+    # one query per target: pgmpy's joint=False path can pick an elimination order whose
+    # intermediate factor does not fit in memory (seen on alarm)
     for target in targets:
         factor = inference.query([target], evidence=hard or None, virtual_evidence=virtual or None,
                                  show_progress=False)
         states = list(model.get_cpds(target).state_names[target])
         result[target] = np.array([factor.get_value(**{target: s}) for s in states])
     return result
+
+
+def oracle_map(model, evidence: Mapping[str, str], over: Sequence[str]) -> dict[str, str]:
+    """The most probable joint states of ``over`` given hard ``evidence``, by pgmpy ``map_query``.
+
+    Examples
+    --------
+    >>> from bayescramp.priors import load_spec
+    >>> oracle_map(to_pgmpy(load_spec()), {"pale_skin": "yes"}, ["iron_deficiency", "anemia"])
+    {'iron_deficiency': 'absent', 'anemia': 'absent'}
+    """
+    pgmpy = _pgmpy()
+    inference = pgmpy.inference.VariableElimination(model)
+    result = inference.map_query(variables=list(over), evidence=dict(evidence) or None, show_progress=False)
+    return {node: str(result[node]) for node in over}

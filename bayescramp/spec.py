@@ -504,20 +504,26 @@ def _covary_row(row: TableRow, values: Mapping[str, float]) -> TableRow:
     changed = {s: p for s, p in row.probability.items() if p is not None and p.id in values}
     if not changed:
         return row
+    # every entry set in this row takes its new value; the rest of the row (explicit entries
+    # and the remainder) shares what is left in proportion to its old values
+    new_mass = math.fsum(float(values[p.id]) for p in changed.values())
+    if new_mass > 1.0 + ROW_SUM_TOLERANCE:
+        ids = ", ".join(p.id for p in changed.values())
+        raise SpecError(f"with_parameters: {ids} are entries of one table row and were set to sum to "
+                        f"{new_mass:.6g}; expected a sum <= 1.")
+    other_mass = 1.0 - math.fsum(p.value for p in changed.values())
+    n_others = len(row.probability) - len(changed)
     probability = dict(row.probability)
+    for other, q in row.probability.items():
+        if other in changed or q is None:
+            continue
+        if other_mass > 0:
+            scaled = q.value * (1.0 - new_mass) / other_mass
+        else:
+            # every other state had probability 0: share the freed mass equally
+            # (a remainder state, if any, takes its equal share automatically)
+            scaled = (1.0 - new_mass) / n_others
+        probability[other] = _set(q, min(max(scaled, 0.0), 1.0))
     for state, parameter in changed.items():
-        new = float(values[parameter.id])
-        old = parameter.value
-        others = [s for s, p in probability.items() if s != state and p is not None]
-        other_mass = 1.0 - old
-        for other in others:
-            q = probability[other]
-            if other_mass > 0:
-                scaled = q.value * (1.0 - new) / other_mass
-            else:
-                # every other state had probability 0: share the freed mass equally
-                # (a remainder state, if any, takes its equal share automatically)
-                scaled = (1.0 - new) / (len(probability) - 1)
-            probability[other] = _set(q, min(max(scaled, 0.0), 1.0))
-        probability[state] = _set(parameter, new)
+        probability[state] = _set(parameter, float(values[parameter.id]))
     return replace(row, probability=probability)

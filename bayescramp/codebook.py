@@ -1,0 +1,583 @@
+"""Codebooks: which survey column informs which node, and what each code means.
+
+A codebook is a TOML file (format in the README, worked example in
+``bayescramp/data/example_codebook.toml``)::
+
+    [codebook]
+    id_columns = ["SEQN"]            # passed through to the output
+    keep_columns = ["WTINT2YR"]      # passed through too (survey weights are never used)
+
+    [nodes.muscle_spasms]
+    column = "BCQ020"
+    code_set = "nhanes_yes_no"       # 1 = yes, 2 = no; 7, 9, 77, 99, "." = no finding
+
+    [nodes.cramp_timing]
+    column = "SLQ160"                # one column may inform several nodes
+    code_set = "nhanes_frequency_0_4"
+    map = { never = ["no_cramps", "day"], often = "night", almost_always = "night",
+            rarely = ["day", "night"], sometimes = ["day", "night"] }
+
+A code (or a code set's label) maps to a state, to a **set** of states (a list), to a
+**likelihood** (``{yes = 0.8, no = 0.2}``) or to ``"unobserved"`` (no finding on that node,
+which is not "no"). Codes are matched trimmed, case-insensitively and numbers by value
+(``1``, ``"1"``, ``1.0``). A blank cell is always no finding.
+
+Without a codebook, columns named like nodes are evidence, holding state names or the
+yes/no spellings of :data:`~bayescramp.evidence.YES_NO_SPELLINGS`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from ._errors import EvidenceError, InputError, one_of
+from .evidence import (
+    UNOBSERVED,
+    Alphabet,
+    CodeMap,
+    EncodedColumn,
+    canonical_code,
+    default_alphabet,
+    encode_codes,
+    finding_likelihood,
+    plain_code_map,
+)
+
+__all__ = ["CodeSet", "NodeEntry", "Codebook", "load_codebook", "BUILTIN_CODE_SETS", "column_code_maps",
+           "passthrough_columns", "check_unique_columns"]
+
+_TOP_KEYS = {"codebook", "code_sets", "nodes"}
+_CODEBOOK_KEYS = {"name", "description", "id_columns", "keep_columns"}
+_CODE_SET_KEYS = {"description", "codes", "unobserved"}
+_NODE_KEYS = {"column", "code_set", "codes", "unobserved", "map", "optional", "label", "description"}
+
+
+@dataclass(frozen=True)
+class CodeSet:
+    """A reusable coding: code -> label (or state, set, likelihood), and the codes meaning no finding."""
+
+    name: str
+    codes: Mapping[str, Any]
+    unobserved: tuple[str, ...]
+    description: str = ""
+
+
+BUILTIN_CODE_SETS: dict[str, CodeSet] = {
+    "yes_no": CodeSet(
+        "yes_no",
+        {"yes": "yes", "y": "yes", "true": "yes", "1": "yes", "no": "no", "n": "no", "false": "no", "0": "no"},
+        (), "Common spellings, any case: yes/y/true/1 and no/n/false/0."),
+    "nhanes_yes_no": CodeSet(
+        "nhanes_yes_no", {"1": "yes", "2": "no"}, ("7", "9", "77", "99", "."),
+        "NHANES: 1 = Yes, 2 = No, 7 = Refused, 9 = Don't know (77/99 on two-digit fields), . = missing."),
+    "brfss_yes_no": CodeSet(
+        "brfss_yes_no", {"1": "yes", "2": "no"}, ("7", "9"),
+        "BRFSS: 1 = Yes, 2 = No, 7 = Don't know / Not sure, 9 = Refused."),
+    "nhanes_frequency_0_4": CodeSet(
+        "nhanes_frequency_0_4",
+        {"0": "never", "1": "rarely", "2": "sometimes", "3": "often", "4": "almost_always"},
+        ("7", "9", "77", "99", "."),
+        "NHANES sleep items (e.g. SLQ160, 2005-08): 0 = Never, 1 = Rarely (1 time a month), 2 = Sometimes "
+        "(2-4 times a month), 3 = Often (5-15 times a month), 4 = Almost always (16-30 times a month), "
+        "7 = Refused, 9 = Don't know, . = missing."),
+}
+
+
+@dataclass(frozen=True)
+class NodeEntry:
+    """One ``[nodes.NAME]`` table: the column that informs node ``node`` and its coding."""
+
+    node: str
+    column: str
+    code_set: str | None = None
+    codes: Mapping[str, Any] = field(default_factory=dict)
+    unobserved: tuple[str, ...] = ()
+    map: Mapping[str, Any] = field(default_factory=dict)
+    optional: bool = False
+
+
+class Codebook:
+    """A survey's codebook: columns -> nodes, codes -> states, sets, likelihoods or no finding.
+
+    Build one with :func:`load_codebook` (a TOML file) or :meth:`from_dict`.
+
+    Parameters
+    ----------
+    entries : sequence of NodeEntry
+        One per informed node.
+    code_sets : mapping, optional
+        The codebook's own named code sets (the built-in ones are always available).
+    id_columns, keep_columns : sequence of str
+        Columns passed through to the output unchanged.
+    source : str
+        The codebook's file name, used in every error message.
+
+    Examples
+    --------
+    >>> book = Codebook.from_dict({"nodes": {"leg_cramps": {"column": "CRAMP", "code_set": "nhanes_yes_no"}}})
+    >>> book.columns
+    ['CRAMP']
+    """
+
+    def __init__(self, entries: Sequence[NodeEntry], *, code_sets: Mapping[str, CodeSet] | None = None,
+                 id_columns: Sequence[str] = (), keep_columns: Sequence[str] = (), source: str = "codebook",
+                 name: str = "", description: str = ""):
+        self.entries: tuple[NodeEntry, ...] = tuple(entries)
+        self.code_sets: dict[str, CodeSet] = {**BUILTIN_CODE_SETS, **dict(code_sets or {})}
+        self.id_columns: list[str] = list(id_columns)
+        self.keep_columns: list[str] = list(keep_columns)
+        self.source = source
+        self.name = name
+        self.description = description
+
+    @property
+    def columns(self) -> list[str]:
+        """The source columns the codebook reads, in entry order, each once."""
+        return list(dict.fromkeys(entry.column for entry in self.entries))
+
+    def __repr__(self) -> str:
+        return f"Codebook({self.source!r}, {len(self.entries)} nodes from {len(self.columns)} columns)"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "codebook") -> "Codebook":
+        """A codebook from parsed TOML; every problem is listed with its key path.
+
+        Examples
+        --------
+        >>> Codebook.from_dict({"nodes": {"fatigue": {"column": "TIRED", "codes": {"1": "yes", "2": "no"}}}})
+        Codebook('codebook', 1 nodes from 1 columns)
+        """
+        problems: list[str] = []
+        where = source
+
+        def problem(key: str, text: str) -> None:
+            problems.append(f"{where}, {key}: {text}")
+
+        _unknown_keys(data, _TOP_KEYS, "", problem)
+        header = data.get("codebook", {})
+        if not isinstance(header, Mapping):
+            problem("codebook", f"got {header!r}; expected a table ([codebook]).")
+            header = {}
+        _unknown_keys(header, _CODEBOOK_KEYS, "codebook.", problem)
+        id_columns = _string_list(header.get("id_columns", []), "codebook.id_columns", problem)
+        keep_columns = _string_list(header.get("keep_columns", []), "codebook.keep_columns", problem)
+        code_sets: dict[str, CodeSet] = {}
+        raw_sets = data.get("code_sets", {})
+        if not isinstance(raw_sets, Mapping):
+            problem("code_sets", f"got {raw_sets!r}; expected tables [code_sets.NAME].")
+            raw_sets = {}
+        for set_name, raw in raw_sets.items():
+            key = f"code_sets.{set_name}"
+            if set_name in BUILTIN_CODE_SETS:
+                problem(key, f"{set_name!r} is a built-in code set; expected another name (built-in: "
+                             f"{one_of(BUILTIN_CODE_SETS)}).")
+                continue
+            if not isinstance(raw, Mapping):
+                problem(key, f"got {raw!r}; expected a table with codes and unobserved.")
+                continue
+            _unknown_keys(raw, _CODE_SET_KEYS, key + ".", problem)
+            codes = _codes_table(raw.get("codes", {}), key + ".codes", problem)
+            unobserved = _code_list(raw.get("unobserved", []), key + ".unobserved", problem)
+            _no_code_twice(codes, unobserved, key, problem)
+            code_sets[set_name] = CodeSet(set_name, codes, unobserved, str(raw.get("description", "")))
+        known_sets = {**BUILTIN_CODE_SETS, **code_sets}
+        raw_nodes = data.get("nodes", {})
+        if not isinstance(raw_nodes, Mapping) or not raw_nodes:
+            problem("nodes", "no node is mapped; expected at least one [nodes.NAME] table with a column.")
+            raw_nodes = {}
+        entries = []
+        for node, raw in raw_nodes.items():
+            key = f"nodes.{node}"
+            if not isinstance(raw, Mapping):
+                problem(key, f"got {raw!r}; expected a table with column and codes or code_set.")
+                continue
+            _unknown_keys(raw, _NODE_KEYS, key + ".", problem)
+            column = raw.get("column")
+            if not isinstance(column, str) or not column:
+                problem(key + ".column", f"got {column!r}; expected the name of the source column.")
+                continue
+            code_set = raw.get("code_set")
+            if code_set is not None and code_set not in known_sets:
+                close = difflib.get_close_matches(str(code_set), list(known_sets), n=1)
+                problem(key + ".code_set", f"unknown code set {code_set!r}; expected one of {one_of(known_sets)}"
+                                           + (f" (did you mean {close[0]!r}?)." if close else "."))
+                continue
+            codes = _codes_table(raw.get("codes", {}), key + ".codes", problem)
+            unobserved = _code_list(raw.get("unobserved", []), key + ".unobserved", problem)
+            if code_set is None and not codes:
+                problem(key, "has neither codes nor code_set; expected codes = { CODE = STATE, ... } or "
+                             f"code_set = one of {one_of(known_sets)}.")
+                continue
+            mapping = raw.get("map", {})
+            if not isinstance(mapping, Mapping):
+                problem(key + ".map", f"got {mapping!r}; expected a table label -> state.")
+                mapping = {}
+            if mapping and code_set is None:
+                problem(key + ".map", "needs a code_set whose labels it maps; expected code_set = NAME.")
+            if code_set is not None:
+                labels = set(known_sets[code_set].codes.values())
+                for label in mapping:
+                    if label not in labels:
+                        problem(f"{key}.map.{label}", f"{label!r} is not a label of code set {code_set!r}; "
+                                                      f"expected one of {one_of(sorted(map(str, labels)))}.")
+                inherited = dict(known_sets[code_set].codes)
+                inherited.update(dict.fromkeys(known_sets[code_set].unobserved, UNOBSERVED))
+                for code in list(codes) + list(unobserved):
+                    if code in inherited:
+                        problem(key, f"code {code!r} is mapped twice (by code set {code_set!r} and by this "
+                                     "entry); expected each code once (leave it to the code set, or use codes "
+                                     "instead of code_set).")
+            _no_code_twice(codes, unobserved, key, problem)
+            optional = raw.get("optional", False)
+            if not isinstance(optional, bool):
+                problem(key + ".optional", f"got {optional!r}; expected true or false.")
+                optional = False
+            entries.append(NodeEntry(node=str(node), column=column, code_set=code_set, codes=codes,
+                                     unobserved=unobserved, map=dict(mapping), optional=optional))
+        if problems:
+            raise InputError(problems)
+        return cls(entries, code_sets=code_sets, id_columns=id_columns, keep_columns=keep_columns, source=source,
+                   name=str(header.get("name", "")), description=str(header.get("description", "")))
+
+    def code_maps(self, network, columns: Sequence[str] | None = None, *, source: str = "data") -> list[CodeMap]:
+        """The code maps of this codebook for ``network``, checked against the table's ``columns``.
+
+        Parameters
+        ----------
+        network : CompiledNetwork
+        columns : sequence of str, optional
+            The table's column names; entries whose column is absent are an error unless
+            marked ``optional = true`` (skipped then).
+        source : str
+            The table's name for messages.
+
+        Raises
+        ------
+        InputError
+            Listing every problem: unknown node or state (with the codebook key path), a
+            column missing from the table.
+
+        Examples
+        --------
+        >>> from bayescramp.engine import compile_spec
+        >>> from bayescramp.priors import load_spec
+        >>> book = Codebook.from_dict({"nodes": {"leg_cramps": {"column": "CR", "code_set": "nhanes_yes_no"}}})
+        >>> [m.lookup["1"] for m in book.code_maps(compile_spec(load_spec()), ["CR"])]
+        [1]
+        """
+        problems: list[str] = []
+        maps = []
+        present = None if columns is None else set(columns)
+        for entry in self.entries:
+            key = f"nodes.{entry.node}"
+            if entry.node not in network.states:
+                close = difflib.get_close_matches(entry.node, list(network.states), n=1)
+                problems.append(f"{self.source}, {key}: the model has no node {entry.node!r}; expected one of "
+                                f"{one_of(network.names)}" + (f" (did you mean {close[0]!r}?)." if close else "."))
+                continue
+            if present is not None and entry.column not in present:
+                if entry.optional:
+                    continue
+                problems.append(f"{source}: has no column {entry.column!r} (mapped to {entry.node} by "
+                                f"{self.source}, {key}.column); columns seen: {one_of(columns)}; expected the "
+                                "column, or optional = true in that codebook entry.")
+                continue
+            try:
+                maps.append(self._code_map(entry, network.states[entry.node]))
+            except _EntryProblems as error:
+                problems.extend(error.problems)
+        if problems:
+            raise InputError(problems)
+        return maps
+
+    def _code_map(self, entry: NodeEntry, states: tuple[str, ...]) -> CodeMap:
+        key = f"{self.source}, nodes.{entry.node}"
+        builder = _AlphabetBuilder(entry.node, states)
+        lookup: dict[str, int] = {}
+        shown: dict[str, list[str]] = {}
+        problems: list[str] = []
+
+        def add(code: str, target: Any, where: str) -> None:
+            try:
+                index, label = builder.index(target)
+            except EvidenceError as error:
+                problems.append(f"{key}.{where}: {error.problems[0]}")
+                return
+            lookup[code] = index
+            shown.setdefault(label, []).append(code)
+
+        if entry.code_set is not None:
+            code_set = self.code_sets[entry.code_set]
+            for code, label in code_set.codes.items():
+                where = f"map.{label}" if label in entry.map else f"code_set ({entry.code_set}: {code} = {label})"
+                add(code, entry.map.get(label, label), where)
+            for code in code_set.unobserved:
+                add(code, UNOBSERVED, "code_set")
+        for code, target in entry.codes.items():
+            add(code, target, f"codes.{code}")
+        for code in entry.unobserved:
+            add(code, UNOBSERVED, "unobserved")
+        if problems:
+            raise _EntryProblems(problems)
+        shown.setdefault("no finding", []).append("blank")
+        expected = "; ".join(f"{', '.join(codes)} ({label})" for label, codes in shown.items())
+        return CodeMap(node=entry.node, column=entry.column, alphabet=builder.alphabet(), lookup=lookup,
+                       expected=f"{expected} [{self.source}, nodes.{entry.node}]")
+
+    def encoder(self, *, id_columns: Sequence[str] | None = None, keep_columns: Sequence[str] | None = None
+                ) -> Callable[[Any, Any], tuple[list[EncodedColumn], list[str]]]:
+        """A table encoder ``(network, DataFrame) -> (encoded columns, pass-through names)``.
+
+        This is what :meth:`bayescramp.Model.score` calls with ``codebook=``.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from bayescramp.engine import compile_spec
+        >>> from bayescramp.priors import load_spec
+        >>> book = Codebook.from_dict({"codebook": {"id_columns": ["ID"]},
+        ...                            "nodes": {"leg_cramps": {"column": "CR", "code_set": "nhanes_yes_no"}}})
+        >>> encoded, passthrough = book.encoder()(compile_spec(load_spec()), pd.DataFrame({"ID": [7], "CR": [1]}))
+        >>> encoded[0].codes.tolist(), passthrough
+        ([1], ['ID'])
+        """
+        ids = self.id_columns if id_columns is None else list(id_columns)
+        keeps = self.keep_columns if keep_columns is None else list(keep_columns)
+
+        def encode(network, data, source: str = "data") -> tuple[list[EncodedColumn], list[str]]:
+            columns = [str(c) for c in data.columns]
+            check_unique_columns(columns, source)
+            maps = column_code_maps(network, columns, self, source=source)
+            passthrough = passthrough_columns(columns, maps, ids, keeps, source=source)
+            return [encode_codes(data[m.column], m) for m in maps], passthrough
+
+        return encode
+
+
+class _EntryProblems(Exception):
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _AlphabetBuilder:
+    """States one-hot, unobserved, then each distinct set or likelihood vector a code stands for."""
+
+    def __init__(self, node: str, states: tuple[str, ...]):
+        self.node = node
+        self.states = states
+        base = default_alphabet(states)
+        self.vectors = list(base.vectors)
+        self.labels = list(base.labels)
+        self.by_state = {s.casefold(): i for i, s in enumerate(states)}
+        if tuple(states) == ("absent", "present"):
+            self.by_state.update({"no": 0, "yes": 1})
+
+    def index(self, target: Any) -> tuple[int, str]:
+        if isinstance(target, str):
+            if target == UNOBSERVED:
+                return len(self.states), "no finding"
+            if target.casefold() in self.by_state:
+                k = self.by_state[target.casefold()]
+                return k, self.states[k]
+            raise EvidenceError(f"{target!r} is not a state of {self.node}; expected one of {one_of(self.states)} "
+                                f"or {UNOBSERVED!r}.")
+        if isinstance(target, list):
+            target = [self.states[self.by_state[t.casefold()]] if isinstance(t, str) and t.casefold() in
+                      self.by_state else t for t in target]
+        vector = finding_likelihood(self.node, list(self.states), target)
+        if np.all(vector == 1.0):
+            return len(self.states), "no finding"
+        if isinstance(target, list) and vector.sum() == 1.0:
+            k = int(np.argmax(vector))
+            return k, self.states[k]
+        label = ("|".join(s for s, v in zip(self.states, vector) if v) if isinstance(target, list)
+                 else ",".join(f"{s}:{v:g}" for s, v in zip(self.states, vector)))
+        for k, existing in enumerate(self.vectors):
+            if np.array_equal(existing, vector):
+                return k, self.labels[k]
+        self.vectors.append(vector)
+        self.labels.append(label)
+        return len(self.vectors) - 1, label
+
+    def alphabet(self) -> Alphabet:
+        return Alphabet(vectors=np.vstack(self.vectors), labels=tuple(self.labels))
+
+
+def _unknown_keys(table: Mapping, allowed: set[str], prefix: str, problem) -> None:
+    if not isinstance(table, Mapping):
+        return
+    for key in table:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+            problem(f"{prefix}{key}", f"unknown key; expected one of {one_of(sorted(allowed))}"
+                                      + (f" (did you mean {close[0]!r}?)." if close else "."))
+
+
+def _string_list(value: Any, key: str, problem) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        problem(key, f"got {value!r}; expected a list of column names.")
+        return []
+    return list(dict.fromkeys(value))
+
+
+def _canonical_key(code: Any, key: str, problem) -> str | None:
+    if isinstance(code, (dict, list)):
+        problem(key, f"got {code!r}; expected a code (text or a number).")
+        return None
+    text = canonical_code(code)
+    if text is None or text == "":
+        problem(key, f"got {code!r}; expected a non-blank code (blank cells always mean no finding).")
+        return None
+    return text
+
+
+def _codes_table(value: Any, key: str, problem) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        problem(key, f"got {value!r}; expected a table CODE = STATE (or [STATES] or {{STATE = LIKELIHOOD}}).")
+        return {}
+    codes: dict[str, Any] = {}
+    for code, target in value.items():
+        canonical = _canonical_key(code, f"{key}.{code}", problem)
+        if canonical is None:
+            continue
+        if canonical in codes:
+            problem(f"{key}.{code}", f"code {code!r} is mapped twice (it is the same code as an earlier key, "
+                                     "compared trimmed, in any case and numbers by value); expected each code once.")
+            continue
+        if not isinstance(target, (str, list, Mapping)):
+            problem(f"{key}.{code}", f"got {target!r}; expected a state, a list of states, a table "
+                                     f"{{STATE = LIKELIHOOD}}, or {UNOBSERVED!r}.")
+            continue
+        codes[canonical] = target
+    return codes
+
+
+def _code_list(value: Any, key: str, problem) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        value = [value]
+    codes = []
+    for position, code in enumerate(value):
+        canonical = _canonical_key(code, f"{key}[{position}]", problem)
+        if canonical is not None:
+            codes.append(canonical)
+    return tuple(dict.fromkeys(codes))
+
+
+def _no_code_twice(codes: Mapping[str, Any], unobserved: Sequence[str], key: str, problem) -> None:
+    for code in unobserved:
+        if code in codes:
+            problem(key, f"code {code!r} is mapped twice (in codes, to {codes[code]!r}, and in unobserved); "
+                         "expected each code once.")
+
+
+def load_codebook(path: str | Path) -> Codebook:
+    """Read a codebook TOML file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The codebook file (see the module docstring and the README for its format).
+
+    Returns
+    -------
+    Codebook
+
+    Raises
+    ------
+    InputError
+        The file is missing or not TOML, or has problems (each named with its key path).
+
+    Examples
+    --------
+    >>> from importlib import resources
+    >>> book = load_codebook(resources.files("bayescramp") / "data" / "example_codebook.toml")
+    >>> book.id_columns, book.keep_columns
+    (['SEQN'], ['WTINT2YR'])
+    """
+    path = Path(str(path))
+    if not path.is_file():
+        raise InputError(f"{path}: no such codebook file; expected a path to a .toml codebook.")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError as error:
+        raise InputError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start}); expected a UTF-8 TOML "
+                         "codebook.") from None
+    except tomllib.TOMLDecodeError as error:
+        raise InputError(f"{path}: not valid TOML: {error}; expected TOML with each key once (is a node or "
+                         "code mapped twice?).") from None
+    return Codebook.from_dict(data, source=path.name)
+
+
+def check_unique_columns(columns: Sequence[str], source: str) -> None:
+    """Raise :class:`InputError` if a column name appears more than once.
+
+    Examples
+    --------
+    >>> check_unique_columns(["a", "b"], "survey.csv")
+    """
+    seen: set[str] = set()
+    duplicated = [c for c in columns if c in seen or seen.add(c)]
+    if duplicated:
+        raise InputError(f"{source}: column {duplicated[0]!r} appears more than once in the header; expected unique "
+                         "column names (rename one).")
+
+
+def column_code_maps(network, columns: Sequence[str], codebook: Codebook | None = None, *,
+                     source: str = "data") -> list[CodeMap]:
+    """Code maps for a table: the codebook's, or (without one) columns named like nodes.
+
+    Raises
+    ------
+    InputError
+        When no column informs the model (naming the columns seen), or the codebook does
+        not fit the table or the model.
+
+    Examples
+    --------
+    >>> from bayescramp.engine import compile_spec
+    >>> from bayescramp.priors import load_spec
+    >>> [m.node for m in column_code_maps(compile_spec(load_spec()), ["id", "fatigue"])]
+    ['fatigue']
+    """
+    if codebook is None:
+        maps = [plain_code_map(c, network.states[c], c) for c in columns if c in network.states]
+        if not maps:
+            raise InputError(f"{source}: no column informs the model; columns seen: {one_of(columns) or '(none)'}; "
+                             f"expected columns named like nodes ({one_of(network.names)}) or a codebook that maps "
+                             "the survey's columns to nodes (--codebook FILE).")
+        return maps
+    present = [c for c in codebook.columns if c in set(columns)]
+    if not present:
+        raise InputError(f"{source}: none of the columns {codebook.source} maps ({one_of(codebook.columns)}) is in "
+                         f"the file, so it cannot inform the model; columns seen: {one_of(columns) or '(none)'}; "
+                         "expected a file and codebook that match.")
+    return codebook.code_maps(network, columns, source=source)
+
+
+def passthrough_columns(columns: Sequence[str], maps: Sequence[CodeMap], id_columns: Sequence[str] = (),
+                        keep_columns: Sequence[str] = (), *, source: str = "data") -> list[str]:
+    """Columns copied to the output: the id and keep columns if any are named, else every non-evidence column.
+
+    Examples
+    --------
+    >>> passthrough_columns(["SEQN", "W", "X"], [], ["SEQN"], ["W"])
+    ['SEQN', 'W']
+    """
+    named = list(dict.fromkeys([*id_columns, *keep_columns]))
+    if not named:
+        used = {m.column for m in maps}
+        return [c for c in columns if c not in used]
+    missing = [c for c in named if c not in set(columns)]
+    if missing:
+        raise InputError(f"{source}: has no column {missing[0]!r} to pass through (an id or keep column); columns "
+                         f"seen: {one_of(columns)}; expected one of them.")
+    return named

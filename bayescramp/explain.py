@@ -1,0 +1,548 @@
+"""Why this posterior: retractions, weights of evidence, data conflict, most probable explanation.
+
+Everything here is a batch operation over the compiled junction tree (:mod:`bayescramp.engine`):
+evidence is coded as small integers per finding column (as in :mod:`bayescramp.scoring`), each
+distinct evidence pattern is handled once, and the variants a question needs are stacked as
+extra rows of one :func:`~bayescramp.engine.propagate_codes` call. There is no Python loop
+over rows.
+
+* **Retraction (leave-one-out).** A finding is retracted by replacing its likelihood with
+  ones; the target's posterior without it is an exact posterior of the other findings.
+* **Weights of evidence, in a fixed order.** Findings enter one at a time, in the model's
+  node order (parents before children) unless ``order`` says otherwise. The weight of the
+  ``i``-th finding toward the hypothesis ``H`` (e.g. ``magnesium_deficiency = present``) is
+
+  ``W_i = log P(e_i | H, e_1..e_{i-1}) - log P(e_i | not H, e_1..e_{i-1})``
+  ``    = logit P(H | e_1..e_i) - logit P(H | e_1..e_{i-1})``  (natural logs),
+
+  so ``logit P(H) + sum_i W_i = logit P(H | e)`` exactly. The split depends on the order
+  (a finding's weight is measured *after* the ones before it), as any additive split of a
+  non-additive model must. The order-free companion ``weight_given_rest`` is the weight of
+  a finding given *all* the other findings, ``logit P(H | e) - logit P(H | e without it)``;
+  those do not add up in general.
+* **Data conflict** (Jensen's measure): ``conflict = log(prod_i P(e_i) / P(e))``; positive
+  means the findings are less likely together than if they were independent, i.e. they pull
+  against each other (or the case is rare in a way the model does not explain).
+* **Most probable explanation**: the jointly most likely states of ``over`` (default: the
+  deficiency nodes) given the evidence, found by enumerating every configuration as extra
+  hard evidence and comparing ``P(config, e)``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ._errors import EvidenceError, InputError, one_of
+from .engine import CompiledNetwork, propagate, propagate_codes
+from .evidence import Alphabet, EncodedColumn, finding_likelihood
+from .scoring import MAX_LISTED_PROBLEMS, STATUS_IMPOSSIBLE, STATUS_OK, default_targets, encode_frame, target_columns
+
+__all__ = ["CodedEvidence", "code_case", "code_frame", "explain", "top_findings", "most_probable",
+           "EXPLAIN_COLUMNS", "MAX_CONFIGURATIONS", "TIE_TOLERANCE", "RAISE_TOLERANCE"]
+
+#: Columns of the tidy table returned by :func:`explain` (``row`` first for tables).
+EXPLAIN_COLUMNS = ["target", "state", "order", "finding", "value", "prior", "posterior", "posterior_without",
+                   "change", "weight", "weight_given_rest", "conflict"]
+#: Largest number of joint configurations :func:`most_probable` enumerates.
+MAX_CONFIGURATIONS = 4096
+#: Configurations whose log P(config, e) is within this of the best are a tie (first one wins).
+TIE_TOLERANCE = 1e-9
+#: A finding "raised" a posterior when retracting it lowers the posterior by more than this (rounding).
+RAISE_TOLERANCE = 1e-12
+#: Distinct evidence patterns handled per engine call (bounds memory).
+_PATTERNS_PER_CHUNK = 4096
+
+
+@dataclass(frozen=True)
+class CodedEvidence:
+    """Evidence rows as codes: ``alphabets[j].vectors[codes[r, j]]`` is row ``r``'s likelihood on ``nodes[j]``.
+
+    Attributes
+    ----------
+    nodes : list of str
+        The node each column informs.
+    codes : ndarray of int, ``[n_rows, n_columns]``
+    alphabets : list of Alphabet
+        Each contains an all-ones vector (no finding), at ``ones[j]``.
+    ones : list of int
+        The "no finding" code of each column.
+    index : pandas Index
+        Row labels (a table's index; ``[0]`` for a single case).
+    """
+
+    nodes: list[str]
+    codes: np.ndarray
+    alphabets: list[Alphabet]
+    ones: list[int]
+    index: pd.Index
+
+    @property
+    def n_rows(self) -> int:
+        """Number of evidence rows."""
+        return self.codes.shape[0]
+
+
+def _with_ones(alphabet: Alphabet) -> tuple[Alphabet, int]:
+    """The alphabet and its all-ones ("no finding") code, appending one if it has none."""
+    vectors = np.asarray(alphabet.vectors, dtype=float)
+    ones = np.flatnonzero((vectors == 1.0).all(axis=1))
+    if len(ones):
+        return alphabet, int(ones[0])
+    extended = Alphabet(vectors=np.vstack([vectors, np.ones((1, vectors.shape[1]))]),
+                        labels=tuple(alphabet.labels) + ("unobserved",))
+    return extended, vectors.shape[0]
+
+
+def _describe_value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        return ",".join(f"{state}:{weight:g}" for state, weight in value.items())
+    return "|".join(str(v) for v in value)
+
+
+def code_case(network: CompiledNetwork, evidence: Mapping[str, Any]) -> CodedEvidence:
+    """Code one case's evidence (node -> state, set of states or ``{state: likelihood}``) as one row.
+
+    Examples
+    --------
+    >>> from bayescramp.engine import compile_spec
+    >>> from bayescramp.priors import load_spec
+    >>> coded = code_case(compile_spec(load_spec()), {"leg_cramps": "yes"})
+    >>> coded.nodes, coded.codes.tolist()
+    (['leg_cramps'], [[0]])
+    """
+    nodes, alphabets, ones = [], [], []
+    for node, value in evidence.items():
+        if node not in network.states:
+            raise EvidenceError(f"evidence names unknown node {node!r}; expected one of {one_of(network.names)}.")
+        if value is None:
+            continue
+        vector = finding_likelihood(node, list(network.states[node]), value)
+        alphabet, one = _with_ones(Alphabet(vectors=vector[None, :], labels=(_describe_value(value),)))
+        nodes.append(node)
+        alphabets.append(alphabet)
+        ones.append(one)
+    return CodedEvidence(nodes=nodes, codes=np.zeros((1, len(nodes)), dtype=np.int64), alphabets=alphabets,
+                         ones=ones, index=pd.RangeIndex(1))
+
+
+def code_frame(network: CompiledNetwork, data: pd.DataFrame, *,
+               encoder: Callable[[CompiledNetwork, pd.DataFrame], tuple[list[EncodedColumn], list[str]]] | None = None,
+               source: str = "data") -> CodedEvidence:
+    """Code a table's evidence columns (columns named like nodes, or a codebook's ``encoder``).
+
+    Raises
+    ------
+    InputError
+        Listing the first cells whose values are not understood.
+
+    Examples
+    --------
+    >>> from bayescramp.engine import compile_spec
+    >>> from bayescramp.priors import load_spec
+    >>> coded = code_frame(compile_spec(load_spec()), pd.DataFrame({"leg_cramps": ["yes", None]}))
+    >>> coded.codes.tolist()
+    [[1], [2]]
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise InputError(f"{source}: got {type(data).__name__}; expected a pandas DataFrame or a mapping of "
+                         "node -> finding.")
+    encoded, _ = (encoder or encode_frame)(network, data)
+    problems = [(int(r), f"{source}, row {int(r)}, column {c.column!r}: got {v!r}; expected {c.expected}.")
+                for c in encoded for r, v in zip(c.bad_rows, c.bad_values)]
+    if problems:
+        problems.sort()
+        listed = [message for _, message in problems[:MAX_LISTED_PROBLEMS]]
+        n_bad = sum(len(c.bad_rows) for c in encoded)
+        if n_bad > len(listed):
+            listed.append(f"... and {n_bad - len(listed)} more invalid cell(s); fix them or map them in a codebook.")
+        raise InputError(listed)
+    alphabets, ones = zip(*(_with_ones(c.alphabet) for c in encoded)) if encoded else ((), ())
+    codes = (np.column_stack([c.codes for c in encoded]).astype(np.int64) if encoded
+             else np.zeros((len(data), 0), dtype=np.int64))
+    return CodedEvidence(nodes=[c.node for c in encoded], codes=codes, alphabets=list(alphabets), ones=list(ones),
+                         index=data.index)
+
+
+def _code(network: CompiledNetwork, evidence, encoder) -> CodedEvidence:
+    if isinstance(evidence, CodedEvidence):
+        return evidence
+    if isinstance(evidence, pd.DataFrame):
+        return code_frame(network, evidence, encoder=encoder)
+    if evidence is None or isinstance(evidence, Mapping):
+        return code_case(network, evidence or {})
+    raise InputError(f"evidence: got {type(evidence).__name__}; expected a mapping node -> finding (one case) or a "
+                     "pandas DataFrame (a cohort).")
+
+
+def _unique_rows(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of ``codes`` and, per input row, the index of its distinct row."""
+    if codes.shape[1] == 0:
+        return np.zeros((min(1, codes.shape[0]), 0), dtype=np.int64), np.zeros(codes.shape[0], dtype=np.int64)
+    patterns, inverse = np.unique(codes, axis=0, return_inverse=True)
+    return patterns, inverse.reshape(-1)
+
+
+def _hypotheses(network: CompiledNetwork, targets: str | Sequence[str] | None,
+                observed: Sequence[str]) -> list[tuple[str, str, int]]:
+    """``(column, node, state index)`` per hypothesis: P(present/yes), or each state of other nodes."""
+    if targets is None:
+        targets = [t for t in default_targets(network, observed) if t not in set(observed)]
+    elif isinstance(targets, str):
+        targets = [targets]
+    unknown = [t for t in targets if t not in network.states]
+    if unknown:
+        raise InputError(f"target: unknown node {unknown[0]!r}; expected some of {one_of(network.names)}.")
+    return target_columns(network, list(targets))
+
+
+def _order(network: CompiledNetwork, nodes: Sequence[str], order: Sequence[str] | None) -> list[int]:
+    """Column positions in the order findings enter the weights of evidence."""
+    if order is None:
+        rank = {name: k for k, name in enumerate(network.names)}
+        return sorted(range(len(nodes)), key=lambda j: (rank[nodes[j]], j))
+    order = list(order)
+    missing = [n for n in nodes if n not in order]
+    if missing:
+        raise InputError(f"order: node {missing[0]!r} has a finding but is not listed; expected every observed node "
+                         f"({one_of(dict.fromkeys(nodes))}) in the order.")
+    rank = {name: k for k, name in enumerate(order)}
+    return sorted(range(len(nodes)), key=lambda j: (rank[nodes[j]], j))
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(p) - np.log1p(-p)
+
+
+def _variants(patterns: np.ndarray, ones: np.ndarray, *, prefixes: bool) -> np.ndarray:
+    """Stack the evidence variants of each pattern (columns already in entry order).
+
+    Returns ``[n_variants, n_patterns, n_columns]``: the full evidence, then each column
+    retracted, then (with ``prefixes``) the first ``k`` columns only, ``k = 0 .. n_columns - 1``.
+    """
+    n_patterns, n_columns = patterns.shape
+    variants = [patterns]
+    for j in range(n_columns):
+        retracted = patterns.copy()
+        retracted[:, j] = ones[j]
+        variants.append(retracted)
+    if prefixes:
+        for k in range(n_columns):
+            prefix = patterns.copy()
+            prefix[:, k:] = ones[k:]
+            variants.append(prefix)
+    return np.stack(variants)
+
+
+def _propagate_variants(network: CompiledNetwork, coded: CodedEvidence, columns: list[int], patterns: np.ndarray,
+                        hypotheses: list[tuple[str, str, int]], *, prefixes: bool) -> tuple[dict, np.ndarray]:
+    """P(hypothesis) for every variant of every pattern: ``{column: [n_variants, n_patterns]}`` and log P(e)."""
+    nodes = [coded.nodes[j] for j in columns]
+    vectors = [coded.alphabets[j].vectors for j in columns]
+    ones = np.asarray([coded.ones[j] for j in columns], dtype=np.int64)
+    n_variants = 1 + len(columns) + (len(columns) if prefixes else 0)
+    probability = {name: np.empty((n_variants, patterns.shape[0])) for name, _, _ in hypotheses}
+    log_pe = np.empty(patterns.shape[0])
+    targets = list(dict.fromkeys(node for _, node, _ in hypotheses))
+    step = max(1, _PATTERNS_PER_CHUNK // max(1, n_variants // 8))
+    for start in range(0, patterns.shape[0], step):
+        block = patterns[start:start + step]
+        stacked = _variants(block, ones, prefixes=prefixes)
+        result = propagate_codes(network, nodes, stacked.reshape(-1, len(columns)), vectors, targets=targets)
+        for name, node, k in hypotheses:
+            probability[name][:, start:start + block.shape[0]] = result.marginals[node][:, k].reshape(n_variants, -1)
+        log_pe[start:start + block.shape[0]] = result.log_evidence_probability[:block.shape[0]]
+    return probability, log_pe
+
+
+def _prior_marginals(network: CompiledNetwork) -> dict[str, np.ndarray]:
+    result = propagate(network, {}, n_rows=1)
+    return {name: marginal[0] for name, marginal in result.marginals.items()}
+
+
+def explain(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame | CodedEvidence, *,
+            target: str | Sequence[str] | None = None, order: Sequence[str] | None = None,
+            encoder: Callable | None = None) -> pd.DataFrame:
+    """Why each target has its posterior: per finding, the posterior without it and its weight of evidence.
+
+    Parameters
+    ----------
+    network : CompiledNetwork
+    evidence : mapping or DataFrame
+        One case (node -> state, set of states, or ``{state: likelihood}``) or a table whose
+        columns named like nodes are evidence (blank = no finding).
+    target : str or sequence of str, optional
+        Nodes to explain; default the deficiency nodes that are not themselves observed. The
+        hypothesis is ``present``/``yes`` for two-state nodes, each state for other nodes.
+    order : sequence of str, optional
+        The order findings enter the weights of evidence; default the model's node order
+        (parents before children: diuretic, then symptoms, then cramp timing).
+    encoder : callable, optional
+        A codebook's encoder for tables.
+
+    Returns
+    -------
+    DataFrame
+        One row per (row, target, finding), findings in entry order (tables add a first
+        column ``row`` holding the input index label; rows without findings have no lines):
+
+        - ``target``, ``state``: the hypothesis ``target = state``;
+        - ``order``: 1-based position of the finding in the entry order;
+        - ``finding``, ``value``: the node and what was observed;
+        - ``prior``, ``posterior``: P(hypothesis) before any finding and given all of them;
+        - ``posterior_without``: given every finding but this one (retraction);
+        - ``change``: ``posterior - posterior_without`` (positive: this finding raised it);
+        - ``weight``: sequential weight of evidence (natural log), so that
+          ``logit(prior) + sum(weight) = logit(posterior)`` per row and target;
+        - ``weight_given_rest``: ``logit(posterior) - logit(posterior_without)``, the
+          log-likelihood ratio of the finding given all the others (order-free, not additive);
+        - ``conflict``: ``log(prod P(e_i) / P(e))`` of the row (positive: findings conflict).
+
+        Probabilities are NaN on rows whose evidence is impossible; weights are infinite or
+        NaN where a hypothesis becomes certain.
+
+    Examples
+    --------
+    >>> from bayescramp.engine import compile_spec
+    >>> from bayescramp.priors import load_spec
+    >>> network = compile_spec(load_spec())
+    >>> table = explain(network, {"diuretic": "thiazide", "cramp_timing": "night"}, target="magnesium_deficiency")
+    >>> table["finding"].tolist()
+    ['diuretic', 'cramp_timing']
+    >>> from scipy.special import logit
+    >>> bool(np.isclose(logit(table["prior"].iloc[0]) + table["weight"].sum(), logit(table["posterior"].iloc[0])))
+    True
+    """
+    is_table = isinstance(evidence, pd.DataFrame)
+    coded = _code(network, evidence, encoder)
+    hypotheses = _hypotheses(network, target, coded.nodes)
+    columns = _order(network, coded.nodes, order)
+    patterns, inverse = _unique_rows(coded.codes[:, columns])
+    if coded.n_rows == 0 or not columns:
+        return pd.DataFrame(columns=(["row"] if is_table else []) + EXPLAIN_COLUMNS)
+    probability, log_pe = _propagate_variants(network, coded, columns, patterns, hypotheses, prefixes=True)
+    n_columns = len(columns)
+    ones = np.asarray([coded.ones[j] for j in columns])
+    finding = patterns != ones                                   # [n_patterns, n_columns]
+    priors = _prior_marginals(network)
+    log_marginal = np.zeros(patterns.shape)
+    for position, j in enumerate(columns):
+        vectors = np.asarray(coded.alphabets[j].vectors, dtype=float)
+        with np.errstate(divide="ignore"):
+            log_marginal[:, position] = np.log(vectors @ priors[coded.nodes[j]])[patterns[:, position]]
+    with np.errstate(invalid="ignore"):
+        conflict = np.where(np.isfinite(log_pe), (log_marginal * finding).sum(axis=1) - log_pe, np.nan)
+
+    row_of, position = np.nonzero(finding[inverse])              # row-major: row, then entry order
+    pattern_of = inverse[row_of]
+    values = _labels(coded, columns, patterns, pattern_of, position)
+    finding_names = np.asarray([coded.nodes[j] for j in columns], dtype=object)[position]
+    entry = np.cumsum(finding, axis=1)                           # 1-based rank among the row's findings
+    parts = []
+    for name, node, k in hypotheses:
+        p = probability[name]
+        full = p[0]
+        retracted = p[1:1 + n_columns].T                         # [n_patterns, n_columns]
+        prefix = np.vstack([p[1 + n_columns:], full[None]]).T    # [n_patterns, n_columns + 1]
+        with np.errstate(invalid="ignore"):
+            weight = np.diff(_logit(prefix), axis=1)
+            given_rest = _logit(full)[:, None] - _logit(retracted)
+        part = {
+            "target": np.full(len(row_of), node, dtype=object),
+            "state": np.full(len(row_of), network.states[node][k], dtype=object),
+            "order": entry[pattern_of, position],
+            "finding": finding_names,
+            "value": values,
+            "prior": prefix[pattern_of, 0],
+            "posterior": full[pattern_of],
+            "posterior_without": retracted[pattern_of, position],
+            "change": full[pattern_of] - retracted[pattern_of, position],
+            "weight": weight[pattern_of, position],
+            "weight_given_rest": given_rest[pattern_of, position],
+            "conflict": conflict[pattern_of],
+        }
+        if is_table:
+            part = {"row": coded.index.to_numpy()[row_of], **part}
+        parts.append(pd.DataFrame(part))
+    table = pd.concat(parts, ignore_index=True)
+    rows = np.tile(row_of, len(parts))
+    hypothesis_rank = np.repeat(np.arange(len(parts)), len(row_of))
+    return table.iloc[np.lexsort((table["order"].to_numpy(), hypothesis_rank, rows))].reset_index(drop=True)
+
+
+def _labels(coded: CodedEvidence, columns: list[int], patterns: np.ndarray, pattern_of: np.ndarray,
+            position: np.ndarray) -> np.ndarray:
+    """What was observed, as the alphabet's label of each finding's code."""
+    values = np.empty(len(position), dtype=object)
+    for pos, j in enumerate(columns):
+        at = position == pos
+        values[at] = np.asarray(coded.alphabets[j].labels, dtype=object)[patterns[pattern_of[at], pos]]
+    return values
+
+
+def top_findings(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame | CodedEvidence, *,
+                 target: str | Sequence[str] | None = None, encoder: Callable | None = None) -> pd.DataFrame:
+    """Per row and target, the finding whose retraction lowers the posterior most (the one that raised it most).
+
+    Parameters
+    ----------
+    network : CompiledNetwork
+    evidence : mapping or DataFrame
+        As for :func:`explain`.
+    target : str or sequence of str, optional
+        Default: the deficiency nodes not themselves observed.
+    encoder : callable, optional
+        A codebook's encoder for tables.
+
+    Returns
+    -------
+    DataFrame
+        One row per input row (same index), one column ``top_finding_<node>`` per target
+        (``top_finding_<node>__<state>`` for nodes without a present/yes state) holding the
+        node name of the finding with the largest ``posterior - posterior_without`` above
+        :data:`RAISE_TOLERANCE`,
+        or missing (NaN) when no finding raised the posterior (or the evidence is impossible). Ties go
+        to the earlier finding in the model's node order.
+
+    Examples
+    --------
+    >>> from bayescramp.engine import compile_spec
+    >>> from bayescramp.priors import load_spec
+    >>> frame = pd.DataFrame({"diuretic": ["thiazide", "none"], "cramp_timing": ["night", None]})
+    >>> top_findings(compile_spec(load_spec()), frame, target="potassium_deficiency")["top_finding_potassium_deficiency"].tolist()
+    ['diuretic', nan]
+    """
+    coded = _code(network, evidence, encoder)
+    hypotheses = _hypotheses(network, target, coded.nodes)
+    columns = _order(network, coded.nodes, None)
+    names = ["top_finding_" + name[len("p_"):] for name, _, _ in hypotheses]
+    if coded.n_rows == 0 or not columns:
+        return pd.DataFrame({name: np.full(coded.n_rows, None, dtype=object) for name in names}, index=coded.index)
+    patterns, inverse = _unique_rows(coded.codes[:, columns])
+    probability, _ = _propagate_variants(network, coded, columns, patterns, hypotheses, prefixes=False)
+    ones = np.asarray([coded.ones[j] for j in columns])
+    finding = patterns != ones
+    finding_names = np.asarray([coded.nodes[j] for j in columns] + [None], dtype=object)
+    result = {}
+    for (name, _, _), column in zip(hypotheses, names):
+        p = probability[name]
+        change = np.where(finding, p[0][:, None] - p[1:].T, -np.inf)
+        change = np.where(np.isnan(change), -np.inf, change)
+        best = np.argmax(change, axis=1)
+        raised = np.take_along_axis(change, best[:, None], axis=1)[:, 0] > RAISE_TOLERANCE
+        best = np.where(raised, best, len(columns))
+        result[column] = finding_names[best][inverse]
+    return pd.DataFrame(result, index=coded.index)
+
+
+def most_probable(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame | CodedEvidence, *,
+                  over: str | Sequence[str] | None = None, encoder: Callable | None = None) -> pd.DataFrame:
+    """The jointly most likely states of ``over`` given the evidence, and their probability, per row.
+
+    Every joint configuration of ``over`` is added as hard evidence to every distinct evidence
+    pattern (one batch through the engine), giving ``P(config, e)``; the largest wins and
+    ``P(config | e) = P(config, e) / P(e)`` with ``P(e)`` the sum over configurations.
+
+    Parameters
+    ----------
+    network : CompiledNetwork
+    evidence : mapping or DataFrame
+        One case or a table, as for :func:`explain`.
+    over : str or sequence of str, optional
+        The nodes explained jointly; default the deficiency nodes (2^6 = 64 configurations
+        for the default model). At most :data:`MAX_CONFIGURATIONS` configurations.
+    encoder : callable, optional
+        A codebook's encoder for tables.
+
+    Returns
+    -------
+    DataFrame
+        Same index as the input rows (one row for a case): one column per ``over`` node with
+        its state in the most probable configuration, ``probability`` = P(config | e), and
+        ``status`` (``ok`` or ``impossible_evidence``, whose states are missing and probability NaN).
+
+    Notes
+    -----
+    Ties: configurations whose ``log P(config, e)`` is within :data:`TIE_TOLERANCE` of the
+    largest count as tied, and the first in enumeration order wins. Enumeration order is
+    ``itertools.product`` over the ``over`` nodes in the order given, each node's states in
+    their declared order (the last node varies fastest); for deficiency nodes ``absent``
+    comes before ``present``, so ties resolve toward fewer deficiencies listed last.
+
+    Examples
+    --------
+    >>> from bayescramp.engine import compile_spec
+    >>> from bayescramp.priors import load_spec
+    >>> best = most_probable(compile_spec(load_spec()), {"pale_skin": "yes", "fatigue": "yes"},
+    ...                      over=["iron_deficiency", "anemia"])
+    >>> best[["iron_deficiency", "anemia"]].iloc[0].tolist()
+    ['absent', 'absent']
+    """
+    coded = _code(network, evidence, encoder)
+    if over is None:
+        over = [n for n in network.names if n.endswith("_deficiency")] or list(network.names)
+    over = [over] if isinstance(over, str) else list(over)
+    unknown = [n for n in over if n not in network.states]
+    if unknown:
+        raise InputError(f"over: unknown node {unknown[0]!r}; expected some of {one_of(network.names)}.")
+    if len(set(over)) != len(over) or not over:
+        raise InputError(f"over: got {over!r}; expected one or more distinct node names.")
+    cards = [len(network.states[n]) for n in over]
+    n_configurations = int(np.prod(cards))
+    if n_configurations > MAX_CONFIGURATIONS:
+        raise InputError(f"over: {len(over)} nodes have {n_configurations} joint configurations; expected at most "
+                         f"{MAX_CONFIGURATIONS} (explain fewer nodes at a time).")
+    configurations = np.asarray(list(itertools.product(*(range(c) for c in cards))), dtype=np.int64)
+
+    nodes = list(coded.nodes)
+    vectors = [np.asarray(a.vectors, dtype=float) for a in coded.alphabets]
+    patterns, inverse = _unique_rows(coded.codes)
+    if coded.n_rows == 0:
+        patterns = np.zeros((0, len(nodes)), dtype=np.int64)
+    # each over node gets a column whose code is (evidence code * n_states + configured state)
+    base = [patterns[:, j] for j in range(len(nodes))]
+    config_columns = []
+    for node, card in zip(over, cards):
+        eye = np.eye(card)
+        if node in nodes:
+            j = nodes.index(node)
+            vectors[j] = (vectors[j][:, None, :] * eye[None, :, :]).reshape(-1, card)
+            config_columns.append((j, card))
+        else:
+            nodes.append(node)
+            vectors.append(eye)
+            base.append(np.zeros(patterns.shape[0], dtype=np.int64))
+            config_columns.append((len(nodes) - 1, 1))
+    base = np.column_stack(base) if base else np.zeros((patterns.shape[0], 0), dtype=np.int64)
+    log_joint = np.empty((patterns.shape[0], n_configurations))
+    step = max(1, _PATTERNS_PER_CHUNK * 8 // n_configurations)
+    for start in range(0, patterns.shape[0], step):
+        block = base[start:start + step]
+        stacked = np.repeat(block[:, None, :], n_configurations, axis=1)     # [n_block, n_conf, n_columns]
+        for (j, scale), k in zip(config_columns, range(len(over))):
+            stacked[:, :, j] = stacked[:, :, j] * scale + configurations[None, :, k]
+        result = propagate_codes(network, nodes, stacked.reshape(-1, len(nodes)), vectors, targets=[])
+        log_joint[start:start + block.shape[0]] = result.log_evidence_probability.reshape(-1, n_configurations)
+    best_value = log_joint.max(axis=1) if n_configurations else np.zeros(0)
+    possible = np.isfinite(best_value)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tied = log_joint >= (best_value - TIE_TOLERANCE)[:, None]
+        best = np.argmax(tied, axis=1)
+        reference = np.where(possible, best_value, 0.0)
+        log_pe = reference + np.log(np.exp(log_joint - reference[:, None]).sum(axis=1))
+        chosen = np.take_along_axis(log_joint, best[:, None], axis=1)[:, 0]
+        probability = np.where(possible, np.exp(chosen - log_pe), np.nan)
+    columns = {}
+    for k, node in enumerate(over):
+        states = np.asarray(network.states[node] + (None,), dtype=object)
+        columns[node] = states[np.where(possible, configurations[best, k], len(network.states[node]))][inverse]
+    columns["probability"] = probability[inverse]
+    columns["status"] = np.where(possible, STATUS_OK, STATUS_IMPOSSIBLE)[inverse].astype(object)
+    return pd.DataFrame(columns, index=coded.index)

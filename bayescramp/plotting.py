@@ -1,0 +1,401 @@
+"""Pictures of results: the only module that imports matplotlib, and only inside functions.
+
+Every function takes plain results (mappings, DataFrames, a compiled network) and returns a
+``matplotlib.figure.Figure`` built directly (no pyplot, so no GUI backend is needed); save it
+with ``figure.savefig("file.png")``. ``import bayescramp`` never imports matplotlib.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ._errors import InputError, one_of
+
+__all__ = ["layered_layout", "plot_network", "plot_case", "plot_cohort", "plot_evidence_impact", "plot_reliability"]
+
+_POSITIVE = ("present", "yes")
+_PRIOR_COLOUR = "#b8b8b8"
+_POSTERIOR_COLOUR = "#c0392b"
+_EVIDENCE_COLOUR = "#d6e6f5"
+
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _grid(n_panels: int, *, width: float = 4.0, height: float = 3.0, n_columns: int = 3):
+    n_columns = max(1, min(n_columns, n_panels))
+    n_rows = max(1, math.ceil(n_panels / n_columns))
+    figure = _figure(width * n_columns, height * n_rows)
+    axes = figure.subplots(n_rows, n_columns, squeeze=False).ravel()
+    for ax in axes[n_panels:]:
+        ax.set_visible(False)
+    return figure, axes[:n_panels]
+
+
+def _pretty(node: str) -> str:
+    return node.replace("_", " ")
+
+
+def layered_layout(names: Sequence[str], parents: Mapping[str, Sequence[str]], *,
+                   n_sweeps: int = 4) -> dict[str, tuple[int, float]]:
+    """Layer and position of each node for drawing a DAG in columns (no graphviz needed).
+
+    A node's layer is the length of the longest path from a root to it (roots are layer 0,
+    every edge points to a later layer). Within a layer, nodes are ordered by the mean
+    position of their neighbours in the previous (then the next) layer, sweeping forwards
+    and backwards ``n_sweeps`` times to reduce edge crossings; positions are centred on 0.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Nodes, parents before children.
+    parents : mapping
+        Node -> its parents.
+
+    Returns
+    -------
+    dict
+        Node -> ``(layer, position)``.
+
+    Examples
+    --------
+    >>> layered_layout(["a", "b", "c"], {"a": (), "b": ("a",), "c": ("a", "b")})
+    {'a': (0, 0.0), 'b': (1, 0.0), 'c': (2, 0.0)}
+    """
+    layer: dict[str, int] = {}
+    for name in names:
+        layer[name] = 1 + max((layer[p] for p in parents[name]), default=-1)
+    children: dict[str, list[str]] = {name: [] for name in names}
+    for name in names:
+        for p in parents[name]:
+            children[p].append(name)
+    n_layers = 1 + max(layer.values(), default=-1)
+    columns = [[n for n in names if layer[n] == k] for k in range(n_layers)]
+    rank = {n: float(i) for column in columns for i, n in enumerate(column)}
+
+    def reorder(column: list[str], neighbours: Mapping[str, Sequence[str]]) -> list[str]:
+        def key(n: str) -> tuple[float, float]:
+            linked = [rank[m] for m in neighbours[n]]
+            return (float(np.mean(linked)) if linked else rank[n], rank[n])
+
+        ordered = sorted(column, key=key)
+        for i, n in enumerate(ordered):
+            rank[n] = float(i)
+        return ordered
+
+    for _ in range(n_sweeps):
+        columns = [columns[0]] + [reorder(c, parents) for c in columns[1:]]
+        columns = [reorder(c, children) for c in columns[:-1]] + [columns[-1]] if columns else columns
+    return {n: (k, i - (len(column) - 1) / 2) for k, column in enumerate(columns) for i, n in enumerate(column)}
+
+
+def _positive_probability(node: str, states: Sequence[str], probabilities: Mapping) -> float | None:
+    value = probabilities.get(node)
+    if value is None:
+        return None
+    if isinstance(value, Mapping) or isinstance(value, pd.Series):
+        positive = [s for s in _POSITIVE if s in states]
+        return float(value[positive[0]]) if positive else None
+    return float(value)
+
+
+def plot_network(network, *, probabilities: Mapping | None = None, evidence: Mapping[str, str] | None = None,
+                 title: str | None = None):
+    """The network drawn in layers, nodes coloured by the probability of ``present``/``yes``.
+
+    Parameters
+    ----------
+    network : CompiledNetwork
+        ``model.network`` (needs ``names``, ``parents`` and ``states``).
+    probabilities : mapping, optional
+        Node -> P(present/yes) as a float, or node -> Series over its states (a
+        :class:`~bayescramp.Posterior` works). Nodes left out are drawn white.
+    evidence : mapping, optional
+        Observed node -> what was observed (drawn as a blue box with the value).
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from bayescramp import load_model
+    >>> model = load_model()
+    >>> figure = plot_network(model.network, probabilities=model.posterior({"fatigue": "yes"}),
+    ...                       evidence={"fatigue": "yes"})
+    >>> figure.axes[0].get_title()
+    'P(present / yes)'
+    """
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    probabilities = dict(probabilities or {})
+    evidence = dict(evidence or {})
+    layout = layered_layout(network.names, network.parents)
+    n_layers = 1 + max(layer for layer, _ in layout.values())
+    tallest = max(sum(1 for layer, _ in layout.values() if layer == k) for k in range(n_layers))
+    figure = _figure(2.6 * n_layers + 1.4, max(3.0, 0.62 * tallest + 1.0))
+    ax = figure.add_subplot()
+    colours = colormaps["YlOrRd"]
+    norm = Normalize(0.0, 1.0)
+    boxes = {}
+    for node, (layer, position) in layout.items():
+        states = network.states[node]
+        if node in evidence:
+            label, face, weight = f"{_pretty(node)}\n= {evidence[node]}", _EVIDENCE_COLOUR, "bold"
+        else:
+            p = _positive_probability(node, states, probabilities)
+            if p is None and node in probabilities:
+                series = pd.Series(probabilities[node])
+                label = f"{_pretty(node)}\n{series.idxmax()} {series.max():.2f}"
+                face = "white"
+            elif p is None:
+                label, face = _pretty(node), "white"
+            else:
+                label, face = f"{_pretty(node)}\n{p:.2f}", colours(norm(p))
+            weight = "normal"
+        luminance = np.dot(np.asarray(face if isinstance(face, tuple) else (1, 1, 1, 1))[:3], [0.299, 0.587, 0.114])
+        boxes[node] = ax.text(layer, -position, label, ha="center", va="center", fontsize=8, fontweight=weight,
+                              color="white" if luminance < 0.5 else "black", zorder=3,
+                              bbox={"boxstyle": "round,pad=0.35", "facecolor": face, "edgecolor": "#444444",
+                                    "linewidth": 1.6 if node in evidence else 0.8})
+    for node in network.names:
+        for parent in network.parents[node]:
+            ax.annotate("", xy=(layout[node][0], -layout[node][1]), xytext=(layout[parent][0], -layout[parent][1]),
+                        arrowprops={"arrowstyle": "-|>", "color": "#777777", "linewidth": 0.7, "shrinkA": 2,
+                                    "shrinkB": 2, "patchA": boxes[parent].get_bbox_patch(),
+                                    "patchB": boxes[node].get_bbox_patch(), "connectionstyle": "arc3,rad=0.05"},
+                        zorder=1)
+    half = (tallest - 1) / 2
+    ax.set_xlim(-0.6, n_layers - 0.4)
+    ax.set_ylim(-half - 0.7, half + 0.7)
+    ax.axis("off")
+    ax.set_title("P(present / yes)")
+    figure.colorbar(ScalarMappable(norm=norm, cmap=colours), ax=ax, shrink=0.5, label="probability")
+    if title:
+        figure.suptitle(title)
+    return figure
+
+
+def plot_case(posterior: Mapping[str, float], prior: Mapping[str, float], *, lower: Mapping[str, float] | None = None,
+              upper: Mapping[str, float] | None = None, title: str | None = None):
+    """One case's posteriors beside their priors, largest posterior on top, with intervals when given.
+
+    Parameters
+    ----------
+    posterior, prior : mapping
+        Node -> P(present/yes) given the evidence, and before it.
+    lower, upper : mapping, optional
+        Node -> bounds of a credible interval of the posterior (e.g. over parameter
+        uncertainty), drawn as error bars.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> figure = plot_case({"a_deficiency": 0.3, "b_deficiency": 0.1}, {"a_deficiency": 0.1, "b_deficiency": 0.1},
+    ...                    lower={"a_deficiency": 0.2}, upper={"a_deficiency": 0.4})
+    >>> figure.axes[0].get_xlabel()
+    'P(present)'
+    """
+    nodes = sorted(posterior, key=lambda n: posterior[n])
+    missing = [n for n in nodes if n not in prior]
+    if missing:
+        raise InputError(f"plot_case: node {missing[0]!r} has a posterior but no prior; expected priors for "
+                         f"{one_of(nodes)}.")
+    figure = _figure(7.5, 0.55 * len(nodes) + 1.4)
+    ax = figure.add_subplot()
+    y = np.arange(len(nodes))
+    height = 0.38
+    post = np.array([posterior[n] for n in nodes], dtype=float)
+    ax.barh(y - height / 2, [prior[n] for n in nodes], height, color=_PRIOR_COLOUR, label="prior")
+    ax.barh(y + height / 2, post, height, color=_POSTERIOR_COLOUR, label="posterior")
+    if lower is not None or upper is not None:
+        low = np.array([(lower or {}).get(n, posterior[n]) for n in nodes], dtype=float)
+        high = np.array([(upper or {}).get(n, posterior[n]) for n in nodes], dtype=float)
+        ax.errorbar(post, y + height / 2, xerr=[post - low, high - post], fmt="none", ecolor="black", capsize=3,
+                    linewidth=1, label="credible interval")
+    top = max(max(post.max(initial=0), max(prior[n] for n in nodes)),
+              max((upper or {}).values(), default=0.0))
+    for yi, value in zip(y, post):
+        ax.text(value + 0.01 * max(top, 0.05), yi + height / 2, f"{value:.3f}", va="center", fontsize=8)
+    ax.set_yticks(y, [_pretty(n) for n in nodes])
+    ax.set_xlim(0, min(1.0, top * 1.18 + 0.02))
+    ax.set_xlabel("P(present)")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(title or "posterior beside prior")
+    return figure
+
+
+def plot_cohort(scored: pd.DataFrame, *, columns: Sequence[str] | None = None, n_bins: int = 20,
+                title: str | None = None):
+    """Histogram of each target's posterior across a scored cohort (one panel per ``p_`` column).
+
+    Parameters
+    ----------
+    scored : DataFrame
+        Output of ``Model.score`` / ``bayescramp score``; rows whose ``status`` is not ``ok``
+        are left out.
+    columns : sequence of str, optional
+        Default every ``p_*`` column.
+    n_bins : int
+        Equal-width bins over [0, 1].
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"p_a_deficiency": [0.1, 0.2, 0.25], "p_b_deficiency": [0.5, 0.6, 0.9]})
+    >>> len(plot_cohort(frame).axes)
+    2
+    """
+    if columns is None:
+        columns = [c for c in scored.columns if str(c).startswith("p_")]
+    if not columns:
+        raise InputError(f"plot_cohort: got columns {one_of(scored.columns)}; expected p_<node> columns from a "
+                         "scored table (bayescramp score).")
+    unknown = [c for c in columns if c not in scored.columns]
+    if unknown:
+        raise InputError(f"plot_cohort: column {unknown[0]!r} is not in the table; expected some of "
+                         f"{one_of(scored.columns)}.")
+    rows = scored[scored["status"] == "ok"] if "status" in scored.columns else scored
+    figure, axes = _grid(len(columns), width=3.8, height=2.8)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    for ax, column in zip(axes, columns):
+        values = pd.to_numeric(rows[column], errors="coerce").dropna().to_numpy()
+        ax.hist(values, bins=edges, color=_POSTERIOR_COLOUR, alpha=0.85)
+        if len(values):
+            ax.axvline(values.mean(), color="black", linestyle="--", linewidth=1, label=f"mean {values.mean():.3f}")
+            ax.legend(fontsize=8, loc="upper right")
+        ax.set_title(_pretty(column.removeprefix("p_")), fontsize=10)
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("posterior P(present)")
+        ax.set_ylabel("people")
+    figure.suptitle(title or f"posterior across the cohort ({len(rows)} rows)")
+    return figure
+
+
+def plot_evidence_impact(explanation: pd.DataFrame, *, target: str | Sequence[str] | None = None,
+                         title: str | None = None):
+    """Each finding's weight of evidence toward each target, for one case (from ``Model.explain``).
+
+    Bars run right (toward the hypothesis) or left (away from it) in natural-log units; the
+    prior log-odds plus the bars give the posterior log-odds (findings in entry order, top down).
+
+    Parameters
+    ----------
+    explanation : DataFrame
+        ``Model.explain(case)`` (one case; for a table, select one ``row`` first).
+    target : str or sequence of str, optional
+        Targets to draw (default: every target in the table).
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from bayescramp import load_model
+    >>> table = load_model().explain({"diuretic": "thiazide", "cramp_timing": "night"},
+    ...                               target=["potassium_deficiency", "magnesium_deficiency"])
+    >>> len(plot_evidence_impact(table).axes)
+    2
+    """
+    if "row" in explanation.columns and explanation["row"].nunique() > 1:
+        raise InputError(f"plot_evidence_impact: the table holds {explanation['row'].nunique()} rows; expected one "
+                         "case (select one: table[table['row'] == label]).")
+    if explanation.empty:
+        raise InputError("plot_evidence_impact: the explanation is empty; expected at least one finding.")
+    targets = list(dict.fromkeys(explanation["target"])) if target is None else (
+        [target] if isinstance(target, str) else list(target))
+    unknown = [t for t in targets if t not in set(explanation["target"])]
+    if unknown:
+        raise InputError(f"plot_evidence_impact: target {unknown[0]!r} is not in the explanation; expected some of "
+                         f"{one_of(dict.fromkeys(explanation['target']))}.")
+    n_findings = explanation.groupby(["target", "state"]).size().max()
+    figure, axes = _grid(len(targets), width=4.6, height=0.42 * n_findings + 1.5, n_columns=2)
+    for ax, name in zip(axes, targets):
+        group = explanation[explanation["target"] == name].sort_values("order")
+        state = group["state"].iloc[0]
+        group = group[group["state"] == state]
+        weights = group["weight"].to_numpy(dtype=float)
+        y = np.arange(len(group))[::-1]
+        ax.barh(y, weights, color=np.where(weights >= 0, _POSTERIOR_COLOUR, "#2e86c1"))
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_yticks(y, [f"{f}={v}" for f, v in zip(group["finding"], group["value"])], fontsize=8)
+        reach = max(float(np.nanmax(np.abs(weights), initial=0.0)), 0.1) * 1.35
+        ax.set_xlim(-reach, reach)
+        for yi, w in zip(y, weights):
+            ax.text(w + (0.02 if w >= 0 else -0.02) * reach, yi, f"{w:+.2f}", va="center",
+                    ha="left" if w >= 0 else "right", fontsize=7)
+        prior, posterior = group["prior"].iloc[0], group["posterior"].iloc[0]
+        ax.set_title(f"{_pretty(name)} = {state}: {prior:.3f} \u2192 {posterior:.3f}", fontsize=10)
+        ax.set_xlabel("weight of evidence (log-odds)")
+    figure.suptitle(title or "evidence impact (findings enter top to bottom)")
+    return figure
+
+
+def plot_reliability(reliability: pd.DataFrame, *, metrics: pd.DataFrame | None = None, title: str | None = None):
+    """Reliability (calibration) curves: observed rate against mean predicted probability, per target.
+
+    Parameters
+    ----------
+    reliability : DataFrame
+        ``ValidationReport.reliability``: ``target``, ``mean_predicted``, ``observed_rate``,
+        ``lower``, ``upper`` (95% interval of the observed rate), ``n``.
+    metrics : DataFrame, optional
+        ``ValidationReport.metrics``; AUROC, calibration slope and ECE are printed per panel.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"target": ["a", "a"], "mean_predicted": [0.1, 0.5], "observed_rate": [0.12, 0.45],
+    ...                       "lower": [0.08, 0.4], "upper": [0.16, 0.5], "n": [100, 100]})
+    >>> plot_reliability(table).axes[0].get_xlabel()
+    'mean predicted probability'
+    """
+    targets = list(dict.fromkeys(reliability["target"]))
+    figure, axes = _grid(len(targets), width=3.6, height=3.4)
+    by_target = metrics.set_index("target") if metrics is not None else None
+    for ax, name in zip(axes, targets):
+        part = reliability[(reliability["target"] == name) & (reliability["n"] > 0)]
+        top = float(np.nanmax(np.r_[part["upper"], part["mean_predicted"], 0.02])) * 1.08
+        top = min(1.0, top)
+        ax.plot([0, top], [0, top], color="#888888", linestyle="--", linewidth=1, label="perfect")
+        ax.errorbar(part["mean_predicted"], part["observed_rate"],
+                    yerr=[part["observed_rate"] - part["lower"], part["upper"] - part["observed_rate"]],
+                    fmt="o-", color=_POSTERIOR_COLOUR, markersize=3.5, linewidth=1, capsize=2, label="observed")
+        ax.set_xlim(0, top)
+        ax.set_ylim(0, top)
+        ax.set_aspect("equal")
+        ax.set_title(_pretty(str(name)), fontsize=10)
+        ax.set_xlabel("mean predicted probability")
+        ax.set_ylabel("observed rate")
+        if by_target is not None and name in by_target.index:
+            row = by_target.loc[name]
+            ax.text(0.04, 0.96, f"AUROC {row['auroc']:.3f}\nslope {row['calibration_slope']:.2f}\n"
+                                f"ECE {row['ece']:.4f}", transform=ax.transAxes, va="top", fontsize=8,
+                    bbox={"facecolor": "white", "edgecolor": "#cccccc", "alpha": 0.9})
+        ax.legend(loc="lower right", fontsize=7)
+    figure.suptitle(title or "calibration: observed rate against predicted probability")
+    return figure

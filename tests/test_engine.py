@@ -1,0 +1,307 @@
+"""The batched junction-tree engine against pgmpy VariableElimination, brute force and invariants."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import bayescramp
+from bayescramp.engine import compile_network, propagate, propagate_codes
+from bayescramp.reference import oracle_posterior, read_network
+
+from .conftest import DATA
+
+OVERLAYS = [(), ("older_adults",), ("seed_claims",), ("older_adults", "seed_claims")]
+
+
+def random_evidence(model, rng, n_rows, *, p_observed=0.5):
+    """Random hard, set and soft findings on random subsets of nodes; None = blank."""
+    rows = []
+    for _ in range(n_rows):
+        row = {}
+        for node in model.nodes:
+            if rng.random() > p_observed:
+                continue
+            states = list(model.states(node))
+            kind = rng.random()
+            if kind < 0.6:
+                row[node] = states[rng.integers(len(states))]
+            elif kind < 0.8 and len(states) > 2:
+                k = rng.integers(2, len(states))
+                row[node] = [states[i] for i in rng.choice(len(states), k, replace=False)]
+            else:
+                row[node] = dict(zip(states, rng.uniform(0.05, 1.0, len(states))))
+        rows.append(row)
+    return rows
+
+
+def likelihood_arrays(model, rows):
+    from bayescramp.evidence import finding_likelihood
+
+    arrays = {node: np.ones((len(rows), len(model.states(node)))) for node in model.nodes}
+    for r, row in enumerate(rows):
+        for node, value in row.items():
+            arrays[node][r] = finding_likelihood(node, list(model.states(node)), value)
+    return arrays
+
+
+def as_oracle_evidence(model, row):
+    from bayescramp.evidence import finding_likelihood
+
+    return {node: value if isinstance(value, str) else finding_likelihood(node, list(model.states(node)), value)
+            for node, value in row.items()}
+
+
+def assert_matches_pgmpy(model, rows, *, atol=1e-9, n_targets=None, rng=None):
+    """Compare every row with pgmpy (all unobserved nodes, or ``n_targets`` random ones per row)."""
+    pgmpy_model = model.to_pgmpy()
+    result = propagate(model.network, likelihood_arrays(model, rows))
+    n_compared = 0
+    for r, row in enumerate(rows):
+        if result.impossible[r]:
+            continue
+        targets = [n for n in model.nodes if not isinstance(row.get(n), str)]
+        if n_targets is not None and len(targets) > n_targets:
+            targets = list(rng.choice(targets, n_targets, replace=False))
+        expected = oracle_posterior(pgmpy_model, as_oracle_evidence(model, row), targets)
+        for node in targets:
+            np.testing.assert_allclose(result.marginals[node][r], expected[node], atol=atol, rtol=0,
+                                       err_msg=f"row {r} node {node} evidence {row}")
+        n_compared += 1
+    return n_compared
+
+
+@pytest.mark.parametrize("overlays", OVERLAYS, ids=lambda o: "+".join(("default",) + o))
+def test_batch_posterior_matches_pgmpy(overlays, rng):
+    model = bayescramp.load_model("default", *overlays)
+    n_rows = 500
+    n_compared = assert_matches_pgmpy(model, random_evidence(model, rng, n_rows, p_observed=0.35))
+    assert n_compared > 0.5 * n_rows
+
+
+@pytest.mark.parametrize("network", ["asia", "alarm", "child", "sachs"])
+def test_batch_posterior_matches_pgmpy_on_standard_networks(network, rng):
+    model = bayescramp.Model(read_network(DATA / f"{network}.bif.gz"))
+    n_rows = 200
+    n_compared = assert_matches_pgmpy(model, random_evidence(model, rng, n_rows, p_observed=0.25),
+                                      n_targets=4, rng=rng)
+    assert n_compared > 0.3 * n_rows
+
+
+def test_single_posterior_matches_pgmpy(default_model):
+    evidence = {"leg_cramps": "yes", "diuretic": "thiazide"}
+    result = default_model.posterior(evidence)
+    expected = oracle_posterior(default_model.to_pgmpy(), evidence, list(result))
+    for node in result:
+        np.testing.assert_allclose(result[node].to_numpy(), expected[node], atol=1e-12)
+
+
+def test_tiny_network_matches_hand_solution(tiny_model):
+    result = tiny_model.posterior({"symptom": "yes"})
+    assert result.evidence_probability == pytest.approx(0.1855, abs=1e-12)
+    assert result["x_deficiency"]["present"] == pytest.approx(0.1045 / 0.1855, abs=1e-12)
+    assert result["medication"]["drug"] == pytest.approx(0.084 / 0.1855, abs=1e-12)
+
+
+def _random_network(rng, n_nodes):
+    names = [f"v{i}" for i in range(n_nodes)]
+    states = {n: tuple(f"s{k}" for k in range(rng.integers(2, 4))) for n in names}
+    parents = {}
+    for i, name in enumerate(names):
+        k = int(min(i, rng.integers(0, 4)))
+        parents[name] = tuple(rng.choice(names[:i], k, replace=False)) if k else ()
+    tables = {}
+    for name in names:
+        table = rng.random([len(states[p]) for p in parents[name]] + [len(states[name])])
+        tables[name] = table / table.sum(axis=-1, keepdims=True)
+    return names, states, parents, tables
+
+
+def _brute_force(names, states, parents, tables, likelihood, r):
+    joint = np.ones([len(states[n]) for n in names])
+    axes = list(range(len(names)))
+    for i, name in enumerate(names):
+        joint = np.einsum(joint, axes, tables[name], [names.index(p) for p in parents[name]] + [i], axes)
+    for name, values in likelihood.items():
+        shape = [1] * len(names)
+        shape[names.index(name)] = len(states[name])
+        joint = joint * values[r].reshape(shape)
+    return joint
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_networks_match_brute_force_enumeration(seed):
+    rng = np.random.default_rng(seed)
+    names, states, parents, tables = _random_network(rng, 9)
+    network = compile_network(states, parents, tables)
+    likelihood = {n: rng.random((20, len(states[n]))) for n in names[::2]}
+    result = propagate(network, likelihood)
+    for r in range(20):
+        joint = _brute_force(names, states, parents, tables, likelihood, r)
+        assert result.log_evidence_probability[r] == pytest.approx(np.log(joint.sum()), abs=1e-10)
+        for i, name in enumerate(names):
+            marginal = joint.sum(axis=tuple(k for k in range(len(names)) if k != i)) / joint.sum()
+            np.testing.assert_allclose(result.marginals[name][r], marginal, atol=1e-12)
+
+
+def test_family_posteriors_match_brute_force():
+    rng = np.random.default_rng(7)
+    names, states, parents, tables = _random_network(rng, 8)
+    network = compile_network(states, parents, tables)
+    likelihood = {n: rng.random((5, len(states[n]))) for n in names[1::2]}
+    result = propagate(network, likelihood, families=names)
+    for r in range(5):
+        joint = _brute_force(names, states, parents, tables, likelihood, r)
+        joint = joint / joint.sum()
+        for i, name in enumerate(names):
+            family = [names.index(p) for p in parents[name]] + [i]
+            expected = joint.sum(axis=tuple(k for k in range(len(names)) if k not in family))
+            # brute force keeps sorted axis order; the engine returns [*parents, node]
+            order = sorted(family)
+            expected = np.transpose(expected, [order.index(v) for v in family])
+            np.testing.assert_allclose(result.families[name][r], expected, atol=1e-12)
+
+
+def test_impossible_rows_are_flagged_and_neighbours_scored(default_model):
+    likelihood = {
+        "leg_cramps": np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]),
+        "cramp_timing": np.array([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0], [1.0, 1.0, 1.0]]),
+    }
+    result = propagate(default_model.network, likelihood)
+    assert result.impossible.tolist() == [True, False, False]
+    assert result.log_evidence_probability[0] == -np.inf
+    assert np.isnan(result.marginals["magnesium_deficiency"][0]).all()
+    alone = default_model.posterior({"leg_cramps": "yes", "cramp_timing": "night"})
+    np.testing.assert_allclose(result.marginals["magnesium_deficiency"][1],
+                               alone["magnesium_deficiency"].to_numpy(), atol=1e-12)
+    prior = default_model.marginals()["magnesium_deficiency"].to_numpy()
+    np.testing.assert_allclose(result.marginals["magnesium_deficiency"][2], prior, atol=1e-12)
+
+
+def test_impossible_evidence_raises_naming_the_findings(default_model):
+    with pytest.raises(bayescramp.EvidenceError, match=r"leg_cramps='no'.*cramp_timing='night'.*probability zero"):
+        default_model.posterior({"leg_cramps": "no", "cramp_timing": "night"})
+
+
+def test_tiny_evidence_probability_keeps_posteriors_exact(default_model, rng):
+    """Scaling every finding's likelihood by 1e-40 drives P(e) far below 1e-300 but changes no posterior."""
+    rows = random_evidence(default_model, rng, 50, p_observed=1.0)
+    arrays = likelihood_arrays(default_model, rows)
+    observed = {n: a for n, a in arrays.items()}
+    small = {n: a * 1e-40 for n, a in observed.items()}
+    reference = propagate(default_model.network, observed)
+    scaled = propagate(default_model.network, small)
+    ok = ~reference.impossible
+    assert ok.any()
+    assert (scaled.log_evidence_probability[ok] < np.log(1e-300)).all()
+    np.testing.assert_allclose(scaled.log_evidence_probability[ok],
+                               reference.log_evidence_probability[ok] + len(observed) * np.log(1e-40), rtol=1e-12)
+    for node in default_model.nodes:
+        np.testing.assert_allclose(scaled.marginals[node][ok], reference.marginals[node][ok], atol=1e-12)
+
+
+def test_propagate_codes_scores_each_pattern_like_propagate(default_model, rng):
+    nodes = ["leg_cramps", "diuretic", "fatigue"]
+    alphabets = [np.vstack([np.eye(len(default_model.states(n))), np.ones((1, len(default_model.states(n))))])
+                 for n in nodes]
+    codes = np.column_stack([rng.integers(0, len(a), 500) for a in alphabets])
+    by_codes = propagate_codes(default_model.network, nodes, codes, alphabets, chunk_size=7)
+    direct = propagate(default_model.network, {n: a[codes[:, j]] for j, (n, a) in enumerate(zip(nodes, alphabets))})
+    for node in default_model.nodes:
+        np.testing.assert_allclose(by_codes.marginals[node], direct.marginals[node], atol=1e-12)
+    np.testing.assert_allclose(by_codes.log_evidence_probability, direct.log_evidence_probability, atol=1e-12)
+
+
+def test_per_row_tables_override_the_compiled_cpds(tiny_model):
+    table = tiny_model.network.tables["medication"]
+    other = np.array([0.5, 0.5])
+    tables = {"medication": np.stack([table, other])}
+    likelihood = {"symptom": np.array([[0.0, 1.0], [0.0, 1.0]])}
+    result = propagate(tiny_model.network, likelihood, tables=tables)
+    assert result.marginals["medication"][0][1] == pytest.approx(0.084 / 0.1855, abs=1e-12)
+    # with P(drug) = 0.5: P(yes | none) = 0.1 * 0.55 + 0.9 * 0.1 = 0.145, so
+    # P(drug | yes) = 0.5 * 0.28 / (0.5 * 0.28 + 0.5 * 0.145)
+    assert result.marginals["medication"][1][1] == pytest.approx(0.14 / (0.14 + 0.0725), abs=1e-12)
+
+
+def test_disconnected_networks_work():
+    states = {"a": ("x", "y"), "b": ("x", "y")}
+    parents = {"a": (), "b": ()}
+    tables = {"a": np.array([0.2, 0.8]), "b": np.array([0.6, 0.4])}
+    network = compile_network(states, parents, tables)
+    result = propagate(network, {"a": np.array([[1.0, 0.0]]), "b": np.array([[0.0, 1.0]])})
+    assert result.log_evidence_probability[0] == pytest.approx(np.log(0.2 * 0.4))
+
+
+# --- properties ------------------------------------------------------------------------------------
+
+_DEFAULT = bayescramp.load_model()
+_OBSERVABLE = _DEFAULT.evidence_nodes
+
+
+@st.composite
+def coded_cohorts(draw):
+    n_rows = draw(st.integers(1, 40))
+    nodes = draw(st.lists(st.sampled_from(_OBSERVABLE), min_size=1, max_size=6, unique=True))
+    codes = np.column_stack([
+        draw(st.lists(st.integers(0, len(_DEFAULT.states(n))), min_size=n_rows, max_size=n_rows)) for n in nodes])
+    return nodes, codes
+
+
+def _alphabets(nodes):
+    return [np.vstack([np.eye(len(_DEFAULT.states(n))), np.ones((1, len(_DEFAULT.states(n))))]) for n in nodes]
+
+
+@settings(max_examples=40, deadline=None)
+@given(coded_cohorts())
+def test_posteriors_sum_to_one_and_rows_are_preserved(cohort):
+    nodes, codes = cohort
+    result = propagate_codes(_DEFAULT.network, nodes, codes, _alphabets(nodes))
+    assert result.log_evidence_probability.shape == (codes.shape[0],)
+    ok = ~result.impossible
+    for node in _DEFAULT.nodes:
+        assert result.marginals[node].shape[0] == codes.shape[0]
+        np.testing.assert_allclose(result.marginals[node][ok].sum(axis=1), 1.0, atol=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(coded_cohorts(), st.randoms(use_true_random=False))
+def test_shuffling_rows_shuffles_the_output(cohort, random):
+    nodes, codes = cohort
+    order = list(range(codes.shape[0]))
+    random.shuffle(order)
+    result = propagate_codes(_DEFAULT.network, nodes, codes, _alphabets(nodes))
+    shuffled = propagate_codes(_DEFAULT.network, nodes, codes[order], _alphabets(nodes))
+    for node in _DEFAULT.default_targets:
+        np.testing.assert_allclose(shuffled.marginals[node], result.marginals[node][order], atol=1e-13)
+
+
+@settings(max_examples=25, deadline=None)
+@given(coded_cohorts())
+def test_batch_equals_row_by_row(cohort):
+    nodes, codes = cohort
+    alphabets = _alphabets(nodes)
+    batch = propagate_codes(_DEFAULT.network, nodes, codes, alphabets)
+    for r in range(codes.shape[0]):
+        single = propagate(_DEFAULT.network, {n: a[codes[r:r + 1, j]] for j, (n, a) in enumerate(zip(nodes, alphabets))})
+        for node in _DEFAULT.default_targets:
+            np.testing.assert_allclose(batch.marginals[node][r], single.marginals[node][0], atol=1e-12)
+
+
+def test_all_blank_rows_give_the_prior_marginals():
+    nodes = list(_OBSERVABLE)
+    alphabets = _alphabets(nodes)
+    codes = np.array([[len(_DEFAULT.states(n)) for n in nodes]] * 3)
+    result = propagate_codes(_DEFAULT.network, nodes, codes, alphabets)
+    prior = _DEFAULT.marginals()
+    for node in _DEFAULT.nodes:
+        np.testing.assert_allclose(result.marginals[node], np.tile(prior[node].to_numpy(), (3, 1)), atol=1e-12)
+    np.testing.assert_allclose(result.log_evidence_probability, 0.0, atol=1e-12)
+
+
+def test_marginals_match_enumeration_of_the_tiny_network(tiny_model):
+    prior = tiny_model.marginals()
+    assert prior["x_deficiency"]["present"] == pytest.approx(0.19)
+    assert prior["symptom"]["yes"] == pytest.approx(0.1855)
+    total = sum(prior["medication"][s] for s in tiny_model.states("medication"))
+    assert total == pytest.approx(1.0)

@@ -1,0 +1,112 @@
+"""Most probable explanation (bayescramp.explain.most_probable) against pgmpy map_query and brute force."""
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayescramp
+from bayescramp.reference import oracle_map, to_pgmpy
+
+DEFICIENCIES = ["vitamin_d_deficiency", "iron_deficiency", "choline_deficiency", "magnesium_deficiency",
+                "potassium_deficiency", "calcium_deficiency"]
+
+CASES = [
+    ({}, DEFICIENCIES),
+    ({"diuretic": "thiazide", "cramp_timing": "night", "muscle_weakness": "yes", "abnormal_heart_rhythm": "yes"},
+     DEFICIENCIES),
+    ({"pale_skin": "yes", "fatigue": "yes", "muscle_weakness": "yes", "seizures": "yes", "nausea": "yes"},
+     DEFICIENCIES),
+    ({"leg_cramps": "yes", "muscle_spasms": "yes", "neck_back_pain": "yes"}, DEFICIENCIES),
+    ({"diuretic": "loop", "seizures": "yes", "abnormal_heart_rhythm": "yes", "loss_of_appetite": "yes"},
+     ["magnesium_deficiency", "potassium_deficiency", "anemia", "leg_cramps"]),
+    ({"fatigue": "yes"}, ["diuretic", "anemia"]),
+]
+
+
+@pytest.fixture(scope="module")
+def pgmpy_default():
+    return to_pgmpy(bayescramp.load_model().spec)
+
+
+@pytest.mark.parametrize("evidence, over", CASES)
+def test_most_probable_matches_pgmpy(default_model, pgmpy_default, evidence, over):
+    best = default_model.most_probable(evidence, over=over).iloc[0]
+    assert best[over].to_dict() == oracle_map(pgmpy_default, evidence, over)
+
+
+def test_most_probable_matches_pgmpy_on_tiny(tiny_model):
+    network = to_pgmpy(tiny_model.spec)
+    for evidence, over in [({}, ["medication", "x_deficiency"]), ({"symptom": "yes"}, ["medication", "x_deficiency"]),
+                           ({"symptom": "no"}, ["medication", "x_deficiency"]),
+                           ({"symptom": "yes", "medication": "drug"}, ["x_deficiency"])]:
+        best = tiny_model.most_probable(evidence, over=over).iloc[0]
+        assert best[over].to_dict() == oracle_map(network, evidence, over)
+
+
+@pytest.mark.parametrize("evidence, over", CASES[1:4])
+def test_probability_is_the_best_of_all_configurations(default_model, evidence, over):
+    p_evidence = default_model.posterior(evidence).evidence_probability
+    joint = {}
+    for states in itertools.product(*(default_model.states(n) for n in over)):
+        config = dict(zip(over, states))
+        try:
+            joint[states] = default_model.posterior({**evidence, **config}).evidence_probability / p_evidence
+        except bayescramp.EvidenceError:
+            joint[states] = 0.0
+    assert sum(joint.values()) == pytest.approx(1.0, abs=1e-9)
+    best = default_model.most_probable(evidence, over=over).iloc[0]
+    assert best["probability"] == pytest.approx(max(joint.values()), abs=1e-9)
+    assert joint[tuple(best[over])] == pytest.approx(max(joint.values()), abs=1e-12)
+
+
+def test_default_over_is_the_deficiencies(default_model):
+    best = default_model.most_probable({"fatigue": "yes"})
+    assert list(best.columns) == DEFICIENCIES + ["probability", "status"]
+
+
+def test_table_equals_case_by_case(default_model, rng):
+    cohort = default_model.simulate(25, rng=rng, missing=0.3)
+    table = default_model.most_probable(cohort)
+    assert len(table) == len(cohort) and (table.index == cohort.index).all()
+    for r in (0, 11, 24):
+        case = {k: v for k, v in cohort.iloc[r].items() if isinstance(v, str)}
+        single = default_model.most_probable(case).iloc[0]
+        assert table.iloc[r][DEFICIENCIES].tolist() == single[DEFICIENCIES].tolist()
+        assert table.iloc[r]["probability"] == pytest.approx(single["probability"], abs=1e-12)
+
+
+def test_evidence_on_an_over_node_is_respected(default_model):
+    soft = default_model.most_probable({"magnesium_deficiency": "present", "fatigue": "yes"})
+    assert soft.iloc[0]["magnesium_deficiency"] == "present"
+
+
+def test_impossible_evidence_is_flagged(default_model):
+    table = default_model.most_probable(pd.DataFrame({"leg_cramps": ["no", "yes"], "cramp_timing": ["night", "night"]}))
+    assert table["status"].tolist() == ["impossible_evidence", "ok"]
+    assert np.isnan(table["probability"].iloc[0]) and pd.isna(table["iron_deficiency"].iloc[0])
+
+
+def test_ties_go_to_the_first_configuration():
+    from pgmpy.factors.discrete import TabularCPD
+    from pgmpy.models import DiscreteBayesianNetwork
+
+    network = DiscreteBayesianNetwork([("a", "b")])
+    network.add_cpds(TabularCPD("a", 2, [[0.5], [0.5]], state_names={"a": ["off", "on"]}),
+                     TabularCPD("b", 2, [[0.5, 0.5], [0.5, 0.5]], evidence=["a"], evidence_card=[2],
+                                state_names={"b": ["off", "on"], "a": ["off", "on"]}))
+    model = bayescramp.Model.from_pgmpy(network)
+    best = model.most_probable({}, over=["a", "b"]).iloc[0]
+    assert (best["a"], best["b"], best["probability"]) == ("off", "off", pytest.approx(0.25))
+
+
+def test_too_many_configurations_is_an_error(default_model):
+    over = [n for n in default_model.nodes if n != "cramp_timing"]
+    with pytest.raises(bayescramp.InputError, match="joint configurations; expected at most 4096"):
+        default_model.most_probable({}, over=over)
+
+
+def test_unknown_over_node_is_an_error(default_model):
+    with pytest.raises(bayescramp.InputError, match="over: unknown node 'zinc'"):
+        default_model.most_probable({}, over=["zinc"])
