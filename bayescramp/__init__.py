@@ -6,13 +6,45 @@ which users should read and question.
 
 from ._errors import BayescrampError, EvidenceError, InputError, SpecError
 from .model import Model, Posterior, load_model
+from .scenario import Comparison, compare
+from .validation import ValidationReport, validate
+from .codebook import Codebook, load_codebook
+from .survey import ScoreSummary, score_file
 
 __version__ = "0.1.0"
+
+
+def score_dask(ddf, **options):
+    """Score a Dask DataFrame partition by partition; see :func:`bayescramp.distributed.score_dask`.
+
+    Dask is imported only when this is called, so ``import bayescramp`` stays fast and works
+    without it (``pip install "bayescramp[dask]"``).
+
+    Examples
+    --------
+    >>> import dask.dataframe as dd, pandas as pd
+    >>> frame = dd.from_pandas(pd.DataFrame({"fatigue": ["yes", "no"]}), npartitions=1)
+    >>> score_dask(frame).compute(scheduler="sync")["status"].tolist()
+    ['ok', 'ok']
+    """
+    from .distributed import score_dask as _score_dask
+
+    return _score_dask(ddf, **options)
+
 
 __all__ = [
     "load_model",
     "Model",
     "Posterior",
+    "score_file",
+    "ScoreSummary",
+    "load_codebook",
+    "Codebook",
+    "score_dask",
+    "compare",
+    "Comparison",
+    "validate",
+    "ValidationReport",
     "BayescrampError",
     "SpecError",
     "EvidenceError",

@@ -242,6 +242,297 @@ def _log_odds(p: float) -> float:
     return math.log(p) - math.log1p(-p) if 0 < p < 1 else math.copysign(math.inf, p - 0.5)
 
 
+_FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+def _add_plot(subparsers) -> None:
+    parser = subparsers.add_parser("plot", help="draw the network, a case, its evidence impact, or a cohort",
+                                   description="Draw a picture to a .png, .pdf or .svg file.")
+    kinds = parser.add_subparsers(dest="plot_kind", metavar="KIND", parser_class=_Parser)
+    kinds.required = True
+
+    def case_arguments(kind_parser, *, targets: bool = True) -> None:
+        kind_parser.add_argument("--evidence", nargs="*", default=[], metavar="NODE=STATE",
+                                 help="findings: node=state, node=a|b (one of a set), node=yes:0.8,no:0.2 (soft)")
+        if targets:
+            kind_parser.add_argument("--targets", nargs="+", metavar="NODE",
+                                     help="nodes to show (default: the deficiencies)")
+        kind_parser.add_argument("-o", "--output", required=True, metavar="FILE", help="output .png, .pdf or .svg")
+        _priors_argument(kind_parser)
+
+    network = kinds.add_parser("network", help="the network in layers, coloured by posterior",
+                               description="The network drawn in layers (parents left of children), each node coloured "
+                                           "by its posterior P(present / yes) given the evidence; findings in blue.",
+                               epilog="example: bayescramp plot network --evidence leg_cramps=yes -o net.png")
+    case_arguments(network, targets=False)
+    case = kinds.add_parser("case", help="one case's posteriors beside their priors",
+                            description="Each target's posterior beside its prior for one person's evidence.",
+                            epilog="example: bayescramp plot case --evidence diuretic=thiazide cramp_timing=night "
+                                   "-o case.png")
+    case_arguments(case)
+    case.add_argument("--interval", type=float, metavar="LEVEL",
+                      help="also draw a credible interval of this level (e.g. 0.9) over the parameters' ranges")
+    case.add_argument("--draws", type=int, default=1000, metavar="N",
+                      help="parameter draws for --interval (default 1000)")
+    case.add_argument("--seed", type=int, default=None, metavar="S", help="random seed for --interval")
+    impact = kinds.add_parser("impact", help="one case's weights of evidence per finding",
+                              description="Each finding's weight of evidence (log-odds) toward each target; findings "
+                                          "enter in the model's node order, so prior log-odds plus the bars give the "
+                                          "posterior log-odds.",
+                              epilog="example: bayescramp plot impact --evidence diuretic=thiazide muscle_weakness=yes "
+                                     "-o impact.png")
+    case_arguments(impact)
+    cohort = kinds.add_parser("cohort", help="distribution of each posterior across a scored table",
+                              description="Histograms of the p_<node> columns of a scored table (bayescramp score "
+                                          "output: .csv, .csv.gz or .parquet); rows whose status is not ok are left "
+                                          "out.",
+                              epilog="example: bayescramp plot cohort scored.csv -o cohort.png")
+    cohort.add_argument("scored", metavar="SCORED", help="a scored table (.csv, .csv.gz or .parquet)")
+    cohort.add_argument("--columns", nargs="+", metavar="COLUMN", help="p_ columns to draw (default: all)")
+    cohort.add_argument("--bins", type=int, default=20, metavar="N", help="histogram bins (default 20)")
+    cohort.add_argument("-o", "--output", required=True, metavar="FILE", help="output .png, .pdf or .svg")
+    _RUNNERS["plot"] = _run_plot
+
+
+def _figure_path(output: str) -> Path:
+    path = Path(output)
+    if path.suffix.lower() not in _FIGURE_SUFFIXES:
+        raise InputError(f"-o {output}: unknown picture format {path.suffix!r}; expected a name ending in "
+                         f"{', '.join(_FIGURE_SUFFIXES)}.")
+    return path
+
+
+def _save_figure(figure, output: str) -> Path:
+    from .tabular import atomic_path
+
+    path = _figure_path(output)
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format=path.suffix.lower()[1:], dpi=110)
+    return path
+
+
+def _read_scored(path: str):
+    import pandas as pd
+
+    from .tabular import table_format
+
+    kind = table_format(path)
+    if not Path(path).exists():
+        raise InputError(f"{path}: no such file; expected a scored table (bayescramp score output).")
+    return pd.read_parquet(path) if kind == "parquet" else pd.read_csv(path)
+
+
+def _run_plot(args: argparse.Namespace) -> int:
+    from . import plotting
+
+    _figure_path(args.output)
+    if args.plot_kind == "cohort":
+        figure = plotting.plot_cohort(_read_scored(args.scored), columns=args.columns, n_bins=args.bins,
+                                      title=f"posterior across {Path(args.scored).name}")
+    else:
+        model = _load(args)
+        evidence = parse_evidence(args.evidence, model)
+        caption = ", ".join(args.evidence) or "no findings"
+        if args.plot_kind == "network":
+            figure = plotting.plot_network(model.network, probabilities=model.posterior(evidence),
+                                           evidence={k: ",".join(v) if isinstance(v, list) else str(v)
+                                                     for k, v in evidence.items()}, title=f"evidence: {caption}")
+        elif args.plot_kind == "case":
+            targets = args.targets or [t for t in model.default_targets if t not in evidence]
+            posterior = model.posterior(evidence, targets=targets, interval=args.interval, n_draws=args.draws,
+                                        rng=args.seed)
+            prior = model.marginals()
+            state = {t: ([s for s in ("present", "yes") if s in model.states(t)] or [model.states(t)[-1]])[0]
+                     for t in targets}
+            bounds = {side: {t: float(posterior.intervals[t].loc[state[t], side]) for t in targets}
+                      for side in ("lower", "upper")} if posterior.intervals is not None else {}
+            figure = plotting.plot_case({t: posterior[t][state[t]] for t in targets},
+                                        {t: prior[t][state[t]] for t in targets}, **bounds,
+                                        title=f"evidence: {caption}"
+                                              + (f"\n{args.interval:.0%} credible intervals over the parameters" if bounds else ""))
+        else:
+            table = model.explain(evidence, target=args.targets)
+            if table.empty:
+                raise InputError("plot impact: --evidence has no findings; expected at least one node=state.")
+            figure = plotting.plot_evidence_impact(table, title=f"evidence impact: {caption}")
+    print(f"wrote {_save_figure(figure, args.output)}")
+    return EXIT_OK
+
+
+def _add_validate(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "validate", help="simulate a cohort with hidden truth, score it, report discrimination and calibration",
+        description="Simulate N people from the truth priors (default: the scoring priors), blank survey cells at "
+                    "random, score them with the scoring priors and report per deficiency: AUROC, Brier score, "
+                    "calibration intercept and slope (logistic recalibration, with standard errors), expected "
+                    "calibration error and reliability curves. With the same priors the posteriors are calibrated by "
+                    "construction (the report shows sampling error only); with other truth priors it shows the cost "
+                    "of scoring a population with the wrong priors.",
+        epilog="example: bayescramp validate --truth-priors default older_adults -n 50000 --seed 1 -o report")
+    _priors_argument(parser)
+    parser.add_argument("--truth-priors", nargs="+", metavar="FILE", default=None,
+                        help="prior files the cohort is simulated from (default: the scoring priors); overlays need "
+                             "their base, e.g. --truth-priors default older_adults")
+    parser.add_argument("-n", type=int, required=True, metavar="N", help="people to simulate")
+    parser.add_argument("--seed", type=int, default=None, metavar="S", help="random seed (reproducible report)")
+    parser.add_argument("--missing", type=float, default=0.0, metavar="P",
+                        help="probability that each survey cell is blank (default 0)")
+    parser.add_argument("--bins", type=int, default=10, metavar="N", help="calibration bins (default 10)")
+    parser.add_argument("--binning", choices=("equal_mass", "equal_width"), default="equal_mass",
+                        help="bins holding equal numbers of people (default) or of equal width")
+    parser.add_argument("-o", "--output", metavar="DIR",
+                        help="write metrics.csv, reliability.csv, summary.md and reliability.png into DIR")
+    _RUNNERS["validate"] = _run_validate
+
+
+def _run_validate(args: argparse.Namespace) -> int:
+    from .model import load_model
+    from .validation import validate, write_report
+
+    model = _load(args)
+    truth = load_model(*args.truth_priors) if args.truth_priors else model
+    report = validate(model, truth_priors=truth, n=args.n, seed=args.seed, missing=args.missing, n_bins=args.bins,
+                      binning=args.binning)
+    print(report.summary(), end="")
+    if args.output:
+        from .plotting import plot_reliability
+
+        figure = plot_reliability(report.reliability, metrics=report.metrics,
+                                  title=f"calibration: truth {' + '.join(report.settings['truth_priors'])}, scored "
+                                        f"with {' + '.join(report.settings['priors'])}")
+        print(f"\nwrote {write_report(report, args.output, figure=figure)}")
+    return EXIT_OK
+
+
+def _add_sensitivity(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "sensitivity", help="how much one posterior depends on each parameter (tornado)",
+        description="Sensitivity of P(target | evidence) to every parameter, in closed form: for each parameter the "
+                    "posterior with it at the low and high end of its range (the swing), and the sensitivity value "
+                    "|df/dtheta|. Parameters are listed by swing, largest first.",
+        epilog="example: bayescramp sensitivity --evidence leg_cramps=yes diuretic=thiazide "
+               "--target potassium_deficiency=present --top 10 --plot tornado.png")
+    parser.add_argument("--evidence", nargs="*", default=[], metavar="NODE=STATE",
+                        help="findings: node=state, node=a|b (one of a set), node=yes:0.8,no:0.2 (soft)")
+    parser.add_argument("--target", default="potassium_deficiency=present", metavar="NODE=STATE",
+                        help="the posterior studied (default: potassium_deficiency=present)")
+    parser.add_argument("--top", type=int, default=15, metavar="K", help="parameters listed (default 15)")
+    parser.add_argument("--plot", metavar="FILE.png", help="also write a tornado diagram of the top K (PNG, SVG, PDF)")
+    parser.add_argument("--json", action="store_true", help="print JSON records instead of a table")
+    _priors_argument(parser)
+    _RUNNERS["sensitivity"] = _run_sensitivity
+
+
+def _run_sensitivity(args: argparse.Namespace) -> int:
+    if args.top < 1:
+        raise InputError(f"--top: got {args.top}; expected a positive number of parameters.")
+    if args.plot and Path(args.plot).suffix.lower() not in _FIGURE_SUFFIXES:
+        raise InputError(f"--plot {args.plot}: unknown picture format {Path(args.plot).suffix!r}; expected a name "
+                         f"ending in {', '.join(_FIGURE_SUFFIXES)}.")
+    model = _load(args)
+    evidence = parse_evidence(args.evidence, model)
+    table = model.sensitivity(evidence, args.target)
+    shown = table.head(args.top)
+    if args.plot:
+        from .plotting import plot_tornado
+
+        figure = plot_tornado(table, top=args.top, title=f"P({args.target} | {', '.join(args.evidence) or 'no findings'})")
+        path = _save_figure(figure, args.plot)
+    if args.json:
+        print(json.dumps({"evidence": evidence, "target": args.target, "posterior": float(table["posterior"].iloc[0]),
+                          "parameters": shown.to_dict(orient="records")}, indent=2))
+    else:
+        print(f"P({args.target} | {', '.join(args.evidence) or 'no findings'}) = {table['posterior'].iloc[0]:.4f}; "
+              f"top {len(shown)} of {len(table)} parameters by swing over their ranges")
+        print(f"{'parameter':<84}{'value':>8}{'range':>18}{'at low':>9}{'at high':>9}{'swing':>8}{'|df/dθ|':>9}")
+        for row in shown.itertuples():
+            print(f"{row.id:<84}{row.value:>8.4g}{f'[{row.low:g}, {row.high:g}]':>18}{row.posterior_at_low:>9.4f}"
+                  f"{row.posterior_at_high:>9.4f}{row.swing:>8.4f}{row.sensitivity_value:>9.4f}")
+    if args.plot:
+        print(f"wrote {path}", file=sys.stderr if args.json else sys.stdout)
+    return EXIT_OK
+
+
+def _add_score(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "score", help="score a survey file (CSV or Parquet): one row of posteriors per person",
+        description="Exact posteriors for every row of a survey file, streamed in chunks (memory does not grow with "
+                    "the file). CSV (.csv, .csv.gz) or Parquet (.parquet) in and out, by extension. The output is "
+                    "written beside OUTPUT and renamed only on success: bad input or an interruption leaves nothing "
+                    "at OUTPUT.",
+        epilog="examples: bayescramp score --example -o example_scores.csv ; "
+               "bayescramp score survey.csv --codebook codebook.toml -o scores.parquet")
+    parser.add_argument("input", nargs="?", metavar="INPUT",
+                        help="survey file: .csv, .csv.gz or .parquet (with --engine dask also a glob of CSV parts "
+                             "or a folder of Parquet parts)")
+    parser.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="output .csv, .csv.gz or .parquet")
+    parser.add_argument("--example", action="store_true",
+                        help="score the bundled example survey with its bundled codebook (INPUT not needed)")
+    _priors_argument(parser)
+    parser.add_argument("--codebook", metavar="FILE",
+                        help="TOML codebook mapping the survey's columns and codes to nodes and states (default: "
+                             "columns named like nodes, holding state names or yes/no)")
+    parser.add_argument("--targets", nargs="+", metavar="NODE", help="nodes to report (default: the deficiencies)")
+    parser.add_argument("--id-column", nargs="+", dest="id_columns", metavar="COL",
+                        help="id column(s) copied to the output (default: the codebook's)")
+    parser.add_argument("--keep-columns", nargs="+", metavar="COL",
+                        help="other columns copied to the output, e.g. survey weights (never used in scoring)")
+    parser.add_argument("--chunk-size", type=int, default=None, metavar="N",
+                        help="rows read, scored and written at a time (default 100000)")
+    parser.add_argument("--on-invalid", choices=("error", "flag"), default="error",
+                        help="error (default): a cell that cannot be read stops the run and nothing is written; "
+                             "flag: write every row, bad rows get status 'invalid: <reason>' and no posterior")
+    parser.add_argument("--engine", choices=("local", "dask"), default="local",
+                        help="local (default) or dask (a Dask cluster; needs bayescramp[dask])")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="with --engine dask: address of a running Dask scheduler (default: a local cluster)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    _RUNNERS["score"] = _run_score
+
+
+def _score_options(args: argparse.Namespace) -> dict:
+    """Keyword arguments of score_file from the command line (other options add theirs here)."""
+    from .survey import DEFAULT_CHUNK_SIZE, example_paths
+
+    if args.example and args.input:
+        raise InputError(f"score: got INPUT {args.input!r} and --example; expected one of them.")
+    if not args.example and not args.input:
+        raise InputError("score: no INPUT given; expected a survey file (or --example for the bundled example).")
+    if args.scheduler and args.engine != "dask":
+        raise InputError("score: --scheduler was given without --engine dask; expected both (or neither).")
+    survey, example_codebook = example_paths()
+    codebook = args.codebook or (example_codebook if args.example else None)
+    return {"input": survey if args.example else args.input, "output": args.output, "model": _load(args),
+            "codebook": codebook, "targets": args.targets, "id_columns": args.id_columns,
+            "keep_columns": args.keep_columns, "chunk_size": args.chunk_size or DEFAULT_CHUNK_SIZE,
+            "on_invalid": args.on_invalid, "progress": not args.quiet}
+
+
+def _run_score(args: argparse.Namespace) -> int:
+    import signal
+
+    options = _score_options(args)
+    # a kill (SIGTERM) unwinds like Ctrl-C, so the temporary output is removed
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        if args.engine == "dask":
+            from .distributed import score_dask_file
+
+            summary = score_dask_file(scheduler=args.scheduler, **options)
+        else:
+            from .survey import score_file
+
+            summary = score_file(**options)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    print(summary)
+    return EXIT_OK
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = _Parser(prog="bayescramp",
@@ -250,7 +541,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
-    for add in (_add_query, _add_priors, _add_export, _add_simulate, _add_explain):
+    for add in (_add_query, _add_priors, _add_export, _add_simulate, _add_explain, _add_plot, _add_validate,
+                _add_sensitivity, _add_score):
         add(subparsers)
     return parser
 

@@ -50,7 +50,7 @@ from .evidence import (
 )
 
 __all__ = ["CodeSet", "NodeEntry", "Codebook", "load_codebook", "BUILTIN_CODE_SETS", "column_code_maps",
-           "passthrough_columns", "check_unique_columns"]
+           "passthrough_columns", "check_unique_columns", "table_encoder"]
 
 _TOP_KEYS = {"codebook", "code_sets", "nodes"}
 _CODEBOOK_KEYS = {"name", "description", "id_columns", "keep_columns"}
@@ -347,17 +347,7 @@ class Codebook:
         >>> encoded[0].codes.tolist(), passthrough
         ([1], ['ID'])
         """
-        ids = self.id_columns if id_columns is None else list(id_columns)
-        keeps = self.keep_columns if keep_columns is None else list(keep_columns)
-
-        def encode(network, data, source: str = "data") -> tuple[list[EncodedColumn], list[str]]:
-            columns = [str(c) for c in data.columns]
-            check_unique_columns(columns, source)
-            maps = column_code_maps(network, columns, self, source=source)
-            passthrough = passthrough_columns(columns, maps, ids, keeps, source=source)
-            return [encode_codes(data[m.column], m) for m in maps], passthrough
-
-        return encode
+        return table_encoder(self, id_columns=id_columns, keep_columns=keep_columns)
 
 
 class _EntryProblems(Exception):
@@ -581,3 +571,34 @@ def passthrough_columns(columns: Sequence[str], maps: Sequence[CodeMap], id_colu
         raise InputError(f"{source}: has no column {missing[0]!r} to pass through (an id or keep column); columns "
                          f"seen: {one_of(columns)}; expected one of them.")
     return named
+
+
+def table_encoder(codebook: Codebook | None = None, *, id_columns: Sequence[str] | None = None,
+                  keep_columns: Sequence[str] | None = None
+                  ) -> Callable[[Any, Any], tuple[list[EncodedColumn], list[str]]]:
+    """A DataFrame encoder ``(network, data, source="data") -> (encoded columns, pass-through names)``.
+
+    With a codebook, its columns and codes; without one, columns named like nodes. The id
+    and keep columns default to the codebook's.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from bayescramp.engine import compile_spec
+    >>> from bayescramp.priors import load_spec
+    >>> encode = table_encoder(id_columns=["id"])
+    >>> encoded, passthrough = encode(compile_spec(load_spec()), pd.DataFrame({"id": [1], "x": [2], "fatigue": ["n"]}))
+    >>> [c.node for c in encoded], passthrough
+    (['fatigue'], ['id'])
+    """
+    ids = (codebook.id_columns if codebook else []) if id_columns is None else list(id_columns)
+    keeps = (codebook.keep_columns if codebook else []) if keep_columns is None else list(keep_columns)
+
+    def encode(network, data, source: str = "data") -> tuple[list[EncodedColumn], list[str]]:
+        columns = [str(c) for c in data.columns]
+        check_unique_columns(columns, source)
+        maps = column_code_maps(network, columns, codebook, source=source)
+        passthrough = passthrough_columns(columns, maps, ids, keeps, source=source)
+        return [encode_codes(data[m.column], m) for m in maps], passthrough
+
+    return encode

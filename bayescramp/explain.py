@@ -42,7 +42,7 @@ from .engine import CompiledNetwork, propagate, propagate_codes
 from .evidence import Alphabet, EncodedColumn, finding_likelihood
 from .scoring import MAX_LISTED_PROBLEMS, STATUS_IMPOSSIBLE, STATUS_OK, default_targets, encode_frame, target_columns
 
-__all__ = ["CodedEvidence", "code_case", "code_frame", "explain", "top_findings", "most_probable",
+__all__ = ["CodedEvidence", "code_case", "code_frame", "code_columns", "explain", "top_findings", "most_probable",
            "EXPLAIN_COLUMNS", "MAX_CONFIGURATIONS", "TIE_TOLERANCE", "RAISE_TOLERANCE"]
 
 #: Columns of the tidy table returned by :func:`explain` (``row`` first for tables).
@@ -163,11 +163,27 @@ def code_frame(network: CompiledNetwork, data: pd.DataFrame, *,
         if n_bad > len(listed):
             listed.append(f"... and {n_bad - len(listed)} more invalid cell(s); fix them or map them in a codebook.")
         raise InputError(listed)
+    return code_columns(encoded, len(data), index=data.index)
+
+
+def code_columns(encoded: Sequence[EncodedColumn], n_rows: int, *, index: pd.Index | None = None) -> CodedEvidence:
+    """Evidence from already encoded columns (e.g. one chunk of a streamed survey file).
+
+    Cells that could not be read carry the "no finding" code (see :class:`EncodedColumn`);
+    callers blank those rows' results themselves.
+
+    Examples
+    --------
+    >>> from bayescramp.evidence import encode_column
+    >>> coded = code_columns([encode_column(["yes", None], "fatigue", ("no", "yes"))], 2)
+    >>> coded.nodes, coded.ones
+    (['fatigue'], [2])
+    """
     alphabets, ones = zip(*(_with_ones(c.alphabet) for c in encoded)) if encoded else ((), ())
-    codes = (np.column_stack([c.codes for c in encoded]).astype(np.int64) if encoded
-             else np.zeros((len(data), 0), dtype=np.int64))
+    codes = (np.column_stack([np.asarray(c.codes) for c in encoded]).astype(np.int64) if encoded
+             else np.zeros((n_rows, 0), dtype=np.int64))
     return CodedEvidence(nodes=[c.node for c in encoded], codes=codes, alphabets=list(alphabets), ones=list(ones),
-                         index=data.index)
+                         index=pd.RangeIndex(n_rows) if index is None else index)
 
 
 def _code(network: CompiledNetwork, evidence, encoder) -> CodedEvidence:
@@ -416,7 +432,8 @@ def top_findings(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.Data
     >>> from bayescramp.engine import compile_spec
     >>> from bayescramp.priors import load_spec
     >>> frame = pd.DataFrame({"diuretic": ["thiazide", "none"], "cramp_timing": ["night", None]})
-    >>> top_findings(compile_spec(load_spec()), frame, target="potassium_deficiency")["top_finding_potassium_deficiency"].tolist()
+    >>> top = top_findings(compile_spec(load_spec()), frame, target="potassium_deficiency")
+    >>> top["top_finding_potassium_deficiency"].tolist()
     ['diuretic', nan]
     """
     coded = _code(network, evidence, encoder)

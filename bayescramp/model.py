@@ -15,6 +15,7 @@ from .priors import load_spec
 from .scoring import default_targets, score_frame
 from .simulate import sample_codes
 from .spec import Spec, check, parameters_by_id, with_parameters
+from .survey import resolve_codebook
 
 __all__ = ["load_model", "Model", "Posterior"]
 
@@ -65,10 +66,15 @@ class Posterior(Mapping[str, pd.Series]):
         ``log P(e)`` (exact even where ``P(e)`` underflows).
     evidence : dict
         The evidence as given.
+    intervals : dict or None
+        Node -> DataFrame (index: states; columns ``lower``, ``upper``): credible bounds over
+        parameter uncertainty, when asked for (``Model.posterior(..., interval=0.9)``).
     """
 
     def __init__(self, marginals: Mapping[str, pd.Series], log_evidence_probability: float,
-                 evidence: Mapping[str, Any], priors: Mapping[str, pd.Series] | None = None):
+                 evidence: Mapping[str, Any], priors: Mapping[str, pd.Series] | None = None,
+                 intervals: Mapping[str, pd.DataFrame] | None = None):
+        self.intervals = dict(intervals) if intervals is not None else None
         self._marginals = dict(marginals)
         self.log_evidence_probability = float(log_evidence_probability)
         self.evidence_probability = float(np.exp(log_evidence_probability))
@@ -95,6 +101,9 @@ class Posterior(Mapping[str, pd.Series]):
                 row = {"node": node, "state": state, "probability": float(probability)}
                 if self._priors is not None:
                     row["prior"] = float(self._priors[node][state])
+                if self.intervals is not None:
+                    row["lower"] = float(self.intervals[node].loc[state, "lower"])
+                    row["upper"] = float(self.intervals[node].loc[state, "upper"])
                 rows.append(row)
         return pd.DataFrame(rows)
 
@@ -148,7 +157,9 @@ class Model:
         """Nodes reported by :meth:`score` when no targets are given."""
         return default_targets(self.network)
 
-    def posterior(self, evidence: Mapping[str, Any] | None = None, *, targets: Sequence[str] | None = None) -> Posterior:
+    def posterior(self, evidence: Mapping[str, Any] | None = None, *, targets: Sequence[str] | None = None,
+                  interval: float | None = None, n_draws: int = 1000,
+                  rng: np.random.Generator | int | None = None) -> Posterior:
         """Exact posterior marginals for one case.
 
         Parameters
@@ -159,6 +170,10 @@ class Model:
         targets : sequence of str, optional
             Nodes to report; default every unobserved node (node with soft or set evidence
             count as unobserved).
+        interval : float, optional
+            Also give central credible bounds (e.g. 0.9: 5% and 95%) over the uncertainty of
+            every parameter, drawn jointly ``n_draws`` times (see :mod:`bayescramp.uncertainty`);
+            ``result.intervals[node]``. ``rng`` (a Generator or seed) makes them reproducible.
 
         Returns
         -------
@@ -192,7 +207,14 @@ class Model:
                                 "evidence); expected findings the model allows together.")
         marginals = {t: pd.Series(result.marginals[t][0], index=list(self.network.states[t]), name=t)
                      for t in targets}
-        return Posterior(marginals, result.log_evidence_probability[0], evidence, priors=self._prior_series())
+        intervals = None
+        if interval is not None:
+            from .uncertainty import case_intervals
+
+            intervals = case_intervals(self.spec, self.network, likelihood, targets, interval=interval,
+                                       n_draws=n_draws, rng=rng)
+        return Posterior(marginals, result.log_evidence_probability[0], evidence, priors=self._prior_series(),
+                         intervals=intervals)
 
     def _prior_series(self) -> dict[str, pd.Series]:
         if not hasattr(self, "_priors_cache"):
@@ -212,7 +234,8 @@ class Model:
         return Posterior(self._prior_series(), 0.0, {})
 
     def score(self, data: pd.DataFrame, *, targets: Sequence[str] | None = None, codebook=None,
-              on_invalid: str = "error") -> pd.DataFrame:
+              on_invalid: str = "error", interval: float | None = None, n_draws: int = 1000,
+              rng: np.random.Generator | int | None = None) -> pd.DataFrame:
         """Posteriors for every row of a table (vectorised; one output row per input row).
 
         Parameters
@@ -222,10 +245,15 @@ class Model:
             evidence; other columns pass through.
         targets : sequence of str, optional
             Default: the ``*_deficiency`` nodes, or every unobserved node for other networks.
-        codebook : Codebook, optional
-            Maps survey columns and codes to nodes and states.
+        codebook : Codebook or path, optional
+            Maps survey columns and codes to nodes and states (:func:`bayescramp.load_codebook`).
         on_invalid : {"error", "flag"}
             Raise on unknown values, or flag their rows in ``status``.
+        interval : float, optional
+            Also give ``p_<node>_lower`` and ``p_<node>_upper`` after each ``p_<node>``: central
+            credible bounds (0.9: 5% and 95%) over ``n_draws`` joint draws of every parameter
+            (see :mod:`bayescramp.uncertainty`); ``rng`` (a Generator or seed) makes them
+            reproducible.
 
         Returns
         -------
@@ -242,8 +270,15 @@ class Model:
         if not isinstance(data, pd.DataFrame):
             raise InputError(f"score: got {type(data).__name__}; expected a pandas DataFrame (use score_file for "
                              "CSV or Parquet files).")
-        encoder = codebook.encoder() if codebook is not None else None
-        return score_frame(self.network, data, targets=targets, encoder=encoder, on_invalid=on_invalid)
+        encoder = resolve_codebook(codebook).encoder() if codebook is not None else None
+        scored = score_frame(self.network, data, targets=targets, encoder=encoder, on_invalid=on_invalid)
+        if interval is None:
+            return scored
+        from .uncertainty import add_interval_columns, score_intervals
+
+        return add_interval_columns(scored, score_intervals(self.spec, self.network, data, targets=targets,
+                                                            encoder=encoder, interval=interval, n_draws=n_draws,
+                                                            rng=rng))
 
     def simulate(self, n: int, *, rng: np.random.Generator | int | None = None, missing: float = 0.0,
                  truth: bool = False) -> pd.DataFrame:
@@ -335,6 +370,41 @@ class Model:
 
         return most_probable(self.network, evidence, over=over,
                              encoder=codebook.encoder() if codebook is not None else None)
+
+    def sensitivity(self, evidence: Mapping[str, Any] | pd.DataFrame,
+                    target: tuple[str, str] | str = ("potassium_deficiency", "present"), *,
+                    parameters: Sequence[str] | None = None, summary: str = "mean") -> pd.DataFrame:
+        """How ``P(target | evidence)`` depends on each parameter, in closed form (one case or a cohort).
+
+        See :func:`bayescramp.sensitivity.sensitivity` for the columns; ``summary="mean"``
+        (default for a cohort) averages over rows, ``"rows"`` gives every row.
+
+        Examples
+        --------
+        >>> table = load_model().sensitivity({"leg_cramps": "yes", "diuretic": "thiazide"})
+        >>> table.columns[:4].tolist()
+        ['id', 'node', 'configuration', 'value']
+        """
+        from .sensitivity import sensitivity
+
+        return sensitivity(self.spec, self.network, evidence, target, parameters=parameters, summary=summary)
+
+    def tune(self, evidence: Mapping[str, Any], target: tuple[str, str] | str, threshold: float | tuple[str, str] | str,
+             *, parameters: Sequence[str] | None = None) -> pd.DataFrame:
+        """Per parameter, the smallest change (and its Chan–Darwiche distance) that moves the posterior across a threshold.
+
+        ``threshold`` is a probability or a rival ``(node, state)``. See :func:`bayescramp.sensitivity.tune`.
+
+        Examples
+        --------
+        >>> table = load_model().tune({"leg_cramps": "yes", "diuretic": "thiazide"},
+        ...                           ("potassium_deficiency", "present"), 0.5)
+        >>> bool(table["achievable"].iloc[0])
+        True
+        """
+        from .sensitivity import tune
+
+        return tune(self.spec, self.network, evidence, target, threshold, parameters=parameters)
 
     def parameters(self) -> pd.DataFrame:
         """Every free parameter: ``id``, ``node``, ``parents``, ``state``, ``kind``, ``value``, ``low``,

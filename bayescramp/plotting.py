@@ -15,7 +15,8 @@ import pandas as pd
 
 from ._errors import InputError, one_of
 
-__all__ = ["layered_layout", "plot_network", "plot_case", "plot_cohort", "plot_evidence_impact", "plot_reliability"]
+__all__ = ["layered_layout", "plot_network", "plot_case", "plot_cohort", "plot_evidence_impact", "plot_reliability",
+           "plot_tornado"]
 
 _POSITIVE = ("present", "yes")
 _PRIOR_COLOUR = "#b8b8b8"
@@ -132,7 +133,7 @@ def plot_network(network, *, probabilities: Mapping | None = None, evidence: Map
     >>> figure = plot_network(model.network, probabilities=model.posterior({"fatigue": "yes"}),
     ...                       evidence={"fatigue": "yes"})
     >>> figure.axes[0].get_title()
-    'P(present / yes)'
+    'nodes coloured by P(present / yes); blue boxes are findings'
     """
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
@@ -143,7 +144,7 @@ def plot_network(network, *, probabilities: Mapping | None = None, evidence: Map
     layout = layered_layout(network.names, network.parents)
     n_layers = 1 + max(layer for layer, _ in layout.values())
     tallest = max(sum(1 for layer, _ in layout.values() if layer == k) for k in range(n_layers))
-    figure = _figure(2.6 * n_layers + 1.4, max(3.0, 0.62 * tallest + 1.0))
+    figure = _figure(2.3 * n_layers + 1.2, max(3.0, 0.62 * tallest + 1.0))
     ax = figure.add_subplot()
     colours = colormaps["YlOrRd"]
     norm = Normalize(0.0, 1.0)
@@ -179,8 +180,8 @@ def plot_network(network, *, probabilities: Mapping | None = None, evidence: Map
     ax.set_xlim(-0.6, n_layers - 0.4)
     ax.set_ylim(-half - 0.7, half + 0.7)
     ax.axis("off")
-    ax.set_title("P(present / yes)")
-    figure.colorbar(ScalarMappable(norm=norm, cmap=colours), ax=ax, shrink=0.5, label="probability")
+    ax.set_title("nodes coloured by P(present / yes); blue boxes are findings", fontsize=10)
+    figure.colorbar(ScalarMappable(norm=norm, cmap=colours), ax=ax, shrink=0.5, pad=0.0, label="P(present / yes)")
     if title:
         figure.suptitle(title)
     return figure
@@ -229,13 +230,14 @@ def plot_case(posterior: Mapping[str, float], prior: Mapping[str, float], *, low
                     linewidth=1, label="credible interval")
     top = max(max(post.max(initial=0), max(prior[n] for n in nodes)),
               max((upper or {}).values(), default=0.0))
-    for yi, value in zip(y, post):
-        ax.text(value + 0.01 * max(top, 0.05), yi + height / 2, f"{value:.3f}", va="center", fontsize=8)
+    for yi, node, value in zip(y, nodes, post):
+        right = max(value, (upper or {}).get(node, value))
+        ax.text(right + 0.012 * max(top, 0.05), yi + height / 2, f"{value:.3f}", va="center", fontsize=8)
     ax.set_yticks(y, [_pretty(n) for n in nodes])
-    ax.set_xlim(0, min(1.0, top * 1.18 + 0.02))
+    ax.set_xlim(0, min(1.12, top * 1.18 + 0.02))
     ax.set_xlabel("P(present)")
     ax.legend(loc="lower right", fontsize=8)
-    ax.set_title(title or "posterior beside prior")
+    ax.set_title(title or "posterior beside prior", fontsize=10, wrap=True)
     return figure
 
 
@@ -251,7 +253,8 @@ def plot_cohort(scored: pd.DataFrame, *, columns: Sequence[str] | None = None, n
     columns : sequence of str, optional
         Default every ``p_*`` column.
     n_bins : int
-        Equal-width bins over [0, 1].
+        Equal-width bins from 0 to just above the column's largest value (the dashed line
+        is the mean).
     title : str, optional
 
     Returns
@@ -275,15 +278,16 @@ def plot_cohort(scored: pd.DataFrame, *, columns: Sequence[str] | None = None, n
                          f"{one_of(scored.columns)}.")
     rows = scored[scored["status"] == "ok"] if "status" in scored.columns else scored
     figure, axes = _grid(len(columns), width=3.8, height=2.8)
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
     for ax, column in zip(axes, columns):
         values = pd.to_numeric(rows[column], errors="coerce").dropna().to_numpy()
-        ax.hist(values, bins=edges, color=_POSTERIOR_COLOUR, alpha=0.85)
+        # each panel spans its own range: rare deficiencies would otherwise sit in one bar at 0
+        right = min(1.0, max(float(values.max(initial=0.0)) * 1.05, 0.01))
+        ax.hist(values, bins=np.linspace(0.0, right, n_bins + 1), color=_POSTERIOR_COLOUR, alpha=0.85)
+        mean = f" (mean {values.mean():.3f})" if len(values) else " (no rows)"
         if len(values):
-            ax.axvline(values.mean(), color="black", linestyle="--", linewidth=1, label=f"mean {values.mean():.3f}")
-            ax.legend(fontsize=8, loc="upper right")
-        ax.set_title(_pretty(column.removeprefix("p_")), fontsize=10)
-        ax.set_xlim(0, 1)
+            ax.axvline(values.mean(), color="black", linestyle="--", linewidth=1)
+        ax.set_title(_pretty(str(column).removeprefix("p_")) + mean, fontsize=10)
+        ax.set_xlim(0, right)
         ax.set_xlabel("posterior P(present)")
         ax.set_ylabel("people")
     figure.suptitle(title or f"posterior across the cohort ({len(rows)} rows)")
@@ -329,7 +333,7 @@ def plot_evidence_impact(explanation: pd.DataFrame, *, target: str | Sequence[st
         raise InputError(f"plot_evidence_impact: target {unknown[0]!r} is not in the explanation; expected some of "
                          f"{one_of(dict.fromkeys(explanation['target']))}.")
     n_findings = explanation.groupby(["target", "state"]).size().max()
-    figure, axes = _grid(len(targets), width=4.6, height=0.42 * n_findings + 1.5, n_columns=2)
+    figure, axes = _grid(len(targets), width=5.4, height=0.42 * n_findings + 1.5, n_columns=2)
     for ax, name in zip(axes, targets):
         group = explanation[explanation["target"] == name].sort_values("order")
         state = group["state"].iloc[0]
@@ -342,10 +346,11 @@ def plot_evidence_impact(explanation: pd.DataFrame, *, target: str | Sequence[st
         reach = max(float(np.nanmax(np.abs(weights), initial=0.0)), 0.1) * 1.35
         ax.set_xlim(-reach, reach)
         for yi, w in zip(y, weights):
-            ax.text(w + (0.02 if w >= 0 else -0.02) * reach, yi, f"{w:+.2f}", va="center",
-                    ha="left" if w >= 0 else "right", fontsize=7)
+            ax.text(w + (0.02 if w >= 0 else -0.02) * reach, yi, f"{w:+.2f}" if abs(w) >= 0.005 else "0",
+                    va="center", ha="left" if w >= 0 else "right", fontsize=7)
         prior, posterior = group["prior"].iloc[0], group["posterior"].iloc[0]
-        ax.set_title(f"{_pretty(name)} = {state}: {prior:.3f} \u2192 {posterior:.3f}", fontsize=10)
+        hypothesis = _pretty(name) if state in _POSITIVE else f"{_pretty(name)} = {state}"
+        ax.set_title(f"{hypothesis}: {prior:.3f} \u2192 {posterior:.3f}", fontsize=10)
         ax.set_xlabel("weight of evidence (log-odds)")
     figure.suptitle(title or "evidence impact (findings enter top to bottom)")
     return figure
@@ -393,9 +398,73 @@ def plot_reliability(reliability: pd.DataFrame, *, metrics: pd.DataFrame | None 
         ax.set_ylabel("observed rate")
         if by_target is not None and name in by_target.index:
             row = by_target.loc[name]
-            ax.text(0.04, 0.96, f"AUROC {row['auroc']:.3f}\nslope {row['calibration_slope']:.2f}\n"
-                                f"ECE {row['ece']:.4f}", transform=ax.transAxes, va="top", fontsize=8,
+            text = "\n".join(f"{label} {value:{spec}}" if np.isfinite(value) else f"{label} n/a" for label, value, spec
+                             in [("AUROC", row["auroc"], ".3f"), ("slope", row["calibration_slope"], ".2f"),
+                                 ("intercept", row["calibration_intercept"], "+.2f"), ("ECE", row["ece"], ".4f")])
+            ax.text(0.04, 0.96, text, transform=ax.transAxes, va="top", fontsize=8,
                     bbox={"facecolor": "white", "edgecolor": "#cccccc", "alpha": 0.9})
         ax.legend(loc="lower right", fontsize=7)
     figure.suptitle(title or "calibration: observed rate against predicted probability")
+    return figure
+
+
+def plot_tornado(sensitivity: pd.DataFrame, *, top: int = 10, title: str | None = None):
+    """Tornado diagram: the ``top`` parameters by swing, each bar spanning the posterior over the parameter's range.
+
+    Parameters
+    ----------
+    sensitivity : DataFrame
+        ``Model.sensitivity(...)`` for one case, or its cohort mean (``summary="mean"``):
+        needs ``id``, ``low``, ``high``, ``posterior``, ``posterior_at_low``,
+        ``posterior_at_high`` and ``swing``.
+    top : int
+        How many parameters to draw, largest swing on top.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Each bar runs from the posterior with the parameter at ``low`` (blue end) to the
+        posterior at ``high`` (red end); the dashed line is the current posterior. Labels
+        give the parameter and its range.
+
+    Examples
+    --------
+    >>> from bayescramp import load_model
+    >>> table = load_model().sensitivity({"leg_cramps": "yes", "diuretic": "thiazide"})
+    >>> len(plot_tornado(table, top=5).axes[0].patches)
+    10
+    """
+    import textwrap
+
+    needed = ["id", "low", "high", "posterior", "posterior_at_low", "posterior_at_high", "swing"]
+    missing = [c for c in needed if c not in sensitivity.columns]
+    if missing:
+        raise InputError(f"plot_tornado: column {missing[0]!r} is missing; expected a table from Model.sensitivity "
+                         f"with columns {one_of(needed)}.")
+    if "row" in sensitivity.columns and sensitivity["row"].nunique() > 1:
+        raise InputError(f"plot_tornado: the table holds {sensitivity['row'].nunique()} cohort rows; expected one case "
+                         "or the cohort mean (Model.sensitivity(data, summary=\"mean\")).")
+    if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
+        raise InputError(f"plot_tornado: top got {top!r}; expected a positive whole number.")
+    rows = sensitivity.sort_values("swing", ascending=False, kind="stable", na_position="last").head(int(top))
+    rows = rows.iloc[::-1]
+    # break long ids after "|" and "," so a parent configuration reads one clause per line
+    labels = ["\n".join(textwrap.wrap(_pretty(str(r.id)).replace("|", " | ").replace(",", ", "), 50,
+                                       break_on_hyphens=False) + [f"range [{r.low:g}, {r.high:g}]"])
+              for r in rows.itertuples()]
+    n_lines = sum(label.count("\n") + 1 for label in labels)
+    figure = _figure(10.0, 0.17 * n_lines + 0.2 * len(rows) + 1.4)
+    ax = figure.add_subplot()
+    y = np.arange(len(rows))
+    baseline = float(rows["posterior"].iloc[0]) if len(rows) else 0.0
+    at_low = rows["posterior_at_low"].to_numpy(dtype=float)
+    at_high = rows["posterior_at_high"].to_numpy(dtype=float)
+    ax.barh(y, at_low - baseline, left=baseline, color="#2e86c1", height=0.6, label="parameter at low end")
+    ax.barh(y, at_high - baseline, left=baseline, color=_POSTERIOR_COLOUR, height=0.6, label="parameter at high end")
+    ax.axvline(baseline, color="black", linestyle="--", linewidth=1, label=f"current posterior {baseline:.3f}")
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_xlabel("posterior probability")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(title or f"tornado: the {len(rows)} parameters moving the posterior most over their ranges")
     return figure

@@ -18,7 +18,8 @@ import numpy as np
 from ._errors import InputError, SpecError
 from .spec import Node, Parameter, Spec, TableCPD, TableRow, probability_table, table_parameter_id, topological_order
 
-__all__ = ["to_pgmpy", "from_pgmpy", "read_network", "write_network", "oracle_posterior", "oracle_map", "NETWORK_SUFFIXES"]
+__all__ = ["to_pgmpy", "from_pgmpy", "read_network", "write_network", "oracle_posterior", "oracle_map",
+           "NETWORK_SUFFIXES"]
 
 NETWORK_SUFFIXES = (".bif", ".bif.gz", ".xmlbif", ".xml", ".xml.gz")
 

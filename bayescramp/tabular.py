@@ -15,6 +15,9 @@ from ._errors import InputError
 __all__ = ["table_format", "atomic_path", "write_table", "TABLE_SUFFIXES"]
 
 TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
+# the process umask, read once: finished files get the usual permissions, not mkstemp's 0600
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 def table_format(path: str | Path) -> str:
@@ -41,6 +44,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     temporary = Path(name)
     try:
         yield temporary
+        os.chmod(temporary, 0o666 & ~_UMASK)
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)

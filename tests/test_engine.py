@@ -55,7 +55,12 @@ def as_oracle_evidence(model, row):
 def assert_matches_pgmpy(model, rows, *, atol=1e-9, n_targets=None, rng=None):
     """Compare every row with pgmpy (all unobserved nodes, or ``n_targets`` random ones per row)."""
     pgmpy_model = model.to_pgmpy()
-    result = propagate(model.network, likelihood_arrays(model, rows))
+    arrays = likelihood_arrays(model, rows)
+    # every node through the junction tree; the default targets through the enumerated core
+    # when the network has one (both paths are checked against the oracle)
+    result = propagate(model.network, arrays)
+    by_targets = propagate(model.network, arrays, targets=model.default_targets)
+    assert (by_targets.impossible == result.impossible).all()
     n_compared = 0
     for r, row in enumerate(rows):
         if result.impossible[r]:
@@ -63,10 +68,18 @@ def assert_matches_pgmpy(model, rows, *, atol=1e-9, n_targets=None, rng=None):
         targets = [n for n in model.nodes if not isinstance(row.get(n), str)]
         if n_targets is not None and len(targets) > n_targets:
             targets = list(rng.choice(targets, n_targets, replace=False))
-        expected = oracle_posterior(pgmpy_model, as_oracle_evidence(model, row), targets)
+        unobserved_targets = [n for n in model.default_targets if not isinstance(row.get(n), str)]
+        expected = oracle_posterior(pgmpy_model, as_oracle_evidence(model, row),
+                                    list(dict.fromkeys(targets + unobserved_targets)))
+        for node in model.default_targets:
+            if isinstance(row.get(node), str):
+                expected[node] = (np.array(model.states(node)) == row[node]).astype(float)
         for node in targets:
             np.testing.assert_allclose(result.marginals[node][r], expected[node], atol=atol, rtol=0,
                                        err_msg=f"row {r} node {node} evidence {row}")
+        for node in model.default_targets:
+            np.testing.assert_allclose(by_targets.marginals[node][r], expected[node], atol=atol, rtol=0,
+                                       err_msg=f"row {r} node {node} (default targets) evidence {row}")
         n_compared += 1
     return n_compared
 

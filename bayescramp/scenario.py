@@ -1,0 +1,190 @@
+"""Scenarios: one cohort scored under several prior sets, and what changes.
+
+``compare({"default": load_model(), "older adults": load_model("default", "older_adults")}, cohort)``
+scores the cohort under each model (the first is the baseline) and reports, per target,
+how far the posteriors move (mean and quantiles of the per-row shift) and which rows'
+ranking of the deficiencies changes. A user-level function over :class:`~bayescramp.Model`
+objects (or prior files, loaded with :func:`~bayescramp.load_model`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ._errors import InputError, one_of
+
+__all__ = ["Comparison", "compare"]
+
+
+@dataclass
+class Comparison:
+    """The result of :func:`compare`.
+
+    Attributes
+    ----------
+    baseline : str
+        Name of the model the others are compared with.
+    scores : dict
+        Model name -> its scored table (``Model.score`` output, one row per input row).
+    shifts : DataFrame
+        One row per (scenario, target): ``scenario``, ``target`` (the ``p_`` column),
+        ``baseline_mean``, ``scenario_mean``, ``mean_shift`` (scenario − baseline),
+        ``mean_abs_shift``, ``max_abs_shift`` and ``shift_q<percent>`` per quantile asked
+        for; over rows scored ``ok`` under both.
+    ranking_summary : DataFrame
+        One row per scenario: ``n_rows`` compared, ``n_top_changed`` / ``share_top_changed``
+        (rows whose most probable deficiency differs), ``n_ranking_changed`` /
+        ``share_ranking_changed`` (rows whose whole order of the targets differs).
+    ranking_changes : DataFrame
+        The rows whose ranking changes: ``scenario``, ``row`` (0-based position),
+        ``baseline_top``, ``scenario_top``, ``top_changed``, ``baseline_ranking``,
+        ``scenario_ranking`` (targets from most to least probable, ``" > "``-separated).
+    """
+
+    baseline: str
+    scores: dict[str, pd.DataFrame]
+    shifts: pd.DataFrame
+    ranking_summary: pd.DataFrame
+    ranking_changes: pd.DataFrame
+
+
+def _as_models(models) -> dict[str, object]:
+    from .model import Model, load_model
+
+    if isinstance(models, Mapping):
+        items = list(models.items())
+    elif isinstance(models, Sequence) and not isinstance(models, str):
+        items = []
+        for model in models:
+            if isinstance(model, Model):
+                name = str(model.spec.meta.get("name", f"model {len(items)}"))
+            else:
+                name = Path(model[-1] if isinstance(model, (list, tuple)) else str(model)).stem
+            items.append((name, model))
+    else:
+        raise InputError(f"compare: models got {type(models).__name__}; expected a mapping name -> Model (or prior "
+                         "files), or a list of Models, the first being the baseline.")
+    resolved = {}
+    for name, model in items:
+        if name in resolved:
+            raise InputError(f"compare: two models are named {name!r}; expected distinct names (pass a mapping "
+                             "name -> Model).")
+        if isinstance(model, Model):
+            resolved[name] = model
+        elif isinstance(model, (str, Path)):
+            # a lone overlay (older_adults, seed_claims) means "the default, overlaid"
+            alone = str(model) == "default" or str(model).lower().endswith((".bif", ".bif.gz", ".xmlbif", ".xml"))
+            resolved[name] = load_model(model) if alone else load_model("default", model)
+        elif isinstance(model, (list, tuple)):
+            resolved[name] = load_model(*model)
+        else:
+            raise InputError(f"compare: model {name!r} got {type(model).__name__}; expected a Model, a prior file or "
+                             "bundled name (overlaid on the default), or a list of prior files.")
+    if len(resolved) < 2:
+        raise InputError(f"compare: got {len(resolved)} model(s); expected at least two (a baseline and a scenario).")
+    return resolved
+
+
+def compare(models, data: pd.DataFrame, *, targets: Sequence[str] | None = None,
+            quantiles: Sequence[float] = (0.05, 0.5, 0.95), codebook=None) -> Comparison:
+    """Score one cohort under several prior sets and report per-target shifts and ranking changes.
+
+    Parameters
+    ----------
+    models : mapping or sequence
+        Name -> :class:`~bayescramp.Model`, or a list of Models (named by their ``meta.name``).
+        A value may also be a bundled name or prior file (overlaid on the default, e.g.
+        ``"older_adults"``) or a list of prior files. The first model is the baseline.
+    data : DataFrame
+        The cohort (columns named like nodes, blank = no finding).
+    targets : sequence of str, optional
+        Nodes to compare (default: the baseline's default targets, the deficiencies).
+    quantiles : sequence of float
+        Quantiles of the per-row shift to report.
+    codebook : Codebook, optional
+        Passed to ``Model.score``.
+
+    Returns
+    -------
+    Comparison
+
+    Examples
+    --------
+    >>> from bayescramp import load_model
+    >>> default = load_model()
+    >>> cohort = default.simulate(200, rng=0)
+    >>> result = compare({"default": default, "seed_claims": "seed_claims"}, cohort)
+    >>> sorted(result.scores)
+    ['default', 'seed_claims']
+    >>> result.shifts.columns[:3].tolist()
+    ['scenario', 'target', 'baseline_mean']
+    """
+    resolved = _as_models(models)
+    if not isinstance(data, pd.DataFrame):
+        raise InputError(f"compare: data got {type(data).__name__}; expected a pandas DataFrame (the cohort).")
+    for q in quantiles:
+        if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0.0 <= q <= 1.0:
+            raise InputError(f"compare: quantile {q!r}; expected numbers in [0, 1].")
+    names = list(resolved)
+    baseline = names[0]
+    if targets is None:
+        targets = resolved[baseline].default_targets
+    targets = [targets] if isinstance(targets, str) else list(targets)
+    for name, model in resolved.items():
+        missing = [t for t in targets if t not in model.nodes]
+        if missing:
+            raise InputError(f"compare: model {name!r} has no node {missing[0]!r}; expected targets that every model "
+                             f"has (some of {one_of(model.nodes)}).")
+    scores = {name: model.score(data, targets=targets, codebook=codebook) for name, model in resolved.items()}
+    columns = [c for c in scores[baseline].columns
+               if c.startswith("p_") and c not in data.columns and c not in ("p_",)]
+    for name in names[1:]:
+        if [c for c in scores[name].columns if c in columns] != columns:
+            raise InputError(f"compare: model {name!r} gives posterior columns other than the baseline's "
+                             f"({one_of(columns)}); expected the same states for every target.")
+    base = scores[baseline]
+    shift_rows, summary_rows, changes = [], [], []
+    for name in names[1:]:
+        other = scores[name]
+        ok = (base["status"] == "ok").to_numpy() & (other["status"] == "ok").to_numpy()
+        before = base.loc[ok, columns].to_numpy(dtype=float)
+        after = other.loc[ok, columns].to_numpy(dtype=float)
+        shift = after - before
+        for j, column in enumerate(columns):
+            row = {"scenario": name, "target": column,
+                   "baseline_mean": before[:, j].mean() if ok.any() else np.nan,
+                   "scenario_mean": after[:, j].mean() if ok.any() else np.nan,
+                   "mean_shift": shift[:, j].mean() if ok.any() else np.nan,
+                   "mean_abs_shift": np.abs(shift[:, j]).mean() if ok.any() else np.nan,
+                   "max_abs_shift": np.abs(shift[:, j]).max() if ok.any() else np.nan}
+            for q in quantiles:
+                row[f"shift_q{100 * q:g}"] = float(np.quantile(shift[:, j], q)) if ok.any() else np.nan
+            shift_rows.append(row)
+        labels = np.array([c.removeprefix("p_") for c in columns], dtype=object)
+        order_before = np.argsort(-before, axis=1, kind="stable")
+        order_after = np.argsort(-after, axis=1, kind="stable")
+        top_changed = order_before[:, 0] != order_after[:, 0] if len(columns) else np.zeros(ok.sum(), dtype=bool)
+        ranking_changed = (order_before != order_after).any(axis=1)
+        n_rows = int(ok.sum())
+        summary_rows.append({"scenario": name, "n_rows": n_rows, "n_top_changed": int(top_changed.sum()),
+                             "share_top_changed": top_changed.mean() if n_rows else np.nan,
+                             "n_ranking_changed": int(ranking_changed.sum()),
+                             "share_ranking_changed": ranking_changed.mean() if n_rows else np.nan})
+        positions = np.flatnonzero(ok)[ranking_changed]
+        changed_before = order_before[ranking_changed]
+        changed_after = order_after[ranking_changed]
+        changes.append(pd.DataFrame({
+            "scenario": name, "row": positions,
+            "baseline_top": labels[changed_before[:, 0]] if len(positions) else [],
+            "scenario_top": labels[changed_after[:, 0]] if len(positions) else [],
+            "top_changed": top_changed[ranking_changed],
+            "baseline_ranking": [" > ".join(labels[r]) for r in changed_before],
+            "scenario_ranking": [" > ".join(labels[r]) for r in changed_after]}))
+    ranking_changes = pd.concat(changes, ignore_index=True) if changes else pd.DataFrame()
+    return Comparison(baseline=baseline, scores=scores, shifts=pd.DataFrame(shift_rows),
+                      ranking_summary=pd.DataFrame(summary_rows), ranking_changes=ranking_changes)

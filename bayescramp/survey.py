@@ -1,0 +1,479 @@
+"""Survey files in, posteriors out: streaming CSV, gzip CSV and Parquet scoring.
+
+:func:`score_file` reads a file in chunks with Arrow (``pyarrow.csv.open_csv``,
+``pyarrow.parquet.ParquetFile.iter_batches``), encodes each chunk's evidence columns with
+Arrow dictionary encoding (:mod:`bayescramp.evidence`, :mod:`bayescramp.codebook`), scores
+each distinct evidence pattern once for the whole file (:class:`~bayescramp.scoring.PatternCache`)
+and writes each chunk as it is scored (``CSVWriter``, ``ParquetWriter``), so peak memory
+does not grow with the file. The output goes to a temporary file beside the destination
+and is renamed only when everything succeeded: a bad cell (with ``on_invalid="error"``), a
+broken file or an interruption leaves nothing at the output path.
+
+Row numbers in messages are as in the file: for CSV the header is row 1, so the first
+data row is row 2; Parquet rows are numbered from 1.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from ._errors import InputError
+from .codebook import Codebook, check_unique_columns, column_code_maps, load_codebook, passthrough_columns
+from .engine import CompiledNetwork, compile_spec
+from .evidence import encode_codes
+from .priors import load_spec
+from .scoring import (
+    MAX_LISTED_PROBLEMS,
+    PatternCache,
+    cell_problems,
+    check_targets,
+    invalid_error,
+    score_encoded,
+    target_columns,
+)
+from .tabular import atomic_path, table_format
+
+__all__ = ["score_file", "ScoreSummary", "example_paths", "DEFAULT_CHUNK_SIZE", "network_of", "resolve_codebook"]
+
+#: Rows read, scored and written at a time.
+DEFAULT_CHUNK_SIZE = 100_000
+_OUTPUT_TAIL = ("evidence_probability", "log_evidence_probability", "status")
+
+
+def example_paths() -> tuple[Path, Path]:
+    """The bundled example survey and its codebook: ``(example_survey.csv, example_codebook.toml)``.
+
+    Examples
+    --------
+    >>> survey, codebook = example_paths()
+    >>> survey.name, codebook.name
+    ('example_survey.csv', 'example_codebook.toml')
+    """
+    folder = resources.files("bayescramp").joinpath("data")
+    return Path(str(folder.joinpath("example_survey.csv"))), Path(str(folder.joinpath("example_codebook.toml")))
+
+
+def network_of(model: Any) -> CompiledNetwork:
+    """The compiled network of a :class:`~bayescramp.Model`, a compiled network, or ``None`` (the default model).
+
+    Examples
+    --------
+    >>> len(network_of(None).names)
+    19
+    """
+    if model is None:
+        return compile_spec(load_spec())
+    if isinstance(model, CompiledNetwork):
+        return model
+    network = getattr(model, "network", None)
+    if isinstance(network, CompiledNetwork):
+        return network
+    raise InputError(f"model: got {type(model).__name__}; expected a bayescramp Model (load_model()) or None for "
+                     "the default model.")
+
+
+def resolve_codebook(codebook: Codebook | str | Path | None) -> Codebook | None:
+    """A :class:`Codebook`, loading it when given a path."""
+    if codebook is None or isinstance(codebook, Codebook):
+        return codebook
+    if isinstance(codebook, (str, Path)):
+        return load_codebook(codebook)
+    raise InputError(f"codebook: got {type(codebook).__name__}; expected a Codebook (load_codebook(path)) or the "
+                     "path of a codebook TOML file.")
+
+
+@dataclass
+class ScoreSummary:
+    """What :func:`score_file` did.
+
+    Attributes
+    ----------
+    input, output : Path
+    n_rows : int
+        Rows read and written (one output row per input row).
+    n_ok, n_impossible, n_invalid : int
+        Rows scored; rows whose evidence has probability zero under the model (no
+        posterior); rows flagged invalid (``on_invalid="flag"``; no posterior).
+    invalid_by_column : dict
+        Column -> number of rows flagged because of it.
+    n_patterns : int
+        Distinct evidence patterns propagated through the engine.
+    seconds : float
+        Wall time.
+    """
+
+    input: Path
+    output: Path
+    n_rows: int = 0
+    n_ok: int = 0
+    n_impossible: int = 0
+    n_invalid: int = 0
+    invalid_by_column: dict[str, int] = field(default_factory=dict)
+    n_patterns: int = 0
+    seconds: float = 0.0
+
+    @property
+    def rows_per_second(self) -> float:
+        """Throughput."""
+        return self.n_rows / self.seconds if self.seconds > 0 else float("inf")
+
+    def __str__(self) -> str:
+        flagged = f"{self.n_invalid:,} flagged invalid"
+        if self.invalid_by_column:
+            flagged += " (" + ", ".join(f"{column}: {n:,}" for column, n in self.invalid_by_column.items()) + ")"
+        return (f"scored {self.n_rows:,} rows of {self.input.name} in {self.seconds:.1f} s "
+                f"({self.rows_per_second:,.0f} rows/s): {self.n_ok:,} ok, {self.n_impossible:,} impossible evidence, "
+                f"{flagged}; {self.n_patterns:,} distinct evidence patterns; wrote {self.output}")
+
+
+class _Source:
+    """A table file read in record batches: its header, row numbering and batches."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.name = path.name
+        self.kind = table_format(path)
+        if not path.is_file():
+            raise InputError(f"{path}: no such input file; expected an existing .csv, .csv.gz or .parquet file.")
+        self.first_row = 1 if self.kind == "parquet" else 2
+        self.n_rows: int | None = None
+        self.ragged: list[str] = []
+        self.n_ragged = 0
+        if self.kind == "parquet":
+            try:
+                self._parquet = pq.ParquetFile(path)
+            except (pa.ArrowException, OSError) as error:
+                raise InputError(f"{path}: cannot be read as Parquet ({error}); expected a Parquet file (is it "
+                                 "another format renamed?).") from None
+            self.columns = list(self._parquet.schema_arrow.names)
+            self.schema = self._parquet.schema_arrow
+            self.n_rows = self._parquet.metadata.num_rows
+        else:
+            self.columns = self._csv_header()
+            self.schema = None
+
+    def _csv_header(self) -> list[str]:
+        try:
+            reader = pa_csv.open_csv(self.path, read_options=pa_csv.ReadOptions(block_size=1 << 16))
+            names = list(reader.schema.names)
+        except UnicodeDecodeError:
+            names = ["\ufffd"]
+        except (pa.ArrowException, OSError, EOFError) as error:
+            if "Empty CSV" in str(error):
+                raise InputError(f"{self.path}: the file is empty; expected a header row naming the columns, then "
+                                 "one row per person.") from None
+            raise InputError(f"{self.path}: cannot be read as CSV ({error}); expected comma-separated UTF-8 text "
+                             "with a header row.") from None
+        if any("\ufffd" in name for name in names):
+            raise InputError(f"{self.path}, row 1 (the header): holds bytes that are not UTF-8 text; expected UTF-8 "
+                             "column names (re-save the file as UTF-8).")
+        return names
+
+    def batches(self, wanted: Sequence[str], chunk_size: int) -> Iterator[pa.RecordBatch]:
+        if self.kind == "parquet":
+            try:
+                yield from self._parquet.iter_batches(batch_size=chunk_size, columns=list(wanted))
+            except (pa.ArrowException, OSError) as error:
+                raise InputError(f"{self.path}: cannot be read as Parquet ({error}); expected an intact Parquet "
+                                 "file.") from None
+            return
+
+        def skip_ragged(row) -> str:
+            self.n_ragged += 1
+            if len(self.ragged) < MAX_LISTED_PROBLEMS:
+                self.ragged.append(row.text)
+            return "skip"
+
+        read_options = pa_csv.ReadOptions(block_size=1 << 22)
+        parse_options = pa_csv.ParseOptions(invalid_row_handler=skip_ragged)
+        convert_options = pa_csv.ConvertOptions(column_types={c: pa.binary() for c in wanted},
+                                                include_columns=list(wanted))
+        try:
+            reader = pa_csv.open_csv(self.path, read_options=read_options, parse_options=parse_options,
+                                     convert_options=convert_options)
+            yield from reader
+        except (pa.ArrowException, OSError, EOFError) as error:
+            raise InputError(f"{self.path}: cannot be read as CSV ({error}); expected comma-separated UTF-8 text "
+                             "with a header row.") from None
+
+    def ragged_error(self) -> InputError:
+        """Ragged rows, located by a second (error-path only) scan with Python's csv module."""
+        expected = len(self.columns)
+        listed = []
+        opener = gzip.open if self.kind == "csv.gz" else open
+        with opener(self.path, "rb") as handle:
+            text = io.TextIOWrapper(handle, encoding="utf-8-sig", errors="replace", newline="")
+            for number, row in enumerate(csv.reader(text), start=1):
+                if row and len(row) != expected and number > 1:
+                    listed.append(f"{self.path}, row {number}: has {len(row)} fields; expected {expected} (one per "
+                                  "column of the header).")
+                    if len(listed) == MAX_LISTED_PROBLEMS:
+                        break
+        if not listed:
+            listed = [f"{self.path}: row {text_!r} has the wrong number of fields; expected {expected}."
+                      for text_ in self.ragged]
+        more = self.n_ragged - len(listed)
+        if more > 0:
+            listed.append(f"... and {more} more row(s) with the wrong number of fields.")
+        listed.append("Every row needs one field per header column (quote fields holding commas).")
+        return InputError(listed)
+
+
+def _chunks(batches: Iterator[pa.RecordBatch], chunk_size: int) -> Iterator[pa.Table]:
+    """Re-cut record batches into tables of exactly ``chunk_size`` rows (the last one shorter)."""
+    pending: list[pa.RecordBatch] = []
+    n_pending = 0
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        pending.append(batch)
+        n_pending += batch.num_rows
+        while n_pending >= chunk_size:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, chunk_size).combine_chunks()
+            rest = table.slice(chunk_size)
+            pending = rest.to_batches() if rest.num_rows else []
+            n_pending = rest.num_rows
+    if n_pending:
+        yield pa.Table.from_batches(pending).combine_chunks()
+
+
+def _text_column(values: pa.Array, column: str, source: _Source, offset: int) -> pa.Array:
+    """A binary CSV column as UTF-8 text; undecodable cells are an error naming their rows."""
+    try:
+        return values.cast(pa.string())
+    except pa.ArrowInvalid:
+        pass
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(values)
+    bad = np.array([_undecodable(v) for v in encoded.dictionary.to_pylist()] + [False])
+    positions = encoded.indices.fill_null(len(bad) - 1).to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(bad[positions])
+    listed = [f"{source.path}, row {offset + int(r) + source.first_row}, column {column!r}: got "
+              f"{encoded.dictionary[positions[r]].as_py()!r}, which is not UTF-8 text; expected UTF-8 (re-save the "
+              "file as UTF-8)." for r in rows[:MAX_LISTED_PROBLEMS]]
+    if len(rows) > len(listed):
+        listed.append(f"... and {len(rows) - len(listed)} more such cell(s) in this chunk.")
+    raise InputError(listed)
+
+
+def _undecodable(value: bytes | None) -> bool:
+    if value is None:
+        return False
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def _float_column(values: np.ndarray, missing: np.ndarray | None) -> pa.Array:
+    if missing is not None and missing.any():
+        return pa.array(values, mask=missing)
+    return pa.array(values)
+
+
+def score_file(input: str | Path, output: str | Path, *, model=None, codebook: Codebook | str | Path | None = None,
+               targets: Sequence[str] | None = None, id_columns: Sequence[str] | str | None = None,
+               keep_columns: Sequence[str] | str | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE,
+               on_invalid: str = "error", progress: bool = True) -> ScoreSummary:
+    """Score every row of a survey file and write the posteriors, streaming and atomically.
+
+    Parameters
+    ----------
+    input : str or Path
+        ``.csv``, ``.csv.gz`` or ``.parquet``. CSV must be UTF-8 (a byte-order mark and
+        CRLF line ends are fine) with a header row.
+    output : str or Path
+        ``.csv``, ``.csv.gz`` or ``.parquet``; its folder must exist. Written to a temporary
+        file beside it and renamed only on success.
+    model : Model, optional
+        Default: the bundled default model.
+    codebook : Codebook or path, optional
+        Maps the survey's columns and codes to nodes and states. Default: columns named
+        like nodes hold state names or yes/no spellings.
+    targets : sequence of str, optional
+        Nodes to report (default: the ``*_deficiency`` nodes).
+    id_columns, keep_columns : str or sequence of str, optional
+        Columns copied to the output (default: the codebook's; without either, every column
+        that is not evidence is copied).
+    chunk_size : int
+        Rows read, scored and written at a time; bounds memory.
+    on_invalid : {"error", "flag"}
+        ``error``: a cell that cannot be read stops the run, nothing is written and the
+        message lists the first problems. ``flag``: every row is written; bad rows get
+        ``status = "invalid: <reason>"`` and no posterior.
+    progress : bool
+        Show a progress bar (rows, rows/s) on stderr.
+
+    Returns
+    -------
+    ScoreSummary
+        Rows scored, flagged and impossible, the time, and where the output went
+        (``str(summary)`` is a one-line report).
+
+    Raises
+    ------
+    InputError
+        Bad cells (``on_invalid="error"``), ragged rows, bytes that are not UTF-8 in
+        pass-through columns, duplicate column names, no column informing the model, a
+        missing file or output folder, an unreadable Parquet file. Nothing is written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> survey, codebook = example_paths()
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     summary = score_file(survey, Path(folder) / "scores.parquet", codebook=codebook, progress=False)
+    >>> summary.n_rows
+    20000
+    """
+    started = time.perf_counter()
+    if on_invalid not in ("error", "flag"):
+        raise InputError(f"on_invalid: got {on_invalid!r}; expected \"error\" or \"flag\".")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise InputError(f"chunk_size: got {chunk_size!r}; expected a positive number of rows.")
+    input, output = Path(input), Path(output)
+    output_kind = table_format(output)
+    source = _Source(input)
+    if output.resolve() == input.resolve():
+        raise InputError(f"{output}: is the input file; expected a different output path.")
+    network = network_of(model)
+    book = resolve_codebook(codebook)
+    id_columns = [id_columns] if isinstance(id_columns, str) else id_columns
+    keep_columns = [keep_columns] if isinstance(keep_columns, str) else keep_columns
+    check_unique_columns(source.columns, str(input))
+    maps = column_code_maps(network, source.columns, book, source=str(input))
+    ids = id_columns if id_columns is not None else (book.id_columns if book else [])
+    keeps = keep_columns if keep_columns is not None else (book.keep_columns if book else [])
+    passthrough = passthrough_columns(source.columns, maps, ids, keeps, source=str(input))
+    targets = check_targets(network, targets, [m.node for m in maps])
+    names = [name for name, _, _ in target_columns(network, targets)]
+    clash = [c for c in passthrough if c in set(names) | set(_OUTPUT_TAIL)]
+    if clash:
+        raise InputError(f"{input}: column {clash[0]!r} would be overwritten by an output column of the same name; "
+                         "expected pass-through columns to have other names (rename it, or leave it out of "
+                         "--id-column/--keep-columns).")
+    wanted = list(dict.fromkeys([*passthrough, *(m.column for m in maps)]))
+    schema = pa.schema(
+        [pa.field(c, source.schema.field(c).type if source.schema is not None else pa.string()) for c in passthrough]
+        + [pa.field(name, pa.float64()) for name in names]
+        + [pa.field("evidence_probability", pa.float64()), pa.field("log_evidence_probability", pa.float64()),
+           pa.field("status", pa.string())])
+    cache = PatternCache(network, [m.node for m in maps], [m.alphabet.vectors for m in maps], targets)
+    summary = ScoreSummary(input=input, output=output)
+    problems: list[str] = []
+    n_bad_cells = 0
+    bar = _progress_bar(progress, source.n_rows)
+    try:
+        with atomic_path(output) as temporary:
+            writer = _writer(temporary, output_kind, schema)
+            try:
+                offset = 0
+                for chunk in _chunks(source.batches(wanted, chunk_size), chunk_size):
+                    n = chunk.num_rows
+                    encoded = [encode_codes(chunk.column(m.column), m) for m in maps]
+                    n_bad = sum(len(c.bad_rows) for c in encoded)
+                    if n_bad and on_invalid == "error" or n_bad_cells:
+                        # keep reading to count every bad cell; nothing more is scored or written
+                        if n_bad and len(problems) < MAX_LISTED_PROBLEMS:
+                            base = offset + source.first_row
+                            listed, _ = cell_problems(encoded, source=str(input),
+                                                      row_label=lambda r, base=base: f"row {base + r}")
+                            problems.extend(listed[:MAX_LISTED_PROBLEMS - len(problems)])
+                        n_bad_cells += n_bad
+                    else:
+                        scored = score_encoded(network, encoded, n, targets, cache=cache)
+                        writer.write_table(_output_table(chunk, passthrough, scored, schema, source, offset))
+                        _count(summary, scored, encoded)
+                    offset += n
+                    bar.update(n)
+                summary.n_rows = offset
+                if source.n_ragged:
+                    raise source.ragged_error()
+                if n_bad_cells:
+                    raise invalid_error(problems, n_bad_cells)
+            finally:
+                writer.close()
+    finally:
+        bar.close()
+    summary.n_patterns = cache.n_propagated
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _progress_bar(enabled: bool, total: int | None):
+    from tqdm import tqdm
+
+    return tqdm(total=total, disable=not enabled, unit=" rows", unit_scale=True, file=sys.stderr,
+                mininterval=0.5, delay=0.5, desc="scoring", leave=False)
+
+
+def _writer(path: Path, kind: str, schema: pa.Schema):
+    if kind == "parquet":
+        return pq.ParquetWriter(path, schema)
+    sink = pa.CompressedOutputStream(str(path), "gzip") if kind == "csv.gz" else str(path)
+    writer = pa_csv.CSVWriter(sink, schema)
+    if kind == "csv.gz":
+        return _ClosingWriter(writer, sink)
+    return writer
+
+
+class _ClosingWriter:
+    """A CSV writer over a compressed stream: closing it closes the stream too."""
+
+    def __init__(self, writer, sink):
+        self.writer, self.sink = writer, sink
+
+    def write_table(self, table: pa.Table) -> None:
+        self.writer.write_table(table)
+
+    def close(self) -> None:
+        self.writer.close()
+        self.sink.close()
+
+
+def _output_table(chunk: pa.Table, passthrough: Sequence[str], scored, schema: pa.Schema, source: _Source,
+                  offset: int) -> pa.Table:
+    arrays = []
+    for column in passthrough:
+        values = chunk.column(column).combine_chunks()
+        arrays.append(_text_column(values, column, source, offset) if source.kind != "parquet" else values)
+    missing = scored.invalid | scored.impossible
+    for k in range(scored.probabilities.shape[1]):
+        arrays.append(_float_column(scored.probabilities[:, k], missing))
+    arrays.append(_float_column(scored.evidence_probability, scored.invalid))
+    arrays.append(_float_column(scored.log_evidence_probability, scored.invalid))
+    statuses = pa.array(scored.statuses, type=pa.string())
+    arrays.append(statuses.take(pa.array(scored.status_codes)))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _count(summary: ScoreSummary, scored, encoded) -> None:
+    n_invalid = int(scored.invalid.sum())
+    n_impossible = int(scored.impossible.sum())
+    summary.n_invalid += n_invalid
+    summary.n_impossible += n_impossible
+    summary.n_ok += len(scored.invalid) - n_invalid - n_impossible
+    if n_invalid:
+        seen = np.zeros(len(scored.invalid), dtype=bool)
+        for column in encoded:
+            fresh = column.bad_rows[~seen[column.bad_rows]]
+            if len(fresh):
+                summary.invalid_by_column[column.column] = summary.invalid_by_column.get(column.column, 0) + len(fresh)
+            seen[column.bad_rows] = True
+

@@ -1,0 +1,425 @@
+"""Validation on simulated cohorts: simulate with hidden truth, score, measure discrimination and calibration.
+
+A cohort is forward-sampled from one prior set (the *truth*), its survey columns (blanked at
+random with probability ``missing``) are scored with another (the same by default), and each
+target's posteriors are compared with the hidden truth:
+
+* **AUROC**: probability that a random person with the condition scores higher than a random
+  person without it (Mann-Whitney U from average ranks; ties count one half).
+* **Brier score**: mean squared difference between the posterior and the 0/1 truth (lower is
+  better); ``brier_skill`` = 1 - Brier / Brier of always predicting the observed prevalence.
+* **Calibration slope and intercept** (logistic recalibration, fitted by maximum likelihood
+  with :func:`scipy.optimize.minimize`): the slope ``b`` of ``logit P(y) = a + b logit(p)``
+  (1 is ideal; below 1 the posteriors are too extreme, above 1 too timid), and the
+  calibration-in-the-large intercept ``a`` of ``logit P(y) = a + logit(p)`` with the slope
+  fixed at 1 (0 is ideal; positive means the model under-predicts). Both come with standard
+  errors from the observed information, so "within sampling error" can be judged.
+* **Expected calibration error (ECE)**: ``sum_b n_b / n * |mean predicted_b - observed rate_b|``
+  over ``n_bins`` bins of *equal mass* (each bin holds about ``n / n_bins`` people, sorted by
+  posterior; equal-width bins would put nearly everyone in the first bin for rare conditions)
+  or, on request, equal width. ECE is positive even for a perfectly calibrated model because
+  of sampling noise; ``ece_noise`` is the value expected from noise alone,
+  ``sum_b n_b / n * sqrt(2 / pi) * sqrt(p_b (1 - p_b) / n_b)``.
+
+When truth and scoring use the same priors the posteriors are calibrated by construction, so
+the metrics show sampling error only; with mismatched priors (truth from ``older_adults``,
+scoring with ``default``) they show the cost of scoring a population with the wrong priors.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize
+from scipy.special import expit
+from scipy.stats import rankdata
+
+from ._errors import InputError, one_of
+from .engine import CompiledNetwork, compile_spec, propagate_codes
+from .evidence import default_alphabet
+from .priors import load_spec
+from .scoring import default_targets, target_columns
+from .simulate import sample_codes
+from .spec import Spec
+from .tabular import atomic_path
+
+__all__ = ["ValidationReport", "validate", "discrimination_and_calibration", "reliability_table", "write_report",
+           "METRIC_COLUMNS", "BINNINGS"]
+
+METRIC_COLUMNS = ["target", "state", "n", "prevalence", "mean_predicted", "auroc", "brier", "brier_skill",
+                  "calibration_intercept", "intercept_se", "calibration_slope", "slope_se", "ece", "ece_noise"]
+BINNINGS = ("equal_mass", "equal_width")
+#: Posteriors are clipped to [EPSILON, 1 - EPSILON] before taking logits in the recalibration fit.
+EPSILON = 1e-12
+
+
+@dataclass
+class ValidationReport:
+    """What :func:`validate` measured.
+
+    Attributes
+    ----------
+    metrics : DataFrame
+        One row per target (:data:`METRIC_COLUMNS`).
+    reliability : DataFrame
+        One row per target and bin: ``target``, ``bin``, ``n``, ``low``/``high`` (posterior
+        range of the bin), ``mean_predicted``, ``observed_rate`` and its Wilson 95% interval
+        ``lower``/``upper``.
+    settings : dict
+        Scoring and truth prior files, ``n``, ``seed``, ``missing``, ``binning``, ``n_bins``,
+        and ``n_impossible`` (simulated rows the scoring model calls impossible; left out).
+    """
+
+    metrics: pd.DataFrame
+    reliability: pd.DataFrame
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """A Markdown report: settings, the metrics table, and a verdict per target."""
+        s = self.settings
+        lines = ["# Validation on a simulated cohort", "",
+                 f"- truth simulated from: {', '.join(s['truth_priors'])}",
+                 f"- scored with: {', '.join(s['priors'])}",
+                 f"- people: {s['n']}, seed: {s['seed']}, blank survey cells: {s['missing']:.0%}, "
+                 f"rows impossible under the scoring model (left out): {s['n_impossible']}",
+                 f"- calibration bins: {s['n_bins']} {s['binning'].replace('_', '-')}", "",
+                 "| target | prevalence | mean predicted | AUROC | Brier | intercept (SE) | slope (SE) | ECE "
+                 "(noise) |", "|---|---|---|---|---|---|---|---|"]
+        for row in self.metrics.itertuples():
+            lines.append(f"| {row.target} | {row.prevalence:.4f} | {row.mean_predicted:.4f} | "
+                         f"{_number(row.auroc, '.3f')} | {row.brier:.4f} | "
+                         f"{_number(row.calibration_intercept, '+.3f')} "
+                         f"({_number(row.intercept_se, '.3f')}) | {_number(row.calibration_slope, '.3f')} "
+                         f"({_number(row.slope_se, '.3f')}) | {row.ece:.4f} ({row.ece_noise:.4f}) |")
+        lines += ["", "Intercept > 0: the model under-predicts (< 0: over-predicts). Slope < 1: posteriors too "
+                      "extreme (> 1: too timid). ECE is compared with the value expected from sampling noise alone.",
+                  ""]
+        for row in self.metrics.itertuples():
+            lines.append(f"- {row.target}: {_verdict(row)}")
+        return "\n".join(lines) + "\n"
+
+
+def _verdict(row) -> str:
+    problems, fine = [], []
+    if not np.isfinite(row.intercept_se):
+        problems.append("intercept not estimable (everyone or no one has it)")
+    elif abs(row.calibration_intercept) > 3 * row.intercept_se:
+        size = abs(row.calibration_intercept) / row.intercept_se
+        problems.append(f"{'under' if row.calibration_intercept > 0 else 'over'}-predicts (intercept "
+                        f"{row.calibration_intercept:+.2f}, {size:.0f} SE)")
+    else:
+        fine.append("intercept within 3 SE of 0")
+    if not np.isfinite(row.slope_se):
+        problems.append("slope not estimable (the posterior hardly varies between people)")
+    elif abs(row.calibration_slope - 1) > 3 * row.slope_se:
+        problems.append(f"posteriors too {'extreme' if row.calibration_slope < 1 else 'timid'} (slope "
+                        f"{row.calibration_slope:.2f}, {abs(row.calibration_slope - 1) / row.slope_se:.0f} SE from 1)")
+    else:
+        fine.append("slope within 3 SE of 1")
+    if not problems:
+        return "calibrated within sampling error (" + ", ".join(fine) + ")."
+    return "; ".join(problems + fine) + "."
+
+
+def _number(value: float, spec: str) -> str:
+    return format(value, spec) if np.isfinite(value) else "n/a"
+
+
+def _spec(priors: Any, what: str) -> Spec:
+    if priors is None:
+        return load_spec()
+    if isinstance(priors, Spec):
+        return priors
+    if hasattr(priors, "spec") and isinstance(priors.spec, Spec):
+        return priors.spec
+    if isinstance(priors, (str, os.PathLike)):
+        return load_spec(priors)
+    if isinstance(priors, Sequence) and all(isinstance(p, (str, os.PathLike)) for p in priors):
+        return load_spec(*priors)
+    raise InputError(f"validate: {what} got {type(priors).__name__}; expected None (the bundled default), prior file "
+                     "paths or bundled names, a Spec, or a Model.")
+
+
+def _evidence_nodes(network: CompiledNetwork) -> list[str]:
+    """What a survey observes: roots and leaves that are not default targets (as ``Model.evidence_nodes``)."""
+    targets = set(default_targets(network))
+    has_children = {p for n in network.names for p in network.parents[n]}
+    return [n for n in network.names if n not in targets and (not network.parents[n] or n not in has_children)]
+
+
+def _check_same_nodes(truth: CompiledNetwork, scoring: CompiledNetwork) -> None:
+    for name in scoring.names:
+        if name not in truth.states:
+            raise InputError(f"validate: node {name!r} of the scoring priors is missing from the truth priors; "
+                             "expected two prior sets over the same nodes (an overlay changes numbers only).")
+        if truth.states[name] != scoring.states[name]:
+            raise InputError(f"validate: node {name!r} has states {one_of(truth.states[name])} in the truth priors but "
+                             f"{one_of(scoring.states[name])} in the scoring priors; expected the same states.")
+
+
+def _logistic_fit(x: np.ndarray, count: np.ndarray, positive: np.ndarray, *, fit_slope: bool) -> tuple:
+    """Maximum-likelihood ``logit P(y) = a + b x`` (``b = 1`` unless ``fit_slope``) on grouped data.
+
+    Returns ``(a, se_a, b, se_b)``; NaN where a parameter is not identifiable.
+    """
+    design = np.column_stack([np.ones_like(x), x]) if fit_slope else np.ones((len(x), 1))
+    offset = np.zeros_like(x) if fit_slope else x
+
+    def objective(theta: np.ndarray):
+        eta = offset + design @ theta
+        value = float(np.sum(count * np.logaddexp(0.0, eta) - positive * eta))
+        gradient = design.T @ (count * expit(eta) - positive)
+        return value, gradient
+
+    def hessian(theta: np.ndarray) -> np.ndarray:
+        p = expit(offset + design @ theta)
+        return (design * (count * p * (1 - p))[:, None]).T @ design
+
+    start = np.array([0.0, 1.0]) if fit_slope else np.array([0.0])
+    fit = minimize(objective, start, jac=True, hess=hessian, method="trust-exact")
+    information = hessian(fit.x)
+    if not fit.success or np.linalg.cond(information) > 1e12:
+        return (math.nan,) * 4
+    se = np.sqrt(np.diag(np.linalg.inv(information)))
+    if fit_slope:
+        return float(fit.x[0]), float(se[0]), float(fit.x[1]), float(se[1])
+    return float(fit.x[0]), float(se[0]), 1.0, 0.0
+
+
+def _bins(predicted: np.ndarray, n_bins: int, binning: str) -> np.ndarray:
+    if binning == "equal_width":
+        return np.minimum((predicted * n_bins).astype(np.int64), n_bins - 1)
+    order = np.argsort(predicted, kind="stable")
+    bins = np.empty(len(predicted), dtype=np.int64)
+    bins[order] = (np.arange(len(predicted)) * n_bins) // max(1, len(predicted))
+    return bins
+
+
+def reliability_table(truth: np.ndarray, predicted: np.ndarray, *, n_bins: int = 10,
+                      binning: str = "equal_mass") -> pd.DataFrame:
+    """Observed rate against mean predicted probability per bin, with Wilson 95% intervals.
+
+    Examples
+    --------
+    >>> table = reliability_table(np.array([0, 1, 0, 1]), np.array([0.1, 0.9, 0.2, 0.8]), n_bins=2)
+    >>> table[["n", "observed_rate"]].values.tolist()
+    [[2.0, 0.0], [2.0, 1.0]]
+    """
+    if binning not in BINNINGS:
+        raise InputError(f"binning: got {binning!r}; expected one of {one_of(BINNINGS)}.")
+    truth = np.asarray(truth, dtype=float)
+    predicted = np.asarray(predicted, dtype=float)
+    bins = _bins(predicted, n_bins, binning)
+    n = np.bincount(bins, minlength=n_bins).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_predicted = np.bincount(bins, predicted, minlength=n_bins) / n
+        rate = np.bincount(bins, truth, minlength=n_bins) / n
+        z = 1.959963984540054
+        centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * np.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    low = np.full(n_bins, np.nan)
+    high = np.full(n_bins, np.nan)
+    np.fmin.at(low, bins, predicted)
+    np.fmax.at(high, bins, predicted)
+    return pd.DataFrame({"bin": np.arange(n_bins), "n": n, "low": low, "high": high, "mean_predicted": mean_predicted,
+                         "observed_rate": rate, "lower": np.clip(np.fmin(centre - half, rate), 0, 1),
+                         "upper": np.clip(np.fmax(centre + half, rate), 0, 1)})
+
+
+def discrimination_and_calibration(truth: np.ndarray, predicted: np.ndarray, *, n_bins: int = 10,
+                                   binning: str = "equal_mass") -> dict[str, float]:
+    """AUROC, Brier score and skill, calibration intercept and slope (with SEs), ECE and its noise level.
+
+    Parameters
+    ----------
+    truth : array of bool or 0/1
+        Whether each person has the condition.
+    predicted : array of float
+        The posterior probability of the condition.
+    n_bins : int
+        Bins for the expected calibration error.
+    binning : {"equal_mass", "equal_width"}
+
+    Returns
+    -------
+    dict
+        ``n``, ``prevalence``, ``mean_predicted``, ``auroc``, ``brier``, ``brier_skill``,
+        ``calibration_intercept``, ``intercept_se``, ``calibration_slope``, ``slope_se``,
+        ``ece``, ``ece_noise`` (see the module docstring for how to read them).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> p = rng.uniform(0.05, 0.5, 20000)
+    >>> result = discrimination_and_calibration(rng.random(20000) < p, p)
+    >>> abs(result["calibration_slope"] - 1) < 4 * result["slope_se"]
+    True
+    """
+    truth = np.asarray(truth, dtype=float)
+    predicted = np.asarray(predicted, dtype=float)
+    n = len(truth)
+    n_positive = float(truth.sum())
+    prevalence = n_positive / n if n else math.nan
+    brier = float(np.mean((predicted - truth) ** 2)) if n else math.nan
+    reference = prevalence * (1 - prevalence)
+    if 0 < n_positive < n:
+        ranks = rankdata(predicted)
+        auroc = (ranks[truth == 1].sum() - n_positive * (n_positive + 1) / 2) / (n_positive * (n - n_positive))
+        x = np.log(np.clip(predicted, EPSILON, 1 - EPSILON)) - np.log1p(-np.clip(predicted, EPSILON, 1 - EPSILON))
+        values, inverse = np.unique(x, return_inverse=True)
+        count = np.bincount(inverse).astype(float)
+        positive = np.bincount(inverse, truth)
+        intercept, intercept_se, _, _ = _logistic_fit(values, count, positive, fit_slope=False)
+        if np.std(x) > 1e-6:
+            _, _, slope, slope_se = _logistic_fit(values, count, positive, fit_slope=True)
+        else:
+            slope, slope_se = math.nan, math.nan
+    else:
+        auroc = intercept = intercept_se = slope = slope_se = math.nan
+    table = reliability_table(truth, predicted, n_bins=n_bins, binning=binning)
+    filled = table[table["n"] > 0]
+    weight = filled["n"] / max(n, 1)
+    ece = float((weight * (filled["mean_predicted"] - filled["observed_rate"]).abs()).sum())
+    noise = float((weight * np.sqrt(2 / np.pi) * np.sqrt(filled["mean_predicted"] * (1 - filled["mean_predicted"])
+                                                          / filled["n"])).sum())
+    return {"n": n, "prevalence": prevalence, "mean_predicted": float(predicted.mean()) if n else math.nan,
+            "auroc": float(auroc), "brier": brier,
+            "brier_skill": 1 - brier / reference if reference > 0 else math.nan,
+            "calibration_intercept": intercept, "intercept_se": intercept_se, "calibration_slope": slope,
+            "slope_se": slope_se, "ece": ece, "ece_noise": noise}
+
+
+def validate(priors: Any = None, *, truth_priors: Any = None, n: int = 20000, seed: int | None = None,
+             missing: float = 0.0, targets: Sequence[str] | None = None, n_bins: int = 10,
+             binning: str = "equal_mass") -> ValidationReport:
+    """Simulate a cohort with hidden truth, score it, and measure discrimination and calibration per target.
+
+    Parameters
+    ----------
+    priors : prior files, bundled names, Spec or Model, optional
+        The model that scores (default: the bundled default priors).
+    truth_priors : same kinds, optional
+        The model the cohort is simulated from (default: ``priors``). Must have the same
+        nodes and states, e.g. ``["default", "older_adults"]``.
+    n : int
+        People simulated.
+    seed : int, optional
+        Random seed (the same seed gives the same report).
+    missing : float
+        Probability that each survey cell is blank.
+    targets : sequence of str, optional
+        Default: the deficiency nodes.
+    n_bins : int
+        Bins for ECE and the reliability table.
+    binning : {"equal_mass", "equal_width"}
+
+    Returns
+    -------
+    ValidationReport
+        ``.metrics`` (one row per target), ``.reliability`` (per bin), ``.settings``,
+        ``.summary()`` (Markdown). Plot with :func:`bayescramp.plotting.plot_reliability`;
+        save with :func:`write_report`.
+
+    Examples
+    --------
+    >>> report = validate(n=2000, seed=1)
+    >>> report.metrics[["target", "auroc"]].shape
+    (6, 2)
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise InputError(f"validate: n got {n!r}; expected a positive whole number of people.")
+    if not 0.0 <= missing < 1.0:
+        raise InputError(f"validate: missing got {missing!r}; expected a fraction in [0, 1).")
+    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
+        raise InputError(f"validate: n_bins got {n_bins!r}; expected a positive whole number.")
+    if binning not in BINNINGS:
+        raise InputError(f"validate: binning got {binning!r}; expected one of {one_of(BINNINGS)}.")
+    scoring_spec = _spec(priors, "priors")
+    truth_spec = scoring_spec if truth_priors is None else _spec(truth_priors, "truth_priors")
+    scoring = compile_spec(scoring_spec)
+    truth_network = scoring if truth_spec is scoring_spec else compile_spec(truth_spec)
+    _check_same_nodes(truth_network, scoring)
+    targets = default_targets(scoring) if targets is None else list(targets)
+    unknown = [t for t in targets if t not in scoring.states]
+    if unknown:
+        raise InputError(f"validate: target {unknown[0]!r} is not a node; expected some of {one_of(scoring.names)}.")
+
+    rng = np.random.default_rng(seed)
+    sampled = sample_codes(truth_network, int(n), rng)
+    observed = [node for node in _evidence_nodes(scoring) if node not in targets]
+    alphabets = [default_alphabet(scoring.states[node]) for node in observed]
+    codes = np.column_stack([sampled[node] for node in observed]) if observed else np.zeros((n, 0), dtype=np.int64)
+    if missing > 0:
+        blank = rng.random(codes.shape) < missing
+        codes = np.where(blank, [a.unobserved for a in alphabets], codes)
+    result = propagate_codes(scoring, observed, codes, [a.vectors for a in alphabets], targets=targets)
+    keep = ~result.impossible
+
+    rows, bins = [], []
+    for _, node, k in target_columns(scoring, targets):
+        truth = sampled[node][keep] == k
+        predicted = result.marginals[node][keep, k]
+        rows.append({"target": node, "state": scoring.states[node][k],
+                     **discrimination_and_calibration(truth, predicted, n_bins=n_bins, binning=binning)})
+        table = reliability_table(truth, predicted, n_bins=n_bins, binning=binning)
+        table.insert(0, "state", scoring.states[node][k])
+        table.insert(0, "target", node)
+        bins.append(table)
+    settings = {"priors": [Path(f).name for f in scoring_spec.files] or ["(in memory)"],
+                "truth_priors": [Path(f).name for f in truth_spec.files] or ["(in memory)"],
+                "n": int(n), "seed": seed, "missing": float(missing), "binning": binning, "n_bins": int(n_bins),
+                "n_impossible": int((~keep).sum())}
+    return ValidationReport(metrics=pd.DataFrame(rows, columns=METRIC_COLUMNS),
+                            reliability=pd.concat(bins, ignore_index=True), settings=settings)
+
+
+def write_report(report: ValidationReport, directory: str | Path, *, figure=None) -> Path:
+    """Write ``metrics.csv``, ``reliability.csv``, ``summary.md`` (and ``reliability.png``) into ``directory``.
+
+    Each file is written atomically; the directory is created if its parent exists.
+
+    Parameters
+    ----------
+    report : ValidationReport
+    directory : str or Path
+    figure : matplotlib Figure, optional
+        E.g. ``plot_reliability(report.reliability, metrics=report.metrics)``; saved as
+        ``reliability.png`` (this module does not import matplotlib itself).
+
+    Returns
+    -------
+    Path
+        The directory.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> out = write_report(validate(n=500, seed=2), Path(tempfile.mkdtemp()) / "report")
+    >>> sorted(p.name for p in out.iterdir())
+    ['metrics.csv', 'reliability.csv', 'summary.md']
+    """
+    directory = Path(directory)
+    if not directory.parent.exists():
+        raise InputError(f"{directory}: the parent folder {directory.parent} does not exist; expected an existing "
+                         "folder to put the report in.")
+    if directory.exists() and not directory.is_dir():
+        raise InputError(f"{directory}: is a file; expected a folder for the report.")
+    directory.mkdir(exist_ok=True)
+    with atomic_path(directory / "metrics.csv") as temporary:
+        report.metrics.to_csv(temporary, index=False)
+    with atomic_path(directory / "reliability.csv") as temporary:
+        report.reliability.to_csv(temporary, index=False)
+    summary = report.summary()
+    if figure is not None:
+        with atomic_path(directory / "reliability.png") as temporary:
+            figure.savefig(temporary, format="png", dpi=110)
+        summary += "\n![reliability curves](reliability.png)\n"
+    with atomic_path(directory / "summary.md") as temporary:
+        temporary.write_text(summary)
+    return directory

@@ -1,0 +1,121 @@
+"""Every plot renders to a PNG (bayescramp.plotting); the layout puts parents left of children."""
+
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayescramp import plotting
+from bayescramp.cli import main
+from bayescramp.validation import validate
+
+CASE = {"diuretic": "thiazide", "cramp_timing": "night", "muscle_weakness": "yes", "fatigue": "no"}
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _render(figure, path):
+    figure.savefig(path, format="png", dpi=60)
+    assert path.read_bytes()[:8] == PNG_MAGIC
+    assert path.stat().st_size > 5000
+
+
+def test_import_bayescramp_does_not_import_matplotlib():
+    import subprocess
+
+    code = "import sys, bayescramp; print('matplotlib' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_layout_puts_parents_in_earlier_layers(default_model):
+    layout = plotting.layered_layout(default_model.nodes, default_model.network.parents)
+    assert set(layout) == set(default_model.nodes)
+    for node in default_model.nodes:
+        for parent in default_model.network.parents[node]:
+            assert layout[parent][0] < layout[node][0]
+    positions = [(layer, position) for layer, position in layout.values()]
+    assert len(set(positions)) == len(positions)
+
+
+def test_network_plot(default_model, tmp_path):
+    figure = plotting.plot_network(default_model.network, probabilities=default_model.posterior(CASE), evidence=CASE)
+    texts = {t.get_text() for t in figure.axes[0].texts}
+    assert "diuretic\n= thiazide" in texts
+    assert any(t.startswith("magnesium deficiency\n") for t in texts)
+    _render(figure, tmp_path / "network.png")
+
+
+def test_case_plot_with_intervals(default_model, tmp_path):
+    posterior, prior = default_model.posterior(CASE), default_model.marginals()
+    targets = default_model.default_targets
+    figure = plotting.plot_case({t: posterior[t]["present"] for t in targets},
+                                {t: prior[t]["present"] for t in targets},
+                                lower={t: 0.8 * posterior[t]["present"] for t in targets},
+                                upper={t: min(1.0, 1.2 * posterior[t]["present"]) for t in targets})
+    labels = [t.get_text() for t in figure.axes[0].get_yticklabels()]
+    assert labels[-1] == "choline deficiency" and len(labels) == 6    # largest posterior on top
+    _render(figure, tmp_path / "case.png")
+
+
+def test_cohort_plot(default_model, tmp_path):
+    scored = default_model.score(default_model.simulate(500, rng=1, missing=0.2))
+    figure = plotting.plot_cohort(scored)
+    assert len(figure.axes) == 6
+    assert figure.axes[0].get_title().startswith("vitamin d deficiency (mean ")
+    _render(figure, tmp_path / "cohort.png")
+
+
+def test_evidence_impact_plot(default_model, tmp_path):
+    table = default_model.explain(CASE, target=["magnesium_deficiency", "potassium_deficiency", "iron_deficiency"])
+    figure = plotting.plot_evidence_impact(table)
+    widths = [patch.get_width() for patch in figure.axes[0].patches]
+    expected = table[table["target"] == "magnesium_deficiency"]["weight"]
+    assert np.allclose(sorted(widths), sorted(expected))
+    _render(figure, tmp_path / "impact.png")
+
+
+def test_reliability_plot(tmp_path):
+    report = validate(n=3000, seed=4)
+    figure = plotting.plot_reliability(report.reliability, metrics=report.metrics)
+    assert len(figure.axes) == 6
+    _render(figure, tmp_path / "reliability.png")
+
+
+def test_cohort_plot_without_p_columns_is_an_error():
+    with pytest.raises(ValueError, match="expected p_<node> columns"):
+        plotting.plot_cohort(pd.DataFrame({"id": [1, 2]}))
+
+
+def test_impact_plot_of_several_rows_is_an_error(default_model):
+    table = default_model.explain(default_model.simulate(5, rng=2))
+    with pytest.raises(ValueError, match="expected one case"):
+        plotting.plot_evidence_impact(table)
+
+
+@pytest.mark.parametrize("kind", ["network", "case", "impact"])
+def test_cli_plot_case_kinds(tmp_path, kind, capsys):
+    out = tmp_path / f"{kind}.png"
+    assert main(["plot", kind, "--evidence", "diuretic=thiazide", "cramp_timing=night", "-o", str(out)]) == 0
+    assert out.read_bytes()[:8] == PNG_MAGIC
+    assert f"wrote {out}" in capsys.readouterr().out
+
+
+def test_cli_plot_cohort(default_model, tmp_path):
+    scored = tmp_path / "scored.csv"
+    default_model.score(default_model.simulate(300, rng=3)).to_csv(scored, index=False)
+    out = tmp_path / "cohort.png"
+    assert main(["plot", "cohort", str(scored), "-o", str(out)]) == 0
+    assert out.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_cli_plot_bad_suffix_writes_nothing(tmp_path, capsys):
+    assert main(["plot", "network", "-o", str(tmp_path / "net.jpg")]) == 1
+    assert "expected a name ending in .png" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_plot_case_with_credible_intervals(tmp_path):
+    out = tmp_path / "case.png"
+    assert main(["plot", "case", "--evidence", "diuretic=thiazide", "--interval", "0.9", "--draws", "100",
+                 "--seed", "1", "-o", str(out)]) == 0
+    assert out.read_bytes()[:8] == PNG_MAGIC

@@ -1,0 +1,120 @@
+"""Validation on simulated cohorts (bayescramp.validation) and `bayescramp validate`."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import mannwhitneyu
+
+import bayescramp
+from bayescramp.cli import main
+from bayescramp.validation import METRIC_COLUMNS, discrimination_and_calibration, reliability_table, write_report
+
+
+@pytest.fixture(scope="module")
+def same_priors():
+    return bayescramp.validate(n=30000, seed=11, missing=0.1)
+
+
+@pytest.fixture(scope="module")
+def mismatched_priors():
+    return bayescramp.validate(n=30000, seed=11, truth_priors=["default", "older_adults"])
+
+
+def test_same_priors_are_calibrated_within_sampling_error(same_priors):
+    metrics = same_priors.metrics
+    assert list(metrics.columns) == METRIC_COLUMNS
+    assert len(metrics) == 6 and (metrics["n"] == 30000).all()
+    assert (np.abs(metrics["calibration_intercept"]) < 4 * metrics["intercept_se"]).all()
+    slopes = metrics.dropna(subset=["slope_se"])
+    assert len(slopes) >= 5                      # choline's posterior hardly varies: slope not estimable
+    assert (np.abs(slopes["calibration_slope"] - 1) < 4 * slopes["slope_se"]).all()
+    assert (metrics["ece"] < 4 * metrics["ece_noise"]).all()
+    assert np.allclose(metrics["mean_predicted"], metrics["prevalence"], atol=0.01)
+
+
+def test_mismatched_priors_show_the_cost(same_priors, mismatched_priors):
+    wrong = mismatched_priors.metrics.set_index("target")
+    # older adults have about three times the hypomagnesaemia: the default priors under-predict it
+    assert wrong.loc["magnesium_deficiency", "calibration_intercept"] > 10 * wrong.loc["magnesium_deficiency",
+                                                                                     "intercept_se"]
+    # and about half the hypokalaemia: the default priors over-predict it
+    assert wrong.loc["potassium_deficiency", "calibration_intercept"] < -10 * wrong.loc["potassium_deficiency",
+                                                                                      "intercept_se"]
+    right = same_priors.metrics.set_index("target")
+    assert wrong.loc["magnesium_deficiency", "ece"] > 5 * right.loc["magnesium_deficiency", "ece"]
+    assert "under-predicts" in mismatched_priors.summary()
+
+
+def test_auroc_equals_mann_whitney():
+    rng = np.random.default_rng(5)
+    truth = rng.random(400) < 0.3
+    predicted = np.round(np.where(truth, rng.beta(3, 2, 400), rng.beta(2, 3, 400)), 2)   # rounded: ties
+    expected = mannwhitneyu(predicted[truth], predicted[~truth]).statistic / (truth.sum() * (~truth).sum())
+    assert discrimination_and_calibration(truth, predicted)["auroc"] == pytest.approx(expected, abs=1e-12)
+
+
+def test_brier_and_ece_by_hand():
+    truth = np.array([0, 0, 1, 1])
+    predicted = np.array([0.1, 0.3, 0.6, 0.8])
+    result = discrimination_and_calibration(truth, predicted, n_bins=2)
+    assert result["brier"] == pytest.approx((0.01 + 0.09 + 0.16 + 0.04) / 4)
+    assert result["auroc"] == 1.0
+    # equal-mass bins {0.1, 0.3} and {0.6, 0.8}: |0.2 - 0| / 2 + |0.7 - 1| / 2
+    assert result["ece"] == pytest.approx(0.25)
+
+
+def test_calibration_recovers_a_known_miscalibration():
+    rng = np.random.default_rng(8)
+    p = rng.uniform(0.02, 0.6, 50000)
+    logit = np.log(p / (1 - p))
+    truth = rng.random(len(p)) < 1 / (1 + np.exp(-(0.5 + 0.7 * logit)))    # true slope 0.7, intercept 0.5 at slope 0.7
+    result = discrimination_and_calibration(truth, p)
+    assert result["calibration_slope"] == pytest.approx(0.7, abs=4 * result["slope_se"])
+
+
+def test_reliability_bins():
+    predicted = np.linspace(0.01, 0.99, 100)
+    truth = np.zeros(100)
+    mass = reliability_table(truth, predicted, n_bins=4)
+    assert mass["n"].tolist() == [25, 25, 25, 25]
+    width = reliability_table(truth, predicted, n_bins=4, binning="equal_width")
+    assert width["high"].max() == pytest.approx(0.99) and (width["low"].diff().dropna() > 0).all()
+    assert (mass["lower"] <= mass["observed_rate"]).all() and (mass["upper"] >= mass["observed_rate"]).all()
+
+
+def test_same_seed_same_report():
+    first = bayescramp.validate(n=2000, seed=3, missing=0.3)
+    second = bayescramp.validate(n=2000, seed=3, missing=0.3)
+    pd.testing.assert_frame_equal(first.metrics, second.metrics)
+
+
+def test_bad_arguments_are_one_sentence():
+    with pytest.raises(bayescramp.InputError, match="n got -5"):
+        bayescramp.validate(n=-5)
+    with pytest.raises(bayescramp.InputError, match="missing got 1.5"):
+        bayescramp.validate(n=10, missing=1.5)
+    with pytest.raises(bayescramp.InputError, match="binning got 'quantile'"):
+        bayescramp.validate(n=10, binning="quantile")
+
+
+def test_write_report(tmp_path, same_priors):
+    out = write_report(same_priors, tmp_path / "report")
+    assert pd.read_csv(out / "metrics.csv").shape == (6, len(METRIC_COLUMNS))
+    assert "| magnesium_deficiency |" in (out / "summary.md").read_text()
+    assert not any(p.name.startswith(".") for p in out.iterdir())    # no temporary files left
+
+
+def test_cli_validate_writes_a_report(tmp_path, capsys):
+    out = tmp_path / "report"
+    code = main(["validate", "--truth-priors", "default", "older_adults", "-n", "3000", "--seed", "2",
+                 "--missing", "0.2", "-o", str(out)])
+    assert code == 0
+    assert "scored with: default.toml" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.csv", "reliability.csv", "reliability.png",
+                                                     "summary.md"]
+    assert "reliability.png" in (out / "summary.md").read_text()
+
+
+def test_cli_validate_missing_parent_is_exit_1(tmp_path, capsys):
+    assert main(["validate", "-n", "100", "-o", str(tmp_path / "no" / "report")]) == 1
+    assert "does not exist" in capsys.readouterr().err
