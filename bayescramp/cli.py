@@ -504,7 +504,7 @@ def _score_options(args: argparse.Namespace) -> dict:
     codebook = args.codebook or (example_codebook if args.example else None)
     return {"input": survey if args.example else args.input, "output": args.output, "model": _load(args),
             "codebook": codebook, "targets": args.targets, "id_columns": args.id_columns,
-            "keep_columns": args.keep_columns, "chunk_size": args.chunk_size or DEFAULT_CHUNK_SIZE,
+            "keep_columns": args.keep_columns, "chunk_size": DEFAULT_CHUNK_SIZE if args.chunk_size is None else args.chunk_size,
             "on_invalid": args.on_invalid, "progress": not args.quiet}
 
 

@@ -328,7 +328,10 @@ class Model:
 
     @property
     def evidence_nodes(self) -> list[str]:
-        """Nodes a survey observes: roots and leaves that are not default targets."""
+        """Nodes a survey observes: the prior file's ``meta.observable`` list, else the roots and
+        leaves that are not default targets."""
+        if self.spec.meta.get("observable"):
+            return [n for n in self.nodes if n in set(self.spec.meta["observable"])]
         targets = set(self.default_targets)
         has_children = {p for n in self.nodes for p in self.network.parents[n]}
         return [n for n in self.nodes if n not in targets

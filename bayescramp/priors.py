@@ -112,8 +112,19 @@ def load_spec(*paths: str | Path) -> Spec:
             if key not in _TOP_KEYS:
                 problems.append(f"{label}, {key}: unknown top-level key; expected one of {one_of(sorted(_TOP_KEYS))}.")
         file_meta = document.get("meta", {})
-        if isinstance(file_meta, dict):
-            meta.update({k: str(v) for k, v in file_meta.items()})
+        if not isinstance(file_meta, dict):
+            problems.append(f"{label}, meta: got {file_meta!r}; expected a table.")
+            file_meta = {}
+        for key, value in file_meta.items():
+            if key == "observable":
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    problems.append(f"{label}, meta.observable: got {value!r}; expected a list of node names.")
+                    continue
+                meta[key] = tuple(value)
+            elif isinstance(value, str):
+                meta[key] = value
+            else:
+                problems.append(f"{label}, meta.{key}: got {value!r}; expected a string.")
         nodes = document.get("nodes", {})
         if not isinstance(nodes, dict):
             problems.append(f"{label}, nodes: got {type(nodes).__name__}; expected a table of nodes.")

@@ -134,6 +134,9 @@ def read_network(path: str | Path) -> Spec:
     except Exception as error:  # pgmpy raises many kinds of errors on malformed files
         raise InputError(f"{path}: pgmpy could not read it as {'BIF' if stem.endswith('.bif') else 'XMLBIF'} "
                          f"({type(error).__name__}: {error}); expected a valid network file.") from None
+    if len(model.nodes()) == 0:
+        raise InputError(f"{path}: pgmpy could not read it as {'BIF' if stem.endswith('.bif') else 'XMLBIF'} "
+                         "(no variables found); expected a valid network file.")
     return from_pgmpy(model, source=path.name)
 
 
@@ -160,10 +163,8 @@ def write_network(spec: Spec, path: str | Path) -> Path:
                                      delete=False) as handle:
         temporary = Path(handle.name)
     try:
-        if suffix == ".bif":
-            pgmpy.readwrite.BIFWriter(model).write_bif(str(temporary))
-        else:
-            pgmpy.readwrite.XMLBIFWriter(model).write_xmlbif(str(temporary))
+        writer = (pgmpy.readwrite.BIFWriter if suffix == ".bif" else pgmpy.readwrite.XMLBIFWriter)(model)
+        writer.write(str(temporary))
         temporary.replace(path)
     finally:
         temporary.unlink(missing_ok=True)

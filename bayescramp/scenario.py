@@ -65,6 +65,9 @@ def _as_models(models) -> dict[str, object]:
                 name = str(model.spec.meta.get("name", f"model {len(items)}"))
             else:
                 name = Path(model[-1] if isinstance(model, (list, tuple)) else str(model)).stem
+            taken = {n for n, _ in items}
+            if name in taken:
+                name = next(f"{name} ({k})" for k in range(2, len(items) + 2) if f"{name} ({k})" not in taken)
             items.append((name, model))
     else:
         raise InputError(f"compare: models got {type(models).__name__}; expected a mapping name -> Model (or prior "
@@ -97,7 +100,8 @@ def compare(models, data: pd.DataFrame, *, targets: Sequence[str] | None = None,
     Parameters
     ----------
     models : mapping or sequence
-        Name -> :class:`~bayescramp.Model`, or a list of Models (named by their ``meta.name``).
+        Name -> :class:`~bayescramp.Model`, or a list of Models (named by their ``meta.name``,
+        ``"name (2)"`` for a repeat).
         A value may also be a bundled name or prior file (overlaid on the default, e.g.
         ``"older_adults"``) or a list of prior files. The first model is the baseline.
     data : DataFrame

@@ -146,7 +146,7 @@ class Spec:
     """A whole model: nodes (in definition order), metadata and published prevalences."""
 
     nodes: Mapping[str, Node]
-    meta: Mapping[str, str] = field(default_factory=dict)
+    meta: Mapping[str, object] = field(default_factory=dict)
     published_prevalence: Mapping[str, Prevalence] = field(default_factory=dict)
     files: tuple[str, ...] = ()
 
@@ -301,6 +301,9 @@ def validate(spec: Spec) -> list[str]:
         else:
             problems.append(f"{_where(node.location, 'nodes.' + name)}.cpd: got {node.cpd!r}; "
                             "expected \"table\" or \"noisy_or\".")
+    for name in spec.meta.get("observable", ()):
+        if name not in spec.nodes:
+            problems.append(f"meta.observable: unknown node {name!r}; expected node names among {one_of(spec.nodes)}.")
     for prevalence in spec.published_prevalence.values():
         where = _where(prevalence.location, f"published_prevalence.{prevalence.node}")
         if prevalence.node not in spec.nodes:

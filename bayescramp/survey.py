@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from ._errors import InputError
+from ._errors import EvidenceError, InputError
 from .codebook import Codebook, check_unique_columns, column_code_maps, load_codebook, passthrough_columns
 from .engine import CompiledNetwork, compile_spec
 from .evidence import encode_codes
@@ -167,7 +167,8 @@ class _Source:
 
     def _csv_header(self) -> list[str]:
         try:
-            reader = pa_csv.open_csv(self.path, read_options=pa_csv.ReadOptions(block_size=1 << 16))
+            reader = pa_csv.open_csv(self.path, read_options=pa_csv.ReadOptions(block_size=1 << 16),
+                                     parse_options=pa_csv.ParseOptions(invalid_row_handler=lambda row: "skip"))
             names = list(reader.schema.names)
         except UnicodeDecodeError:
             names = ["\ufffd"]
@@ -386,7 +387,10 @@ def score_file(input: str | Path, output: str | Path, *, model=None, codebook: C
                 offset = 0
                 for chunk in _chunks(source.batches(wanted, chunk_size), chunk_size):
                     n = chunk.num_rows
-                    encoded = [encode_codes(chunk.column(m.column), m) for m in maps]
+                    try:
+                        encoded = [encode_codes(chunk.column(m.column), m) for m in maps]
+                    except EvidenceError as error:
+                        raise InputError(f"{input}: {error}") from None
                     n_bad = sum(len(c.bad_rows) for c in encoded)
                     if n_bad and on_invalid == "error" or n_bad_cells:
                         # keep reading to count every bad cell; nothing more is scored or written

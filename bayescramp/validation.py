@@ -9,7 +9,7 @@ target's posteriors are compared with the hidden truth:
 * **Brier score**: mean squared difference between the posterior and the 0/1 truth (lower is
   better); ``brier_skill`` = 1 - Brier / Brier of always predicting the observed prevalence.
 * **Calibration slope and intercept** (logistic recalibration, fitted by maximum likelihood
-  with :func:`scipy.optimize.minimize`): the slope ``b`` of ``logit P(y) = a + b logit(p)``
+  with Newton's method in :func:`scipy.optimize.minimize`): the slope ``b`` of ``logit P(y) = a + b logit(p)``
   (1 is ideal; below 1 the posteriors are too extreme, above 1 too timid), and the
   calibration-in-the-large intercept ``a`` of ``logit P(y) = a + logit(p)`` with the slope
   fixed at 1 (0 is ideal; positive means the model under-predicts). Both come with standard
@@ -182,9 +182,10 @@ def _logistic_fit(x: np.ndarray, count: np.ndarray, positive: np.ndarray, *, fit
         return (design * (count * p * (1 - p))[:, None]).T @ design
 
     start = np.array([0.0, 1.0]) if fit_slope else np.array([0.0])
-    fit = minimize(objective, start, jac=True, hess=hessian, method="trust-exact")
+    fit = minimize(objective, start, jac=True, hess=hessian, method="Newton-CG")
     information = hessian(fit.x)
-    if not fit.success or np.linalg.cond(information) > 1e12:
+    converged = fit.success or np.abs(objective(fit.x)[1]).max() <= 1e-7 * count.sum()
+    if not converged or np.linalg.cond(information) > 1e12:
         return (math.nan,) * 4
     se = np.sqrt(np.diag(np.linalg.inv(information)))
     if fit_slope:

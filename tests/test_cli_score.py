@@ -1,0 +1,128 @@
+"""`bayescramp score`: the README's main command, its options, errors, start-up and atomic output."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayescramp.cli import main
+
+ROOT = Path(__file__).parent.parent
+ENV = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+def test_example_prints_a_one_line_summary_and_where_the_output_went(tmp_path, capsys):
+    output = tmp_path / "example_scores.csv"
+    assert main(["score", "--example", "-o", str(output), "--quiet"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1
+    assert out[0].startswith("scored 20,000 rows of example_survey.csv")
+    assert "20,000 ok" in out[0] and out[0].endswith(f"wrote {output}")
+    scored = pd.read_csv(output)
+    assert list(scored.columns[:2]) == ["SEQN", "WTINT2YR"] and len(scored) == 20_000
+
+
+def test_options_reach_score_file(tmp_path, capsys):
+    survey = tmp_path / "survey.csv"
+    survey.write_text("id,w,fatigue,pale_skin\n1,3,yes,maybe\n2,4,no,no\n")
+    code = main(["score", str(survey), "-o", str(tmp_path / "out.parquet"), "--id-column", "id", "--keep-columns",
+                 "w", "--targets", "anemia", "iron_deficiency", "--on-invalid", "flag", "--chunk-size", "1",
+                 "--quiet", "--priors", "default"])
+    assert code == 0
+    scored = pd.read_parquet(tmp_path / "out.parquet")
+    assert list(scored.columns) == ["id", "w", "p_anemia", "p_iron_deficiency", "evidence_probability",
+                                    "log_evidence_probability", "status"]
+    assert scored["status"].tolist()[1] == "ok" and scored["status"][0].startswith("invalid: column 'pale_skin'")
+    assert "1 flagged invalid (pale_skin: 1)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["score", "missing.csv", "-o", "out.csv"], "missing.csv: no such input file"),
+    (["score", "-o", "out.csv"], "no INPUT given"),
+    (["score", "x.csv", "--example", "-o", "out.csv"], "got INPUT 'x.csv' and --example"),
+    (["score", "--example", "-o", "out.csv", "--scheduler", "tcp://h:8786"], "--scheduler was given without"),
+    (["score", "--example", "-o", "out.csv", "--codebook", "none.toml"], "none.toml: no such codebook file"),
+    (["score", "--example", "-o", "out.csv", "--chunk-size", "0"], "chunk_size: got 0"),
+    (["score", "--example", "-o", "out.csv", "--targets", "zinc"], "targets: unknown node 'zinc'"),
+])
+def test_errors_are_one_sentence_without_traceback(tmp_path, monkeypatch, capsys, argv, expected):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "bayescramp: error: " in err and expected in err and "Traceback" not in err
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_bad_cells_exit_1_and_write_nothing(tmp_path, capsys):
+    survey = tmp_path / "survey.csv"
+    survey.write_text("fatigue\nyes\noften\n")
+    assert main(["score", str(survey), "-o", str(tmp_path / "out.csv"), "--quiet"]) == 1
+    assert "survey.csv, row 3, column 'fatigue': got 'often'" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["survey.csv"]
+
+
+def test_help(capsys):
+    assert main(["score", "--help"]) == 0
+    assert "--on-invalid" in capsys.readouterr().out
+
+
+def test_startup_imports_neither_pgmpy_matplotlib_nor_dask(tmp_path):
+    script = ("import sys, bayescramp\n"
+              "from bayescramp.cli import main\n"
+              f"assert main(['score', '--example', '-o', r'{tmp_path / 'out.csv'}', '--quiet']) == 0\n"
+              "heavy = {'pgmpy', 'matplotlib', 'dask', 'distributed'}\n"
+              "heavy = sorted({m.split('.')[0] for m in sys.modules} & heavy)\n"
+              "print('heavy:', heavy)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=ENV, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "heavy: []" in result.stdout
+
+
+def test_console_run_end_to_end(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "bayescramp", "score", "--example", "-o", "s.parquet"],
+                            capture_output=True, text=True, env=ENV, cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "wrote s.parquet" in result.stdout and (tmp_path / "s.parquet").is_file()
+
+
+@pytest.fixture(scope="module")
+def slow_survey(tmp_path_factory):
+    """Rows with (nearly) all-distinct evidence patterns: a few seconds of engine work."""
+    from bayescramp import load_model
+
+    model = load_model()
+    rng = np.random.default_rng(3)
+    n_rows = 150_000
+    columns = {}
+    for node in model.evidence_nodes:
+        states = np.array(list(model.states(node)) + [""], dtype=object)
+        columns[node] = states[rng.integers(0, len(states), n_rows)]
+    path = tmp_path_factory.mktemp("slow") / "survey.csv"
+    pd.DataFrame(columns).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill", [signal.SIGTERM, signal.SIGKILL])
+def test_killed_run_leaves_nothing_at_output(tmp_path, slow_survey, kill):
+    output = tmp_path / "out.csv"
+    process = subprocess.Popen([sys.executable, "-m", "bayescramp", "score", str(slow_survey), "-o", str(output),
+                                "--quiet", "--chunk-size", "5000"], env=ENV, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".out.csv.*.partial")):  # the run has started writing
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    process.send_signal(kill)
+    process.communicate(timeout=60)
+    assert process.returncode != 0
+    assert not output.exists()
+    if kill == signal.SIGTERM:  # unwinds like Ctrl-C: the temporary file is removed too
+        assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,66 @@
+"""compare(): one cohort under several prior sets."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayescramp
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    return bayescramp.load_model().simulate(300, rng=11, missing=0.1)
+
+
+def test_shifts_are_differences_of_the_scored_posteriors(default_model, cohort):
+    result = bayescramp.compare({"default": default_model, "older_adults": "older_adults",
+                                 "seed_claims": ("default", "seed_claims")}, cohort)
+    assert result.baseline == "default"
+    assert sorted(result.scores) == ["default", "older_adults", "seed_claims"]
+    base = result.scores["default"]
+    for name in ("older_adults", "seed_claims"):
+        other = result.scores[name]
+        for column in ("p_potassium_deficiency", "p_magnesium_deficiency"):
+            row = result.shifts[(result.shifts["scenario"] == name) & (result.shifts["target"] == column)].iloc[0]
+            shift = other[column] - base[column]
+            assert row["mean_shift"] == pytest.approx(shift.mean(), rel=1e-12)
+            assert row["shift_q50"] == pytest.approx(shift.quantile(0.5), rel=1e-12)
+            assert row["max_abs_shift"] == pytest.approx(shift.abs().max(), rel=1e-12)
+    # the folk overlay moves rankings; each listed change is a real one
+    summary = result.ranking_summary.set_index("scenario")
+    assert summary.loc["seed_claims", "n_rows"] == len(cohort)
+    changes = result.ranking_changes
+    assert (changes.groupby("scenario").size() == summary["n_ranking_changed"][changes["scenario"].unique()]).all()
+    for change in changes[changes["top_changed"]].head(5).itertuples():
+        before = base.loc[change.row, [c for c in base.columns if c.startswith("p_")]].astype(float)
+        after = result.scores[change.scenario].loc[change.row, before.index].astype(float)
+        assert before.idxmax() == f"p_{change.baseline_top}" and after.idxmax() == f"p_{change.scenario_top}"
+
+
+def test_identical_models_shift_nothing(default_model, cohort):
+    result = bayescramp.compare([default_model, bayescramp.load_model("default", "default")], cohort.head(50))
+    assert np.allclose(result.shifts["mean_abs_shift"], 0.0)
+    assert result.ranking_summary["n_ranking_changed"].tolist() == [0]
+    assert result.ranking_changes.empty
+
+
+def test_compare_errors_are_one_sentence(default_model, cohort):
+    with pytest.raises(bayescramp.InputError, match="at least two"):
+        bayescramp.compare({"default": default_model}, cohort)
+    with pytest.raises(bayescramp.InputError, match="has no node 'nope'"):
+        bayescramp.compare({"a": default_model, "b": "older_adults"}, cohort, targets=["nope"])
+    with pytest.raises(bayescramp.InputError, match="data got list"):
+        bayescramp.compare({"a": default_model, "b": "older_adults"}, [1, 2])
+    with pytest.raises(bayescramp.InputError, match="quantile 2"):
+        bayescramp.compare({"a": default_model, "b": "older_adults"}, cohort, quantiles=[2])
+
+
+def test_targets_and_quantiles_shape_the_report(default_model, cohort):
+    result = bayescramp.compare({"a": default_model, "b": "seed_claims"}, cohort.head(40),
+                                targets=["calcium_deficiency"], quantiles=[0.1, 0.9])
+    assert result.shifts.columns.tolist() == ["scenario", "target", "baseline_mean", "scenario_mean", "mean_shift",
+                                              "mean_abs_shift", "max_abs_shift", "shift_q10", "shift_q90"]
+    assert result.shifts["target"].tolist() == ["p_calcium_deficiency"]
+    # one target: the ranking cannot change
+    assert result.ranking_summary["n_ranking_changed"].tolist() == [0]
+    assert isinstance(result.scores["b"], pd.DataFrame)

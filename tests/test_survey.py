@@ -1,0 +1,245 @@
+"""score_file: streaming CSV/Parquet scoring, bad input, atomic output."""
+
+import gzip
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import bayescramp
+from bayescramp import InputError, load_codebook, score_file
+from bayescramp.survey import example_paths
+
+SURVEY, CODEBOOK = example_paths()
+NUMBERS = slice(2, -1)  # the p_ columns, evidence_probability, log_evidence_probability of example scores
+
+
+def leftovers(folder):
+    """Files a failed run must not leave: the output or its temporary."""
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith((".out", "out")))
+
+
+def fails(tmp_path, content, expected, *, name="survey.csv", output="out.csv", **options):
+    """Write ``content``, score it, assert the error mentions every ``expected`` part and nothing is written."""
+    source = tmp_path / name
+    if isinstance(content, bytes):
+        source.write_bytes(content)
+    elif content is not None:
+        source.write_text(content, encoding="utf-8")
+    with pytest.raises(InputError) as error:
+        score_file(source, tmp_path / output, progress=False, **options)
+    message = str(error.value)
+    for part in expected:
+        assert part in message, message
+    assert leftovers(tmp_path) == []
+    return message
+
+
+@pytest.fixture(scope="module")
+def example_frame():
+    return pd.read_csv(SURVEY, dtype=str, keep_default_na=False)
+
+
+@pytest.fixture(scope="module")
+def example_scores(default_model, example_frame):
+    return default_model.score(example_frame, codebook=load_codebook(CODEBOOK))
+
+
+def test_example_survey_is_bundled_with_ids_weights_blanks_and_refusals(example_frame):
+    assert len(example_frame) == 20_000
+    assert list(example_frame.columns[:2]) == ["SEQN", "WTINT2YR"]
+    assert example_frame["SEQN"].is_unique
+    cells = example_frame.iloc[:, 2:].to_numpy().ravel()
+    assert {"", ".", "7", "9"} <= set(cells)
+
+
+@pytest.mark.parametrize("output", ["out.csv", "out.csv.gz", "out.parquet"])
+def test_csv_parquet_and_dataframe_give_the_same_numbers(tmp_path, example_scores, output):
+    summary = score_file(SURVEY, tmp_path / output, codebook=CODEBOOK, progress=False)
+    assert summary.n_rows == summary.n_ok == 20_000
+    frame = pd.read_parquet(tmp_path / output) if output.endswith("parquet") else pd.read_csv(tmp_path / output)
+    assert list(frame.columns) == list(example_scores.columns)
+    assert frame["SEQN"].astype(int).tolist() == example_scores["SEQN"].astype(int).tolist()
+    np.testing.assert_allclose(frame.iloc[:, NUMBERS].to_numpy(float),
+                               example_scores.iloc[:, NUMBERS].to_numpy(float), rtol=1e-12, atol=1e-14)
+
+
+def test_parquet_input_with_numeric_codes_matches_csv_input(tmp_path, example_frame, example_scores):
+    typed = example_frame.replace({"": np.nan, ".": np.nan}).astype(float)
+    typed.to_parquet(tmp_path / "survey.parquet")
+    score_file(tmp_path / "survey.parquet", tmp_path / "out.parquet", codebook=CODEBOOK, progress=False)
+    frame = pd.read_parquet(tmp_path / "out.parquet")
+    np.testing.assert_allclose(frame.iloc[:, NUMBERS].to_numpy(float),
+                               example_scores.iloc[:, NUMBERS].to_numpy(float), rtol=1e-12, atol=1e-14)
+    assert frame["SEQN"].dtype == float  # Parquet pass-through columns keep their type
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 333])
+def test_rows_spanning_chunk_boundaries_keep_their_order_and_scores(tmp_path, default_model, chunk_size):
+    cohort = default_model.simulate(1000, rng=5, missing=0.2)
+    cohort.insert(0, "id", np.arange(1000) * 3)
+    cohort.to_csv(tmp_path / "survey.csv", index=False)
+    summary = score_file(tmp_path / "survey.csv", tmp_path / "out.csv", chunk_size=chunk_size, progress=False)
+    scored = pd.read_csv(tmp_path / "out.csv")
+    expected = default_model.score(cohort)
+    assert summary.n_rows == 1000
+    assert scored["id"].tolist() == cohort["id"].tolist()
+    np.testing.assert_allclose(scored.iloc[:, 1:-1].to_numpy(float), expected.iloc[:, 1:-1].to_numpy(float),
+                               rtol=1e-12, atol=1e-14)
+    assert summary.n_patterns == len(cohort.drop(columns="id").drop_duplicates())
+
+
+def test_bom_crlf_and_quoted_fields_are_read(tmp_path, default_model):
+    content = ('\ufeffid,"note, quoted",fatigue,diuretic\r\n'
+               '1,"a ""b"", c",yes,thiazide\r\n'
+               '2,,no,\r\n')
+    (tmp_path / "survey.csv").write_bytes(content.encode("utf-8"))
+    score_file(tmp_path / "survey.csv", tmp_path / "out.csv", progress=False)
+    scored = pd.read_csv(tmp_path / "out.csv", keep_default_na=False)
+    assert list(scored.columns[:2]) == ["id", "note, quoted"]
+    assert scored["note, quoted"].tolist() == ['a "b", c', ""]
+    expected = default_model.posterior({"fatigue": "yes", "diuretic": "thiazide"})
+    assert scored["p_magnesium_deficiency"][0] == pytest.approx(expected["magnesium_deficiency"]["present"], abs=1e-12)
+
+
+def test_header_only_gives_an_empty_output_with_the_header(tmp_path):
+    (tmp_path / "survey.csv").write_text("id,fatigue\n")
+    summary = score_file(tmp_path / "survey.csv", tmp_path / "out.csv", progress=False)
+    assert summary.n_rows == 0
+    header = (tmp_path / "out.csv").read_text().splitlines()
+    assert len(header) == 1 and header[0].startswith('"id","p_vitamin_d_deficiency"')
+
+
+def test_unknown_codes_are_listed_with_file_row_column_value_and_expectation(tmp_path):
+    rows = "".join(f"{i},{'sometimes' if i % 2 else 'yes'}\n" for i in range(60))
+    message = fails(tmp_path, "id,fatigue\n" + rows, [
+        "survey.csv, row 3, column 'fatigue': got 'sometimes'; expected no, yes",
+        "... and 10 more invalid cell(s)",
+        "--on-invalid flag"])
+    assert message.count("got 'sometimes'") == 20
+
+
+def test_codes_are_checked_across_chunks_and_count_every_bad_cell(tmp_path):
+    rows = "".join(f"{i},{'x' if i in (5, 950) else 'no'}\n" for i in range(1000))
+    fails(tmp_path, "id,fatigue\n" + rows, ["row 7, column 'fatigue'", "row 952, column 'fatigue'"], chunk_size=100)
+
+
+@pytest.mark.parametrize("cells, expected", [
+    ("yes", "column 'BCQ020': got 'yes'; expected 1 (yes); 2 (no); 7, 9, 77, 99, ., blank (no finding)"),
+    ("3", "column 'BCQ020': got '3'; expected 1 (yes)"),
+])
+def test_code_of_the_wrong_kind_in_a_coded_column(tmp_path, cells, expected):
+    book = tmp_path / "book.toml"
+    book.write_text('[nodes.muscle_spasms]\ncolumn = "BCQ020"\ncode_set = "nhanes_yes_no"\n')
+    fails(tmp_path, f"SEQN,BCQ020\n1,1\n2,{cells}\n", ["survey.csv, row 3", expected], codebook=book)
+
+
+def test_number_in_a_state_name_column(tmp_path):
+    fails(tmp_path, "id,diuretic\n1,none\n2,3\n",
+          ["survey.csv, row 3, column 'diuretic': got '3'; expected none, thiazide, loop, potassium_sparing"])
+
+
+def test_flag_writes_every_row_and_flags_bad_ones(tmp_path):
+    (tmp_path / "survey.csv").write_text("id,fatigue,leg_cramps,cramp_timing\n1,yes,,\n2,maybe,,\n3,no,no,night\n")
+    summary = score_file(tmp_path / "survey.csv", tmp_path / "out.csv", on_invalid="flag", progress=False)
+    scored = pd.read_csv(tmp_path / "out.csv")
+    assert scored["id"].tolist() == [1, 2, 3]
+    assert scored["status"][0] == "ok"
+    assert scored["status"][1].startswith("invalid: column 'fatigue' got 'maybe'; expected no, yes")
+    assert scored["status"][2] == "impossible_evidence"
+    assert scored.loc[1:, "p_iron_deficiency"].isna().all()
+    assert (summary.n_ok, summary.n_invalid, summary.n_impossible) == (1, 1, 1)
+    assert summary.invalid_by_column == {"fatigue": 1}
+    assert "1 flagged invalid (fatigue: 1)" in str(summary) and "1 impossible evidence" in str(summary)
+
+
+def test_duplicate_column_names(tmp_path):
+    fails(tmp_path, "id,fatigue,fatigue\n1,yes,no\n", ["column 'fatigue' appears more than once"])
+
+
+def test_a_node_mapped_twice_in_a_codebook(tmp_path):
+    book = tmp_path / "book.toml"
+    book.write_text('[nodes.fatigue]\ncolumn = "A"\ncode_set = "yes_no"\n[nodes.fatigue]\ncolumn = "B"\n'
+                    'code_set = "yes_no"\n')
+    fails(tmp_path, "A,B\n1,1\n", ["book.toml: not valid TOML", "mapped twice"], codebook=book)
+
+
+def test_no_column_informs_the_model(tmp_path):
+    fails(tmp_path, "id,age,sex\n1,40,f\n", ["no column informs the model", "columns seen: id, age, sex",
+                                            "--codebook FILE"])
+
+
+def test_codebook_columns_absent_from_the_file(tmp_path):
+    fails(tmp_path, "id,age\n1,40\n", ["none of the columns example_codebook.toml maps", "columns seen: id, age"],
+          codebook=CODEBOOK)
+
+
+def test_empty_file(tmp_path):
+    fails(tmp_path, "", ["survey.csv: the file is empty; expected a header row"])
+
+
+def test_ragged_rows_are_listed_with_their_row_numbers(tmp_path):
+    fails(tmp_path, "id,fatigue\n1,yes\n2,no,extra\n3\n4,no\n",
+          ["survey.csv, row 3: has 3 fields; expected 2", "survey.csv, row 4: has 1 fields"])
+
+
+def test_bytes_that_are_not_utf8_in_an_evidence_column(tmp_path):
+    fails(tmp_path, b"id,fatigue\n1,yes\n2,caf\xe9\n",
+          ["survey.csv, row 3, column 'fatigue': got b'caf\\xe9' (not UTF-8 text)"])
+
+
+def test_bytes_that_are_not_utf8_in_a_passed_through_column(tmp_path):
+    fails(tmp_path, b"name,fatigue\nab,yes\nd\xe9f,no\n",
+          ["survey.csv, row 3, column 'name'", "not UTF-8 text"])
+
+
+def test_header_that_is_not_utf8(tmp_path):
+    fails(tmp_path, b"id,fat\xffigue\n1,yes\n", ["row 1 (the header)", "not UTF-8"])
+
+
+def test_missing_input_file(tmp_path):
+    fails(tmp_path, None, ["absent.csv: no such input file"], name="absent.csv")
+
+
+def test_output_folder_that_does_not_exist(tmp_path):
+    (tmp_path / "survey.csv").write_text("fatigue\nyes\n")
+    with pytest.raises(InputError, match="the output folder .* does not exist"):
+        score_file(tmp_path / "survey.csv", tmp_path / "nowhere" / "out.csv", progress=False)
+
+
+def test_unreadable_parquet(tmp_path):
+    fails(tmp_path, "fatigue\nyes\n", ["survey.parquet: cannot be read as Parquet"], name="survey.parquet")
+
+
+def test_unknown_output_format(tmp_path):
+    fails(tmp_path, "fatigue\nyes\n", ["out.xlsx: unknown table format"], output="out.xlsx")
+
+
+def test_pass_through_column_named_like_an_output_column(tmp_path):
+    fails(tmp_path, "status,fatigue\na,yes\n", ["column 'status' would be overwritten"])
+
+
+def test_id_and_keep_columns_choose_what_passes_through(tmp_path):
+    (tmp_path / "survey.csv").write_text("id,w,x,fatigue\n1,2.5,z,yes\n")
+    score_file(tmp_path / "survey.csv", tmp_path / "out.csv", id_columns="id", keep_columns=["w"],
+               targets=["anemia"], progress=False)
+    assert list(pd.read_csv(tmp_path / "out.csv").columns) == ["id", "w", "p_anemia", "evidence_probability",
+                                                               "log_evidence_probability", "status"]
+    (tmp_path / "out.csv").unlink()
+    fails(tmp_path, "id,fatigue\n1,yes\n", ["has no column 'SEQN' to pass through"], id_columns=["SEQN"])
+
+
+def test_gzip_csv_input(tmp_path):
+    with gzip.open(tmp_path / "survey.csv.gz", "wt") as handle:
+        handle.write("fatigue\nyes\nno\n")
+    assert score_file(tmp_path / "survey.csv.gz", tmp_path / "out.parquet", progress=False).n_rows == 2
+    assert pq.read_table(tmp_path / "out.parquet").num_rows == 2
+
+
+def test_nested_parquet_column_is_the_wrong_type(tmp_path):
+    pq.write_table(pa.table({"fatigue": pa.array([["yes"], ["no"]])}), tmp_path / "survey.parquet")
+    with pytest.raises(bayescramp.BayescrampError, match="survey.parquet: column 'fatigue' holds list<"):
+        score_file(tmp_path / "survey.parquet", tmp_path / "out.csv", progress=False)
+    assert leftovers(tmp_path) == []
