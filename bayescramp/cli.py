@@ -94,7 +94,7 @@ def _run_query(args: argparse.Namespace) -> int:
                           "posterior": {node: result[node].to_dict() for node in result},
                           "prior": {node: model.marginals()[node].to_dict() for node in result}}, indent=2))
         return EXIT_OK
-    positive = frame[frame["state"].isin(["present", "yes"])]
+    positive = frame[frame["node"].isin(model.default_targets) & frame["state"].isin(["present", "yes"])]
     others = frame[~frame["node"].isin(positive["node"])]
     table = (positive.sort_values("probability", ascending=False), others)
     print(f"evidence: {', '.join(args.evidence) or '(none)'}   P(evidence) = {result.evidence_probability:.4g}")
@@ -346,10 +346,10 @@ def _run_plot(args: argparse.Namespace) -> int:
                      for t in targets}
             bounds = {side: {t: float(posterior.intervals[t].loc[state[t], side]) for t in targets}
                       for side in ("lower", "upper")} if posterior.intervals is not None else {}
+            note = f"\n{args.interval:.0%} credible intervals over the parameters" if bounds else ""
             figure = plotting.plot_case({t: posterior[t][state[t]] for t in targets},
                                         {t: prior[t][state[t]] for t in targets}, **bounds,
-                                        title=f"evidence: {caption}"
-                                              + (f"\n{args.interval:.0%} credible intervals over the parameters" if bounds else ""))
+                                        title=f"evidence: {caption}{note}")
         else:
             table = model.explain(evidence, target=args.targets)
             if table.empty:

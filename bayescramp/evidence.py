@@ -238,7 +238,9 @@ def _as_arrow(values) -> pa.Array:
     if not hasattr(values, "dtype"):
         values = np.asarray(values, dtype=object)
     try:
-        return pa.array(values, from_pandas=True)
+        array = pa.array(values, from_pandas=True)
+        # Arrow-backed pandas columns come back chunked
+        return _as_arrow(array) if isinstance(array, pa.ChunkedArray) else array
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         # mixed cells (numbers and text): match each by its text; None and NaN stay null
         cells = [None if (v is None or (isinstance(v, float) and np.isnan(v))) else

@@ -260,7 +260,9 @@ def validate(spec: Spec) -> list[str]:
     :data:`ROW_SUM_TOLERANCE`) and noisy-OR links.
     """
     problems: list[str] = []
+    broken: set[str] = set()
     for name, node in spec.nodes.items():
+        before = len(problems)
         where = _where(node.location, f"nodes.{name}")
         if not _NAME.match(name):
             problems.append(f"{where}: node name {name!r} is not an identifier; "
@@ -286,14 +288,19 @@ def validate(spec: Spec) -> list[str]:
                                 f"{one_of(spec.nodes)}.")
             elif parent == name:
                 problems.append(f"{where}.parents: {name!r} is its own parent; expected other nodes.")
-    if problems:
-        return problems
+        if len(problems) > before:
+            broken.add(name)
     cycle = find_cycle(spec)
     if cycle:
         first = spec.nodes[cycle[0]]
         problems.append(f"{_where(first.location, 'nodes.' + cycle[0])}.parents: the network has a cycle "
                         f"{' -> '.join(cycle)}; expected a directed acyclic graph.")
     for name, node in spec.nodes.items():
+        if name in broken or any(p in broken for p in node.parents):
+            # the table cannot be read against broken states or parents; its numbers still can
+            for parameter in _node_parameters(node):
+                _check_parameter(parameter, _where(parameter.location, f"nodes.{name}: {parameter.id}"), problems)
+            continue
         if isinstance(node.cpd, TableCPD):
             problems.extend(_validate_table(spec, node))
         elif isinstance(node.cpd, NoisyOrCPD):
@@ -447,21 +454,16 @@ def probability_table(spec: Spec, name: str) -> np.ndarray:
     return table
 
 
+def _node_parameters(node: Node) -> list[Parameter]:
+    if isinstance(node.cpd, TableCPD):
+        return [p for row in node.cpd.rows for p in row.probability.values() if p is not None]
+    return [node.cpd.leak] + [p for by_state in node.cpd.links.values() for p in by_state.values()]
+
+
 def parameters_by_id(spec: Spec) -> dict[str, tuple[str, Parameter]]:
     """Every free parameter: ``{id: (node name, Parameter)}`` in node definition order."""
-    found: dict[str, tuple[str, Parameter]] = {}
-    for name, node in spec.nodes.items():
-        if isinstance(node.cpd, TableCPD):
-            for row in node.cpd.rows:
-                for parameter in row.probability.values():
-                    if parameter is not None:
-                        found[parameter.id] = (name, parameter)
-        else:
-            found[node.cpd.leak.id] = (name, node.cpd.leak)
-            for by_state in node.cpd.links.values():
-                for parameter in by_state.values():
-                    found[parameter.id] = (name, parameter)
-    return found
+    return {parameter.id: (name, parameter) for name, node in spec.nodes.items()
+            for parameter in _node_parameters(node)}
 
 
 def with_parameters(spec: Spec, values: Mapping[str, float]) -> Spec:

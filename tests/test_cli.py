@@ -1,0 +1,111 @@
+"""The command line, in-process (main([...])) and a few end-to-end subprocess runs."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from bayescramp.cli import main
+
+from .conftest import DATA
+
+
+def test_query_prints_a_table_sorted_by_posterior(capsys):
+    assert main(["query", "--evidence", "leg_cramps=yes", "diuretic=thiazide"]) == 0
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.split(" ")[0].endswith("_deficiency")]
+    posteriors = [float(line.split()[2]) for line in lines]
+    assert posteriors == sorted(posteriors, reverse=True) and len(posteriors) == 6
+    assert "posterior" in out and "prior" in out
+
+
+def test_query_json_has_posterior_and_prior(capsys):
+    assert main(["query", "--evidence", "fatigue=yes:0.8,no:0.2", "diuretic=thiazide|loop", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["evidence"] == {"fatigue": {"yes": 0.8, "no": 0.2}, "diuretic": ["thiazide", "loop"]}
+    assert set(payload["posterior"]) == set(payload["prior"])
+    assert sum(payload["posterior"]["iron_deficiency"].values()) == pytest.approx(1.0)
+
+
+def test_query_with_overlay(capsys):
+    assert main(["query", "--evidence", "leg_cramps=yes", "--priors", "default", "older_adults", "--json"]) == 0
+    older = json.loads(capsys.readouterr().out)["posterior"]["magnesium_deficiency"]["present"]
+    assert main(["query", "--evidence", "leg_cramps=yes", "--json"]) == 0
+    default = json.loads(capsys.readouterr().out)["posterior"]["magnesium_deficiency"]["present"]
+    assert older > default
+
+
+@pytest.mark.parametrize("argv, code, message", [
+    (["query", "--evidence", "leg_cramps"], 1, "--evidence 'leg_cramps': expected node=state"),
+    (["query", "--evidence", "leg_cramps=often"], 1, "unknown state; expected one of no, yes"),
+    (["query", "--evidence", "sodium=low"], 1, "unknown node 'sodium'"),
+    (["query", "--evidence", "leg_cramps=no", "cramp_timing=night"], 1, "probability zero"),
+    (["query", "--priors", "nope.toml"], 1, "nope.toml: no such prior file"),
+    (["query", "--bogus"], 2, "unrecognized arguments: --bogus"),
+    (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
+    (["export"], 2, "the following arguments are required: -o/--output"),
+])
+def test_errors_are_one_line_with_exit_codes(capsys, argv, code, message):
+    assert main(argv) == code
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_priors_check_reports_counts_and_published_prevalence(capsys):
+    assert main(["priors", "check"]) == 0
+    out = capsys.readouterr().out
+    assert "default.toml: valid. 19 nodes," in out and "expert judgement" in out
+    assert "potassium_deficiency" in out and "A1, A2, A3" in out
+
+
+def test_priors_check_on_a_bad_file_lists_problems(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[nodes.a]\nstates = ["x"]\ncpd = "table"\n[[nodes.a.table]]\nwhen = {}\n'
+                   'probability.x = { value = 2.0, range = [0, 1], basis = "expert", source = "s" }\n')
+    assert main(["priors", "check", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "bad.toml, nodes.a.states: got only 'x'; expected at least two states." in err
+    assert "value: got 2.0; expected a probability in [0, 1]." in err
+
+
+def test_priors_check_lists_parameters(capsys):
+    assert main(["priors", "check", str(DATA / "tiny.toml"), "--parameters"]) == 0
+    assert "link(symptom<-x_deficiency=present)" in capsys.readouterr().out
+
+
+def test_export_writes_bif(tmp_path, capsys):
+    assert main(["export", "-o", str(tmp_path / "model.bif")]) == 0
+    assert (tmp_path / "model.bif").read_text().startswith("network")
+
+
+@pytest.mark.parametrize("name", ["cohort.csv", "cohort.csv.gz", "cohort.parquet"])
+def test_simulate_writes_each_format(tmp_path, capsys, name):
+    out = tmp_path / name
+    assert main(["simulate", "-n", "500", "-o", str(out), "--seed", "3", "--missing", "0.2", "--truth"]) == 0
+    frame = pd.read_parquet(out) if name.endswith(".parquet") else pd.read_csv(out)
+    assert len(frame) == 500 and "potassium_deficiency" in frame.columns
+    assert "wrote 500 rows" in capsys.readouterr().out
+
+
+def test_simulate_rejects_unknown_extension(tmp_path, capsys):
+    assert main(["simulate", "-n", "5", "-o", str(tmp_path / "x.xlsx")]) == 1
+    assert "unknown table format; expected a name ending in .csv, .csv.gz or .parquet" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [[], ["query"], ["priors", "check"], ["export"], ["simulate"]])
+def test_help_on_every_subcommand(capsys, command):
+    assert main(command + ["--help"]) == 0
+    assert "usage: bayescramp" in capsys.readouterr().out
+
+
+def test_console_script_end_to_end(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "bayescramp", "query", "--evidence", "leg_cramps=yes", "--json"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "magnesium_deficiency" in json.loads(result.stdout)["posterior"]
+    bad = subprocess.run([sys.executable, "-m", "bayescramp", "query", "--evidence", "x=y"],
+                         capture_output=True, text=True, check=False)
+    assert bad.returncode == 1 and bad.stderr.startswith("bayescramp: error:") and "Traceback" not in bad.stderr
