@@ -558,7 +558,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Examples
     --------
-    >>> main(["query", "--evidence", "leg_cramps=yes", "--targets", "magnesium_deficiency", "--json"]) == 0
+    >>> main(["priors", "check", "--help"]) == 0  # doctest: +ELLIPSIS
+    usage: bayescramp priors check ...
     True
     """
     parser = build_parser()

@@ -126,7 +126,7 @@ class Model:
     --------
     >>> model = load_model()
     >>> result = model.posterior({"leg_cramps": "yes", "diuretic": "thiazide"})
-    >>> 0 < result["potassium_deficiency"]["present"] < 1
+    >>> bool(0 < result["potassium_deficiency"]["present"] < 1)
     True
     """
 
@@ -228,7 +228,7 @@ class Model:
 
         Examples
         --------
-        >>> float(load_model().marginals()["diuretic"].sum())
+        >>> round(float(load_model().marginals()["diuretic"].sum()), 12)
         1.0
         """
         return Posterior(self._prior_series(), 0.0, {})
@@ -265,7 +265,7 @@ class Model:
         --------
         >>> frame = pd.DataFrame({"id": [1, 2], "leg_cramps": ["yes", None]})
         >>> list(load_model().score(frame).columns)[:2]
-        ['id', 'p_potassium_deficiency']
+        ['id', 'p_vitamin_d_deficiency']
         """
         if not isinstance(data, pd.DataFrame):
             raise InputError(f"score: got {type(data).__name__}; expected a pandas DataFrame (use score_file for "

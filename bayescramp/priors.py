@@ -91,6 +91,7 @@ def load_spec(*paths: str | Path) -> Spec:
     True
     """
     files = [resolve(p) for p in paths] if paths else [bundled_path(DEFAULT_PRIORS)]
+    files = _with_base(files)
     problems: list[str] = []
     raw_nodes: dict[str, tuple[dict, str]] = {}
     overrides: list[tuple[str, Any, str]] = []
@@ -121,6 +122,10 @@ def load_spec(*paths: str | Path) -> Spec:
                     problems.append(f"{label}, meta.observable: got {value!r}; expected a list of node names.")
                     continue
                 meta[key] = tuple(value)
+            elif key == "base" and file != files[0]:
+                continue  # only the first file's base is loaded; later overlays stack on what is there
+            elif key == "name" and isinstance(value, str) and "name" in meta:
+                meta[key] = f"{meta[key]}+{value}"  # an overlaid model is named after all its files
             elif isinstance(value, str):
                 meta[key] = value
             else:
@@ -164,6 +169,28 @@ def load_spec(*paths: str | Path) -> Spec:
     if problems:
         raise SpecError(problems)
     return spec
+
+
+def _with_base(files: list[Path]) -> list[Path]:
+    """Prepend the file an overlay names as ``meta.base`` when the overlay is given first.
+
+    ``load_spec("older_adults")`` then means default + older_adults, as the overlay intends.
+    """
+    seen = {f.resolve() for f in files}
+    while True:
+        try:
+            with open(files[0], "rb") as handle:
+                base = tomllib.load(handle).get("meta", {}).get("base")
+        except (OSError, tomllib.TOMLDecodeError, AttributeError):
+            return files  # reported properly by the main loop
+        if not isinstance(base, str):
+            return files
+        candidate = files[0].parent / base
+        base_path = candidate if candidate.is_file() else resolve(base)
+        if base_path.resolve() in seen:
+            return files
+        seen.add(base_path.resolve())
+        files = [base_path] + files
 
 
 def _parameter(raw: Any, parameter_id: str, where: str, problems: list[str]) -> Parameter | None:

@@ -125,7 +125,7 @@ class PatternCache:
     """
 
     def __init__(self, network: CompiledNetwork, nodes: Sequence[str], alphabets: Sequence[np.ndarray],
-                 targets: Sequence[str], *, max_patterns: int = 2_000_000):
+                 targets: Sequence[str], *, max_patterns: int = 200_000):
         self.network = network
         self.nodes = list(nodes)
         self.alphabets = [np.asarray(a, dtype=float) for a in alphabets]

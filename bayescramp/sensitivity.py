@@ -525,8 +525,10 @@ def sensitivity(spec: Spec, network: CompiledNetwork, evidence, target: Any = DE
     if summary == "rows":
         n_rows, n_params = len(inverse), len(effects)
         columns = {"row": np.repeat(np.arange(n_rows), n_params)}
-        columns.update({k: np.tile(np.asarray(v, dtype=object), n_rows) for k, v in described.items()
-                        if k in ("id", "node", "configuration")})
+        # categoricals: a cohort gives n_rows × n_params rows, and repeating strings is the slow part
+        for key in ("id", "node", "configuration"):
+            categories, codes = np.unique(np.asarray(described[key], dtype=object), return_inverse=True)
+            columns[key] = pd.Categorical.from_codes(np.tile(codes, n_rows), categories=categories)
         columns.update({k: np.tile(v, n_rows) for k, v in described.items() if k in ("value", "low", "high")})
         columns.update({k: v[inverse].reshape(-1) for k, v in per_pattern.items()})
         return pd.DataFrame(columns, columns=["row"] + _COLUMNS)

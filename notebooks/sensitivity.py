@@ -107,8 +107,12 @@ tuning[["rival", "goal", "achievable", "value", "new_value", "change", "cd_dista
 # %%
 below = tuning[tuning["achievable"] & (tuning["new_value"] < 0.105)]
 nearest = below.loc[below["cd_distance"].idxmin()]
-print(f"Potassium stays ahead of the other thiazide-related minerals unless {thiazide_k} falls below "
-      f"{nearest['new_value']:.4f} (then {nearest['rival']} overtakes it); its published range is [0.06, 0.18].")
+above = tuning[tuning["achievable"] & (tuning["new_value"] > 0.105)]
+print(f"Potassium keeps its lead over the deficiencies now below it unless the thiazide number falls below "
+      f"{nearest['new_value']:.4f} (then {nearest['rival']} overtakes it).")
+for row in above.itertuples():
+    print(f"To overtake {row.rival} it would have to rise to {row.new_value:.4f}.")
+print("Its published range is [0.06, 0.18].")
 
 # %% [markdown]
 # The same question over **every** parameter at once: the smallest changes that would let

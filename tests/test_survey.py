@@ -243,3 +243,11 @@ def test_nested_parquet_column_is_the_wrong_type(tmp_path):
     with pytest.raises(bayescramp.BayescrampError, match="survey.parquet: column 'fatigue' holds list<"):
         score_file(tmp_path / "survey.parquet", tmp_path / "out.csv", progress=False)
     assert leftovers(tmp_path) == []
+
+
+def test_arrow_backed_and_chunked_pandas_columns_are_encoded(default_model):
+    chunked = pa.chunked_array([["yes", None], ["no", "y"]])
+    frame = pd.DataFrame({"fatigue": pd.Series(chunked, dtype=pd.ArrowDtype(pa.string()))})
+    plain = pd.DataFrame({"fatigue": ["yes", None, "no", "y"]})
+    np.testing.assert_array_equal(default_model.score(frame)["p_iron_deficiency"],
+                                  default_model.score(plain)["p_iron_deficiency"])
