@@ -254,23 +254,55 @@ CORE_BLOCK_ROWS = 256
 
 
 @dataclass(frozen=True)
+class _Group:
+    """Findings multiplied together over a small set of core nodes (the group's scope).
+
+    ``members`` maps a finding's node to its emission over the scope, ``[k, n_scope]``
+    (P(node | the scope's states); the identity for a core node's own finding). Scopes are
+    sorted core positions, so a group's values ``[rows, *scope_cards]`` broadcast into a larger
+    scope (or the whole core) by a reshape with ones for the missing axes: ``children`` are
+    smaller groups with that reshape into this scope, ``in_core`` the reshape into the core.
+    """
+
+    scope: tuple[int, ...]
+    shape: tuple[int, ...]
+    members: dict[str, np.ndarray]
+    children: list[tuple["_Group", tuple[int, ...]]]
+    in_core: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class _Core:
     """The enumerated-core fast path.
 
     Nodes whose children are all absorbable, single-parent descendants hang off a *core*
-    of the other nodes. When the core's joint is small (the deficiencies and the diuretic
-    of the default model: 512 configurations), evidence on the hanging nodes becomes one
-    ``[rows, k] @ [k, core]`` matrix product per node and the posterior of every core node
-    is one more matrix product: BLAS work instead of many small broadcasts.
+    of the other nodes. When the core's joint is small (the diuretic, the six deficiencies
+    and anaemia of the default model: 512 configurations), each finding becomes a small
+    ``[rows, k] @ [k, scope]`` matrix product over the core nodes it depends on; findings are
+    multiplied in nested groups over the smallest scopes that hold them and expanded to the
+    whole core only at the top, and the core posteriors are one more matrix product.
     """
 
     nodes: tuple[str, ...]
-    prior: np.ndarray                        # [S] P(core configuration)
-    state_of: dict[str, np.ndarray]          # core node -> [S] its state in each configuration
-    indicator: dict[str, np.ndarray]         # core node -> [S, k] one-hot
-    attached: tuple[str, ...]                # absorbed nodes whose parents are all core nodes
-    emission: dict[str, np.ndarray]          # attached node -> [k, S] P(node | its parents' states)
+    prior: np.ndarray                        # [1, *core_cards] P(core configuration)
+    indicator: np.ndarray                    # [S, sum of core cards] one-hot of every core node's state
+    offsets: dict[str, slice]                # core node -> its columns of ``indicator``
+    top_groups: list[_Group]
     absorbed_children: dict[str, tuple[str, ...]]   # absorbed node -> its (absorbed, single-parent) children
+
+
+def _configurations(cards: Sequence[int]) -> np.ndarray:
+    """All configurations ``[n_vars, prod(cards)]`` in C order (last variable fastest)."""
+    return np.indices(cards).reshape(len(cards), -1) if cards else np.zeros((0, 1), dtype=int)
+
+
+def _scope_index(scope: Sequence[int], within: Sequence[int], cards: Sequence[int]) -> np.ndarray:
+    """For each configuration of ``within``, the index of its restriction to ``scope``."""
+    grid = _configurations([cards[v] for v in within])
+    index = np.zeros(grid.shape[1], dtype=np.int64)
+    for v in scope:
+        index = index * cards[v] + grid[list(within).index(v)]
+    return index
 
 
 def _build_core(names, states, parents, tables) -> _Core | None:
@@ -286,20 +318,70 @@ def _build_core(names, states, parents, tables) -> _Core | None:
     cards = [len(states[n]) for n in core]
     if not absorbed or float(np.prod([float(c) for c in cards])) > CORE_SIZE_LIMIT:
         return None
-    size = int(np.prod(cards))
-    grid = np.indices(cards).reshape(len(core), size)
-    state_of = {n: grid[j] for j, n in enumerate(core)}
-    prior = np.ones(size)
+    position = {n: j for j, n in enumerate(core)}
+    everything = tuple(range(len(core)))
+    grid = _configurations(cards)
+    prior = np.ones(grid.shape[1])
     for name in core:
         table = np.asarray(tables[name], dtype=float)
-        prior = prior * table[tuple(state_of[p] for p in parents[name]) + (state_of[name],)]
-    attached = tuple(n for n in names if n in absorbed and all(p not in absorbed for p in parents[n]))
-    emission = {n: np.ascontiguousarray(np.asarray(tables[n], dtype=float)[tuple(state_of[p] for p in parents[n])].T)
-                for n in attached}
-    indicator = {n: np.eye(len(states[n]))[state_of[n]] for n in core}
-    return _Core(nodes=tuple(core), prior=prior, state_of=state_of, indicator=indicator, attached=attached,
-                 emission=emission,
-                 absorbed_children={n: tuple(c for c in children[n]) for n in names if n in absorbed})
+        prior = prior * table[tuple(grid[position[p]] for p in parents[name]) + (grid[position[name]],)]
+    # each finding: its scope over the core and its emission [k, n_scope]
+    findings: dict[str, tuple[tuple[int, ...], np.ndarray]] = {}
+    for name in names:
+        if name in absorbed and all(p not in absorbed for p in parents[name]):
+            scope = tuple(sorted(position[p] for p in parents[name]))
+            scope_grid = _configurations([cards[v] for v in scope])
+            parent_states = tuple(scope_grid[scope.index(position[p])] for p in parents[name])
+            findings[name] = (scope, np.ascontiguousarray(np.asarray(tables[name], dtype=float)[parent_states].T))
+        elif name not in absorbed:
+            findings[name] = ((position[name],), np.eye(cards[position[name]]))
+    top_groups = _group_findings(findings, cards, everything)
+    offsets, start = {}, 0
+    for name in core:
+        offsets[name] = slice(start, start + cards[position[name]])
+        start += cards[position[name]]
+    indicator = np.hstack([np.eye(cards[position[n]])[grid[position[n]]] for n in core])
+    return _Core(nodes=tuple(core), prior=prior.reshape((1, *cards)), indicator=indicator, offsets=offsets, top_groups=top_groups,
+                 absorbed_children={n: tuple(children[n]) for n in names if n in absorbed})
+
+
+def _group_findings(findings: Mapping[str, tuple[tuple[int, ...], np.ndarray]], cards: Sequence[int],
+                    everything: tuple[int, ...]) -> list[_Group]:
+    """Nest findings in groups: each finding joins the smallest group whose scope holds it; each
+    group folds into the smallest strictly larger group that holds it; the rest are top level."""
+    def size(scope):
+        return int(np.prod([cards[v] for v in scope]))
+
+    scopes: list[tuple[int, ...]] = []
+    placed: dict[str, tuple[int, ...]] = {}
+    for name, (scope, _) in sorted(findings.items(), key=lambda item: size(item[1][0])):
+        holders = [g for g in scopes if set(scope) <= set(g)]
+        home = min(holders, key=size) if holders else scope
+        if not holders:
+            scopes.append(scope)
+        placed[name] = home
+    parent_of: dict[tuple[int, ...], tuple[int, ...] | None] = {}
+    for scope in scopes:
+        larger = [g for g in scopes if g != scope and set(scope) < set(g)]
+        parent_of[scope] = min(larger, key=size) if larger else None
+
+    def build(scope: tuple[int, ...]) -> _Group:
+        members = {}
+        for name, home in placed.items():
+            if home == scope:
+                own_scope, emission = findings[name]
+                members[name] = np.ascontiguousarray(emission[:, _scope_index(own_scope, scope, cards)])
+        nested = [(build(child), _broadcast_shape(child, scope, cards)) for child in scopes
+                  if parent_of[child] == scope]
+        return _Group(scope=scope, shape=tuple(cards[v] for v in scope), members=members, children=nested,
+                      in_core=_broadcast_shape(scope, everything, cards))
+
+    return [build(scope) for scope in scopes if parent_of[scope] is None]
+
+
+def _broadcast_shape(scope: Sequence[int], within: Sequence[int], cards: Sequence[int]) -> tuple[int, ...]:
+    """Shape that broadcasts ``[*scope_cards]`` (sorted scope) against ``[*within_cards]``."""
+    return tuple(cards[v] if v in scope else 1 for v in within)
 
 
 def _absorbed_likelihood(network: CompiledNetwork, name: str, likelihood: Mapping[str, np.ndarray],
@@ -308,7 +390,7 @@ def _absorbed_likelihood(network: CompiledNetwork, name: str, likelihood: Mappin
     (None when nothing below it is observed: the subtree is barren and sums to one)."""
     values = likelihood.get(name)
     values = None if values is None else np.asarray(values, dtype=float)[rows]
-    for child in network.core.absorbed_children[name]:
+    for child in network.core.absorbed_children.get(name, ()):
         below = _absorbed_likelihood(network, child, likelihood, rows)
         if below is None:
             continue
@@ -317,57 +399,73 @@ def _absorbed_likelihood(network: CompiledNetwork, name: str, likelihood: Mappin
     return values
 
 
+def _rescale(values: np.ndarray, log_scale: np.ndarray, dead: np.ndarray) -> np.ndarray:
+    """Divide each row by its maximum (added to ``log_scale``); flag all-zero rows in ``dead``."""
+    top = values.reshape(values.shape[0], -1).max(axis=1)
+    zero = top <= 0
+    dead |= zero
+    top = np.where(zero, 1.0, top)
+    log_scale += np.log(top)
+    return values / top.reshape((-1,) + (1,) * (values.ndim - 1))
+
+
+def _group_value(network: CompiledNetwork, group: _Group, likelihood: Mapping[str, np.ndarray], rows: slice,
+                 log_scale: np.ndarray, dead: np.ndarray) -> np.ndarray | None:
+    """The product of a group's findings over its scope, ``[rows, n_scope]`` (None: no findings)."""
+    value = None
+    n_factors = 0
+    for name, emission in group.members.items():
+        values = _absorbed_likelihood(network, name, likelihood, rows)
+        if values is None:
+            continue
+        factor = (_rescale(values, log_scale, dead) @ emission).reshape((-1, *group.shape))
+        value = factor if value is None else value * factor
+        n_factors += 1
+    for child, shape in group.children:
+        below = _group_value(network, child, likelihood, rows, log_scale, dead)
+        if below is None:
+            continue
+        below = below.reshape((-1, *shape))
+        value = below if value is None else value * below
+        n_factors += 1
+    if value is not None and n_factors > 1:
+        value = _rescale(value, log_scale, dead)
+    return value
+
+
 def _propagate_core(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray], targets: Sequence[str],
                     n_rows: int) -> Propagation:
     core = network.core
     marginals = {t: np.empty((n_rows, len(network.states[t]))) for t in targets}
     log_pe = np.zeros(n_rows)
     impossible = np.zeros(n_rows, dtype=bool)
-    core_evidence = [n for n in core.nodes if n in likelihood]
+    columns = np.concatenate([np.arange(core.offsets[t].start, core.offsets[t].stop) for t in targets])
+    indicator = np.ascontiguousarray(core.indicator[:, columns])
     for start in range(0, n_rows, CORE_BLOCK_ROWS):
         rows = slice(start, min(start + CORE_BLOCK_ROWS, n_rows))
         n_block = rows.stop - rows.start
         log_scale = np.zeros(n_block)
         dead = np.zeros(n_block, dtype=bool)
-        factors = []
-        for name in core.attached:
-            values = _absorbed_likelihood(network, name, likelihood, rows)
-            if values is not None:
-                factors.append((values, core.emission[name]))
-        for name in core_evidence:
-            factors.append((np.asarray(likelihood[name], dtype=float)[rows], name))
-        joint = np.broadcast_to(core.prior, (n_block, core.prior.size))
-        for k, (values, how) in enumerate(factors):
-            # rescale each finding to a row maximum of one; the scale goes to log P(e)
-            top = values.max(axis=1)
-            zero = top <= 0
-            dead |= zero
-            top = np.where(zero, 1.0, top)
-            log_scale += np.log(top)
-            values = values / top[:, None]
-            factor = values @ how if isinstance(how, np.ndarray) else values[:, core.state_of[how]]
-            if k == 0:
-                joint = joint * factor
-            else:
-                joint *= factor
-            if k % 8 == 7:
-                peak = joint.max(axis=1)
-                small = peak <= 0
-                dead |= small
-                peak = np.where(small, 1.0, peak)
-                log_scale += np.log(peak)
-                joint /= peak[:, None]
+        joint = core.prior
+        for group in core.top_groups:
+            value = _group_value(network, group, likelihood, rows, log_scale, dead)
+            if value is not None:
+                joint = joint * value.reshape((-1, *group.in_core))
+        joint = np.broadcast_to(joint, (n_block, *core.prior.shape[1:])).reshape(n_block, -1)
         total = joint.sum(axis=1)
         dead |= total <= 0
         safe = np.where(dead, 1.0, total)
         log_pe[rows] = np.where(dead, -np.inf, log_scale + np.log(safe))
         impossible[rows] = dead
+        # every target's posterior in one matrix product
+        posterior = (joint @ indicator) / safe[:, None]
+        posterior[dead] = np.nan
+        at = 0
         for t in targets:
-            marginal = (joint @ core.indicator[t]) / safe[:, None]
-            marginal[dead] = np.nan
-            marginals[t][rows] = marginal
+            k = len(network.states[t])
+            marginals[t][rows] = posterior[:, at:at + k]
+            at += k
     return Propagation(marginals=marginals, log_evidence_probability=log_pe, impossible=impossible, families={})
-
 
 
 def propagate(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray], *,
@@ -572,7 +670,11 @@ def propagate_codes(network: CompiledNetwork, nodes: Sequence[str], codes: np.nd
         _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
         patterns = codes[first]
     elif len(nodes):
-        patterns, inverse = np.unique(codes, axis=0, return_inverse=True)
+        # too many columns for one integer key: compare rows as raw bytes (much faster than axis=0)
+        small = np.ascontiguousarray(codes.astype(np.uint8 if max(sizes) <= 256 else np.int64))
+        keys = small.view(np.dtype((np.void, small.dtype.itemsize * small.shape[1]))).reshape(-1)
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        patterns = codes[first]
     else:
         patterns, inverse = np.zeros((1, 0), dtype=np.int64), np.zeros(n_rows, dtype=np.int64)
     inverse = inverse.reshape(-1)

@@ -14,9 +14,11 @@ Gutiérrez & Hadi 1997; Coupé & van der Gaag 2002). ``G`` comes from the family
 ``P(x, u | e)`` of one propagation: ``G = P(x, u, e) / P(x | u)`` (Kjærulff & van der Gaag
 2000); ``G_y`` likewise from one propagation with the target added to the evidence. Where
 a needed CPT entry is zero that division is undefined, so ``G`` is then read from one extra
-propagation with that node's CPT replaced by ones (which is ``G`` itself). Every parameter
-of the network costs two propagations in all, plus two per node that has a needed zero
-entry; inference is never re-run per parameter.
+propagation with that node's CPT replaced by ones (which is ``G`` itself). When the engine
+compiled an enumerated core (a small joint of the non-leaf nodes, as for the default model),
+``G`` of every node is instead read off that joint with the node's own factor left out: a
+few matrix products per node, exact for zero entries too. Either way every parameter of the
+network costs about two propagations in all; inference is never re-run per parameter.
 
 All coefficients are kept divided by ``P(e)`` internally, so rows whose ``P(e)`` underflows
 still give exact posteriors; the tables report them multiplied back.
@@ -334,7 +336,7 @@ class SensitivityFunctions:
 
 def sensitivity_functions(spec: Spec, network: CompiledNetwork, likelihood: Mapping[str, np.ndarray],
                           target: Any = DEFAULT_TARGET, *, parameters: Sequence[str] | str | None = None,
-                          n_rows: int | None = None) -> SensitivityFunctions:
+                          n_rows: int | None = None, method: str = "auto") -> SensitivityFunctions:
     """Coefficients of every selected parameter's sensitivity function, for a batch of rows.
 
     Parameters
@@ -349,6 +351,10 @@ def sensitivity_functions(spec: Spec, network: CompiledNetwork, likelihood: Mapp
         Parameter ids or node names (default: all).
     n_rows : int, optional
         Needed only when ``likelihood`` is empty.
+    method : {"auto", "junction_tree"}
+        ``auto`` enumerates the engine's small core when the network has one (the default
+        model: a few matrix products per node, nothing divided by a CPT entry) and otherwise
+        reads family marginals off the junction tree; ``junction_tree`` forces the latter.
 
     Returns
     -------
@@ -380,11 +386,19 @@ def sensitivity_functions(spec: Spec, network: CompiledNetwork, likelihood: Mapp
     with_target[node_y] = likelihood.get(node_y, np.ones((n_rows, indicator.size))) * indicator
 
     nodes = list(dict.fromkeys(e.node for e in effects))
-    base = propagate(network, likelihood, targets=[node_y], families=nodes, n_rows=n_rows)
-    joint = propagate(network, with_target, targets=[], families=nodes, n_rows=n_rows)
-    log_pe = base.log_evidence_probability
-    impossible = base.impossible
-    posterior = base.marginals[node_y][:, network.states[node_y].index(state_y)]
+    if method not in ("auto", "junction_tree"):
+        raise InputError(f"method: got {method!r}; expected \"auto\" or \"junction_tree\".")
+    enumeration = _enumeration(network) if method == "auto" else None
+    if enumeration is not None:
+        derivatives, log_scale, impossible = _derivatives_enumerated(network, enumeration, likelihood, nodes, n_rows)
+        derivatives_y, log_scale_y, impossible_y = _derivatives_enumerated(network, enumeration, with_target, nodes,
+                                                                           n_rows)
+        log_pe = np.where(impossible, -np.inf, log_scale)
+        posterior = np.where(impossible, np.nan, np.where(impossible_y, 0.0, _ratio(log_scale_y, log_scale,
+                                                                                     impossible)))
+    else:
+        derivatives, derivatives_y, posterior, log_pe, impossible = _derivatives_junction_tree(
+            network, likelihood, with_target, nodes, n_rows, node_y, state_y)
     posterior_or_zero = np.where(impossible, 0.0, posterior)
 
     n_params = len(effects)
@@ -394,18 +408,11 @@ def sensitivity_functions(spec: Spec, network: CompiledNetwork, likelihood: Mapp
         table = network.tables[name]
         offsets = np.stack([effects[j].offset - table for j in columns]).reshape(len(columns), -1)
         slopes = np.stack([effects[j].slope for j in columns]).reshape(len(columns), -1)
-        needed = ((offsets != 0) | (slopes != 0)).any(axis=0)
-        flat_table = table.reshape(-1)
-        if (needed & (flat_table <= _TINY)).any():
-            derivative, derivative_y = _derivatives_by_propagation(network, name, likelihood, with_target, n_rows,
-                                                                   log_pe)
-        else:
-            safe = np.where(flat_table > _TINY, flat_table, 1.0)
-            keep = flat_table > _TINY
-            family = np.nan_to_num(base.families[name].reshape(n_rows, -1))
-            family_y = np.nan_to_num(joint.families[name].reshape(n_rows, -1))
-            derivative = np.where(keep, family / safe, 0.0)
-            derivative_y = np.where(keep, family_y * posterior_or_zero[:, None] / safe, 0.0)
+        derivative, derivative_y = derivatives[name], derivatives_y[name]
+        if enumeration is not None:
+            # G / P(e) and G_y / P(e) from their own scales
+            derivative = derivative * _ratio(log_scale, log_scale, impossible)[:, None]
+            derivative_y = derivative_y * _ratio(log_scale_y, log_scale, impossible)[:, None]
         gamma[:, columns] = derivative @ slopes.T
         delta[:, columns] = 1.0 + derivative @ offsets.T
         alpha[:, columns] = derivative_y @ slopes.T
@@ -415,6 +422,38 @@ def sensitivity_functions(spec: Spec, network: CompiledNetwork, likelihood: Mapp
     return SensitivityFunctions(effects=effects, target=(node_y, state_y), alpha=alpha, beta=beta, gamma=gamma,
                                 delta=delta, posterior=posterior, log_evidence_probability=log_pe,
                                 impossible=impossible)
+
+
+def _ratio(log_numerator: np.ndarray, log_pe: np.ndarray, impossible: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return np.where(impossible | ~np.isfinite(log_numerator), 0.0, np.exp(log_numerator - np.where(
+            impossible, 0.0, log_pe)))
+
+
+def _derivatives_junction_tree(network: CompiledNetwork, likelihood, with_target, nodes: list[str], n_rows: int,
+                               node_y: str, state_y: str):
+    """``G / P(e)`` and ``G_y / P(e)`` per node ``[n_rows, cells]`` from family marginals.
+
+    Two propagations, plus two per node with a zero CPT entry (its ``G`` cannot be divided out).
+    """
+    base = propagate(network, likelihood, targets=[node_y], families=nodes, n_rows=n_rows)
+    joint = propagate(network, with_target, targets=[], families=nodes, n_rows=n_rows)
+    log_pe = base.log_evidence_probability
+    impossible = base.impossible
+    posterior = base.marginals[node_y][:, network.states[node_y].index(state_y)]
+    posterior_or_zero = np.where(impossible, 0.0, posterior)
+    derivatives, derivatives_y = {}, {}
+    for name in nodes:
+        flat_table = network.tables[name].reshape(-1)
+        if (flat_table <= _TINY).any():
+            derivatives[name], derivatives_y[name] = _derivatives_by_propagation(network, name, likelihood,
+                                                                                 with_target, n_rows, log_pe)
+            continue
+        family = np.nan_to_num(base.families[name].reshape(n_rows, -1))
+        family_y = np.nan_to_num(joint.families[name].reshape(n_rows, -1))
+        derivatives[name] = family / flat_table
+        derivatives_y[name] = family_y * posterior_or_zero[:, None] / flat_table
+    return derivatives, derivatives_y, posterior, log_pe, impossible
 
 
 def _derivatives_by_propagation(network: CompiledNetwork, name: str, likelihood, with_target, n_rows: int,
@@ -428,6 +467,177 @@ def _derivatives_by_propagation(network: CompiledNetwork, name: str, likelihood,
         family = np.nan_to_num(result.families[name].reshape(n_rows, -1))
         results.append(family * np.where(np.isfinite(scale), scale, 0.0)[:, None])
     return results[0], results[1]
+
+
+#: Rows handled together on the enumerated path (keeps the [rows, core] blocks in cache).
+_BLOCK_ROWS = 512
+
+
+#: Largest joint of the core (non-absorbed) nodes that is enumerated.
+_CORE_LIMIT = 4096
+
+
+@dataclass(frozen=True)
+class _Enumeration:
+    """The network split into a small enumerated *core* and absorbed single-parent chains.
+
+    A node is absorbed when it has parents and its children are all absorbed with it as
+    their only parent (the symptoms and cramp timing of the default model); the rest form
+    the core, whose joint ``prior[S]`` is enumerated. An *attached* node is absorbed with
+    all its parents in the core.
+    """
+
+    nodes: tuple[str, ...]
+    prior: np.ndarray                      # [S]
+    state_of: dict[str, np.ndarray]        # core node -> [S] its state in each configuration
+    attached: tuple[str, ...]
+    emission: dict[str, np.ndarray]        # attached node -> [k, S] P(node | its parents' states in S)
+    children: dict[str, tuple[str, ...]]   # absorbed node -> its absorbed children
+
+
+def _enumeration(network: CompiledNetwork) -> _Enumeration | None:
+    """The core enumeration of ``network``, or None when the core's joint is too large."""
+    names, parents = network.names, network.parents
+    children = {n: [c for c in names if n in parents[c]] for n in names}
+    absorbed: set[str] = set()
+    for name in reversed(names):
+        if parents[name] and all(c in absorbed and tuple(parents[c]) == (name,) for c in children[name]):
+            absorbed.add(name)
+    core = [n for n in names if n not in absorbed]
+    cards = [len(network.states[n]) for n in core]
+    if not absorbed or float(np.prod([float(c) for c in cards])) > _CORE_LIMIT:
+        return None
+    grid = np.indices(cards).reshape(len(core), -1)
+    state_of = {n: grid[j] for j, n in enumerate(core)}
+    prior = np.ones(grid.shape[1])
+    for name in core:
+        prior = prior * network.tables[name][tuple(state_of[p] for p in parents[name]) + (state_of[name],)]
+    attached = tuple(n for n in names if n in absorbed and all(p not in absorbed for p in parents[n]))
+    emission = {n: np.ascontiguousarray(network.tables[n][tuple(state_of[p] for p in parents[n])].T)
+                for n in attached}
+    return _Enumeration(nodes=tuple(core), prior=prior, state_of=state_of, attached=attached, emission=emission,
+                        children={n: tuple(children[n]) for n in absorbed})
+
+
+def _derivatives_enumerated(network: CompiledNetwork, core: _Enumeration, likelihood: Mapping[str, np.ndarray],
+                            nodes: list[str], n_rows: int) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """``G = ∂P(e)/∂(CPT entry)`` for every CPT entry of ``nodes``, by enumerating the core.
+
+    The core's joint ``prior[S]`` times one evidence factor per attached subtree or observed
+    core node gives ``P(e)``; ``G`` of a core node is that sum with the node's own CPT factor
+    left out, of an absorbed node the outside message times the evidence below it. Nothing
+    is divided by a CPT entry, so zero entries are exact. Returns ``G`` scaled by
+    ``exp(-log_scale)`` per row, ``log_scale`` and the impossible-row mask (``P(e) = 0``).
+    """
+    core_nodes = list(core.nodes)
+    size = core.prior.size
+    children = core.children
+    cell_of = {}
+    for name in core_nodes:
+        parents = network.parents[name]
+        shape = network.tables[name].shape
+        cell_of[name] = np.ravel_multi_index(tuple(core.state_of[p] for p in parents) + (core.state_of[name],), shape)
+    # core node: [S, cells] indicator of its CPT entry in each configuration, weighted by the
+    # other core CPTs (its own factor left out)
+    cell_weights = {}
+    for name in nodes:
+        if name in core.nodes:
+            factor = np.ones(size)
+            for other in core_nodes:
+                if other != name:
+                    factor = factor * network.tables[other].reshape(-1)[cell_of[other]]
+            weights = np.zeros((size, network.tables[name].size))
+            weights[np.arange(size), cell_of[name]] = factor
+            cell_weights[name] = weights
+    # attached node: [S, parent cells] indicator, weighted by the core prior
+    parent_weights = {}
+    for name in core.attached:
+        parents = network.parents[name]
+        cells = (np.ravel_multi_index(tuple(core.state_of[p] for p in parents), network.tables[name].shape[:-1])
+                 if parents else np.zeros(size, dtype=int))
+        weights = np.zeros((size, int(np.prod(network.tables[name].shape[:-1]))))
+        weights[np.arange(size), cells] = core.prior
+        parent_weights[name] = weights
+    out = {name: np.zeros((n_rows, network.tables[name].size)) for name in nodes}
+    log_scale = np.zeros(n_rows)
+    impossible = np.zeros(n_rows, dtype=bool)
+    for start in range(0, n_rows, _BLOCK_ROWS):
+        rows = slice(start, min(start + _BLOCK_ROWS, n_rows))
+        n_block = rows.stop - rows.start
+        direct = {n: np.asarray(v, dtype=float)[rows] for n, v in likelihood.items()}
+        below, messages = {}, {}
+
+        def lam_tilde(name: str) -> np.ndarray:
+            # evidence on name and everything absorbed below it, [n_block, k]
+            values = direct.get(name, np.ones((n_block, len(network.states[name]))))
+            for child in children[name]:
+                messages[child] = lam_tilde(child) @ network.tables[child].T
+                values = values * messages[child]
+            below[name] = values
+            return values
+
+        factors, owners, tops = [], [], {}
+        block_scale = np.zeros(n_block)
+        dead = np.zeros(n_block, dtype=bool)
+        for name in core.attached:
+            values = lam_tilde(name)
+            top = values.max(axis=1)
+            dead |= top <= 0
+            top = np.where(top > 0, top, 1.0)
+            block_scale += np.log(top)
+            tops[name] = top
+            below[name] = values / top[:, None]
+            factors.append(below[name] @ core.emission[name])
+            owners.append(name)
+        for name in core_nodes:
+            if name in direct:
+                values = direct[name]
+                top = values.max(axis=1)
+                dead |= top <= 0
+                top = np.where(top > 0, top, 1.0)
+                block_scale += np.log(top)
+                factors.append((values / top[:, None])[:, core.state_of[name]])
+                owners.append(name)
+        # prefix/suffix products give every leave-one-out product without dividing
+        prefix = [np.ones((n_block, size))]
+        for f in factors:
+            prefix.append(prefix[-1] * f)
+        suffix = [np.ones((n_block, size))]
+        for f in reversed(factors):
+            suffix.append(suffix[-1] * f)
+        suffix = suffix[::-1]
+        product = prefix[-1]
+        total = product @ core.prior
+        dead |= total <= 0
+        peak = np.where(dead, 1.0, total)
+        block_scale += np.log(peak)
+        log_scale[rows] = block_scale
+        impossible[rows] = dead
+        for name in nodes:
+            if name in core.nodes:
+                out[name][rows] = (product @ cell_weights[name]) / peak[:, None]
+        # every attached subtree contributes a factor (all ones when nothing below it is observed)
+        outside = {name: (prefix[k] * suffix[k + 1]) @ parent_weights[name]
+                   for k, name in enumerate(owners) if name in core.attached}
+
+        def visit(name: str, into: np.ndarray, scale: np.ndarray, evidence_below: np.ndarray,
+                  child_scale: np.ndarray) -> None:
+            # into[b, parent cell]: everything outside name's family; evidence_below[b, k]: evidence under it
+            if name in out:
+                out[name][rows] = (into[:, :, None] * evidence_below[:, None, :]).reshape(n_block, -1) * scale[:, None]
+            reaching = into @ network.tables[name].reshape(into.shape[1], -1)
+            for child in children[name]:
+                others = direct.get(name, np.ones_like(reaching))
+                for sibling in children[name]:
+                    if sibling != child:
+                        others = others * messages[sibling]
+                visit(child, reaching * others, child_scale, below[child], child_scale)
+
+        for name in core.attached:
+            # the attached node's own evidence factor was rescaled by its row maximum; the raw
+            # evidence of its subtree carries that scale back
+            visit(name, outside[name], 1.0 / peak, below[name], 1.0 / (peak * tops[name]))
+    return out, log_scale, impossible
 
 
 def _likelihood_for(network: CompiledNetwork, evidence) -> tuple[dict[str, np.ndarray], int, np.ndarray | None]:

@@ -109,8 +109,8 @@ class ScoreSummary:
         posterior); rows flagged invalid (``on_invalid="flag"``; no posterior).
     invalid_by_column : dict
         Column -> number of rows flagged because of it.
-    n_patterns : int
-        Distinct evidence patterns propagated through the engine.
+    n_patterns : int or None
+        Distinct evidence patterns propagated through the engine (None when not counted, as with Dask).
     seconds : float
         Wall time.
     """
@@ -122,7 +122,7 @@ class ScoreSummary:
     n_impossible: int = 0
     n_invalid: int = 0
     invalid_by_column: dict[str, int] = field(default_factory=dict)
-    n_patterns: int = 0
+    n_patterns: int | None = None
     seconds: float = 0.0
 
     @property
@@ -136,7 +136,8 @@ class ScoreSummary:
             flagged += " (" + ", ".join(f"{column}: {n:,}" for column, n in self.invalid_by_column.items()) + ")"
         return (f"scored {self.n_rows:,} rows of {self.input.name} in {self.seconds:.1f} s "
                 f"({self.rows_per_second:,.0f} rows/s): {self.n_ok:,} ok, {self.n_impossible:,} impossible evidence, "
-                f"{flagged}; {self.n_patterns:,} distinct evidence patterns; wrote {self.output}")
+                f"{flagged}; " + (f"{self.n_patterns:,} distinct evidence patterns; " if self.n_patterns is not None
+                                  else "") + f"wrote {self.output}")
 
 
 class _Source:
@@ -198,7 +199,8 @@ class _Source:
                 self.ragged.append(row.text)
             return "skip"
 
-        read_options = pa_csv.ReadOptions(block_size=1 << 22)
+        # small blocks: the streaming reader reads ahead several blocks, so this bounds its memory
+        read_options = pa_csv.ReadOptions(block_size=1 << 20)
         parse_options = pa_csv.ParseOptions(invalid_row_handler=skip_ragged)
         convert_options = pa_csv.ConvertOptions(column_types={c: pa.binary() for c in wanted},
                                                 include_columns=list(wanted))
@@ -224,8 +226,8 @@ class _Source:
                     if len(listed) == MAX_LISTED_PROBLEMS:
                         break
         if not listed:
-            listed = [f"{self.path}: row {text_!r} has the wrong number of fields; expected {expected}."
-                      for text_ in self.ragged]
+            listed = [f"{self.path}: row {line!r} has the wrong number of fields; expected {expected}."
+                      for line in self.ragged]
         more = self.n_ragged - len(listed)
         if more > 0:
             listed.append(f"... and {more} more row(s) with the wrong number of fields.")
@@ -392,7 +394,7 @@ def score_file(input: str | Path, output: str | Path, *, model=None, codebook: C
                     except EvidenceError as error:
                         raise InputError(f"{input}: {error}") from None
                     n_bad = sum(len(c.bad_rows) for c in encoded)
-                    if n_bad and on_invalid == "error" or n_bad_cells:
+                    if (n_bad and on_invalid == "error") or n_bad_cells:
                         # keep reading to count every bad cell; nothing more is scored or written
                         if n_bad and len(problems) < MAX_LISTED_PROBLEMS:
                             base = offset + source.first_row

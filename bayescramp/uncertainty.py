@@ -278,7 +278,8 @@ def draw_tables(spec: Spec, network: CompiledNetwork, n_draws: int, rng: np.rand
     return tables
 
 
-def posterior_intervals(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray], tables: Mapping[str, np.ndarray],
+def posterior_intervals(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray],
+                        tables: Mapping[str, np.ndarray],
                         targets: Sequence[str], *, interval: float = 0.9, n_rows: int | None = None,
                         chunk_rows: int = DEFAULT_CHUNK_ROWS, progress: bool | None = None
                         ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -316,7 +317,8 @@ def posterior_intervals(network: CompiledNetwork, likelihood: Mapping[str, np.nd
     >>> network = compile_spec(spec)
     >>> tables = draw_tables(spec, network, 200, rng=1)
     >>> likelihood = case_likelihood(network.states, {"leg_cramps": "yes"})
-    >>> lower, upper = posterior_intervals(network, likelihood, tables, ["magnesium_deficiency"])["magnesium_deficiency"]
+    >>> bounds = posterior_intervals(network, likelihood, tables, ["magnesium_deficiency"])
+    >>> lower, upper = bounds["magnesium_deficiency"]
     >>> bool((lower <= upper).all())
     True
     """
@@ -376,7 +378,8 @@ def score_intervals(spec: Spec, network: CompiledNetwork, data: pd.DataFrame, *,
                     encoder: Callable[[CompiledNetwork, pd.DataFrame], tuple[list[EncodedColumn], list[str]]] | None
                     = None, interval: float = 0.9, n_draws: int = 1000,
                     rng: np.random.Generator | int | None = None, range_coverage: float = DEFAULT_RANGE_COVERAGE,
-                    chunk_rows: int = DEFAULT_CHUNK_ROWS, progress: bool | None = None) -> pd.DataFrame:
+                    tables: Mapping[str, np.ndarray] | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS,
+                    progress: bool | None = None) -> pd.DataFrame:
     """Credible-interval columns for every row of a table: ``p_<node>_lower``, ``p_<node>_upper``.
 
     Parameters
@@ -397,6 +400,10 @@ def score_intervals(spec: Spec, network: CompiledNetwork, data: pd.DataFrame, *,
     rng : numpy Generator or int seed, optional
     range_coverage : float
         Share of each parameter's distribution its range holds (see the module docstring).
+    tables : mapping, optional
+        Pre-drawn CPTs from :func:`draw_tables` (then ``n_draws``, ``rng`` and
+        ``range_coverage`` are not used): pass the same draws to every chunk of a file so
+        the chunks agree with scoring the whole table at once.
     chunk_rows, progress
         As for :func:`posterior_intervals`.
 
@@ -428,7 +435,8 @@ def score_intervals(spec: Spec, network: CompiledNetwork, data: pd.DataFrame, *,
         n_patterns = patterns.shape[0]
     else:
         likelihood, n_patterns, inverse = {}, 1, np.zeros(n_rows, dtype=np.int64)
-    tables = draw_tables(spec, network, n_draws, rng, range_coverage=range_coverage)
+    if tables is None:
+        tables = draw_tables(spec, network, n_draws, rng, range_coverage=range_coverage)
     bounds = posterior_intervals(network, likelihood, tables, targets, interval=interval, n_rows=n_patterns,
                                  chunk_rows=chunk_rows, progress=progress)
     invalid = np.zeros(n_rows, dtype=bool)

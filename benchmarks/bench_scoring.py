@@ -150,7 +150,8 @@ def main(argv=None) -> int:
         report(f"| score_file Parquet -> Parquet | {ours_pq:.2f} | {ours_pq / floor_pq:.2f}x |")
 
         cli_seconds, rss_small = cli_run(small, folder / "cli.csv")
-        report(f"| `bayescramp score` CSV -> CSV (start-up included) | {cli_seconds:.2f} | {cli_seconds / floor:.2f}x |")
+        report(f"| `bayescramp score` CSV -> CSV (start-up included) | {cli_seconds:.2f} | "
+               f"{cli_seconds / floor:.2f}x |")
         big_seconds, rss_big = cli_run(big, folder / "cli_big.csv")
         report(f"| `bayescramp score` CSV -> CSV, {args.big_rows:,} rows | {big_seconds:.2f} | |")
 

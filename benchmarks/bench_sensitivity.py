@@ -22,7 +22,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
+# one BLAS thread: the small matrix products of both scoring and sensitivity lose to thread start-up
+# and, on a shared 2-core machine, to oversubscription (set before numpy is imported)
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -84,8 +89,9 @@ def main(argv=None) -> int:
 
     n_params = len(functions.effects)
     lines = [
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPU(s), Python {platform.python_version()}, "
-        f"numpy {np.__version__}; {time.strftime('%Y-%m-%d')}{' (--quick)' if args.quick else ''}.",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPU(s) (shared with other jobs), Python "
+        f"{platform.python_version()}, numpy {np.__version__}, OPENBLAS_NUM_THREADS="
+        f"{os.environ['OPENBLAS_NUM_THREADS']}; {time.strftime('%Y-%m-%d')}{' (--quick)' if args.quick else ''}.",
         "",
         f"Cohort: {n_rows:,} simulated rows, 10% blanks ({n_patterns:,} distinct evidence patterns); "
         f"target P(potassium_deficiency = present); {n_params} parameters.",

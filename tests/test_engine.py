@@ -318,3 +318,19 @@ def test_marginals_match_enumeration_of_the_tiny_network(tiny_model):
     assert prior["symptom"]["yes"] == pytest.approx(0.1855)
     total = sum(prior["medication"][s] for s in tiny_model.states("medication"))
     assert total == pytest.approx(1.0)
+
+
+def test_propagate_codes_with_too_many_columns_for_one_integer_key(rng):
+    model = bayescramp.load_model(DATA / "alarm.bif.gz")
+    nodes = model.nodes
+    alphabets = [np.vstack([np.eye(len(model.states(n))), np.ones((1, len(model.states(n))))]) for n in nodes]
+    # mostly blank so most rows are possible; rows repeat so deduplication matters
+    base = np.column_stack([np.where(rng.random(40) < 0.9, len(a) - 1, rng.integers(0, len(a) - 1, 40))
+                            for a in alphabets])
+    codes = base[rng.integers(0, 40, 300)]
+    assert np.prod([float(len(a)) for a in alphabets]) > 2.0 ** 62
+    by_codes = propagate_codes(model.network, nodes, codes, alphabets)
+    direct = propagate(model.network, {n: a[codes[:, j]] for j, (n, a) in enumerate(zip(nodes, alphabets))})
+    np.testing.assert_array_equal(by_codes.impossible, direct.impossible)
+    for node in nodes:
+        np.testing.assert_allclose(by_codes.marginals[node], direct.marginals[node], atol=1e-12)

@@ -18,8 +18,8 @@ from bayescramp import SpecError
 from bayescramp.cli import main
 from bayescramp.engine import compile_spec, propagate
 from bayescramp.evidence import finding_likelihood
-from bayescramp.sensitivity import cd_distance, parameter_effects, sensitivity_functions
-from bayescramp.spec import parameters_by_id, probability_table, with_parameters
+from bayescramp.sensitivity import _enumeration, cd_distance, parameter_effects, sensitivity_functions
+from bayescramp.spec import probability_table, with_parameters
 
 OVERLAYS = [(), ("default", "seed_claims"), ("default", "older_adults")]
 CASE = {"leg_cramps": "yes", "diuretic": "thiazide"}
@@ -286,3 +286,19 @@ def test_cli_sensitivity_errors_are_one_sentence(capsys):
     assert main(["sensitivity", "--plot", "out.gif"]) == 1
     assert "--plot out.gif" in capsys.readouterr().err
     assert main(["sensitivity", "--help"]) == 0
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS, ids=["default", "seed_claims", "older_adults"])
+def test_enumerated_core_and_junction_tree_give_the_same_coefficients(overlay, rng):
+    model = bayescramp.load_model(*overlay)
+    assert _enumeration(model.network) is not None
+    likelihood = random_cases(model, rng, 30)
+    for target in [("potassium_deficiency", "present"), ("cramp_timing", "night"), ("fatigue", "yes")]:
+        fast = sensitivity_functions(model.spec, model.network, likelihood, target)
+        slow = sensitivity_functions(model.spec, model.network, likelihood, target, method="junction_tree")
+        assert np.array_equal(fast.impossible, slow.impossible)
+        ok = ~fast.impossible
+        for name in ("alpha", "beta", "gamma", "delta"):
+            assert np.allclose(getattr(fast, name)[ok], getattr(slow, name)[ok], rtol=1e-9, atol=1e-12), name
+        assert np.allclose(fast.posterior[ok], slow.posterior[ok], atol=1e-12)
+        assert np.allclose(fast.log_evidence_probability[ok], slow.log_evidence_probability[ok], atol=1e-9)
