@@ -428,9 +428,12 @@ def _group_value(network: CompiledNetwork, group: _Group, likelihood: Mapping[st
         below = below.reshape((-1, *shape))
         value = below if value is None else value * below
         n_factors += 1
-    if value is not None and n_factors > 1:
+    if value is None:
+        return None
+    if n_factors > 1:
         value = _rescale(value, log_scale, dead)
-    return value
+    # a value built only from nested groups may still have broadcast (size-1) axes
+    return np.broadcast_to(value, (value.shape[0], *group.shape))
 
 
 def _propagate_core(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray], targets: Sequence[str],

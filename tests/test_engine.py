@@ -334,3 +334,14 @@ def test_propagate_codes_with_too_many_columns_for_one_integer_key(rng):
     np.testing.assert_array_equal(by_codes.impossible, direct.impossible)
     for node in nodes:
         np.testing.assert_allclose(by_codes.marginals[node], direct.marginals[node], atol=1e-12)
+
+
+@pytest.mark.parametrize("observed", [["potassium_deficiency"], ["fatigue", "diuretic"], ["pale_skin"],
+                                      ["cramp_timing"], ["magnesium_deficiency", "seizures"], []])
+def test_core_path_equals_junction_tree_for_sparse_evidence(default_model, rng, observed):
+    likelihood = {n: rng.random((7, len(default_model.states(n)))) for n in observed}
+    core = propagate(default_model.network, likelihood, targets=default_model.default_targets, n_rows=7)
+    tree = propagate(default_model.network, likelihood, n_rows=7)
+    for node in default_model.default_targets:
+        np.testing.assert_allclose(core.marginals[node], tree.marginals[node], atol=1e-12)
+    np.testing.assert_allclose(core.log_evidence_probability, tree.log_evidence_probability, atol=1e-12)
