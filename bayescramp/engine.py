@@ -442,7 +442,8 @@ def _propagate_core(network: CompiledNetwork, likelihood: Mapping[str, np.ndarra
     marginals = {t: np.empty((n_rows, len(network.states[t]))) for t in targets}
     log_pe = np.zeros(n_rows)
     impossible = np.zeros(n_rows, dtype=bool)
-    columns = np.concatenate([np.arange(core.offsets[t].start, core.offsets[t].stop) for t in targets])
+    columns = np.concatenate([np.arange(core.offsets[t].start, core.offsets[t].stop) for t in targets] +
+                             [np.zeros(0, dtype=np.int64)])
     indicator = np.ascontiguousarray(core.indicator[:, columns])
     for start in range(0, n_rows, CORE_BLOCK_ROWS):
         rows = slice(start, min(start + CORE_BLOCK_ROWS, n_rows))

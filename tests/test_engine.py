@@ -345,3 +345,9 @@ def test_core_path_equals_junction_tree_for_sparse_evidence(default_model, rng, 
     for node in default_model.default_targets:
         np.testing.assert_allclose(core.marginals[node], tree.marginals[node], atol=1e-12)
     np.testing.assert_allclose(core.log_evidence_probability, tree.log_evidence_probability, atol=1e-12)
+
+
+def test_no_targets_still_gives_evidence_probability(default_model):
+    result = propagate(default_model.network, {"leg_cramps": np.array([[0.0, 1.0]])}, targets=[])
+    assert result.marginals == {}
+    assert np.exp(result.log_evidence_probability[0]) == pytest.approx(default_model.marginals()["leg_cramps"]["yes"])
