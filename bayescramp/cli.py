@@ -486,6 +486,15 @@ def _add_score(subparsers) -> None:
                         help="local (default) or dask (a Dask cluster; needs bayescramp[dask])")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="with --engine dask: address of a running Dask scheduler (default: a local cluster)")
+    parser.add_argument("--interval", type=float, metavar="P",
+                        help="also write p_<node>_lower and p_<node>_upper: the central P credible bounds (e.g. 0.9) "
+                             "over joint draws of the parameters from their ranges")
+    parser.add_argument("--draws", type=int, default=1000, metavar="N",
+                        help="parameter draws for --interval (default 1000)")
+    parser.add_argument("--seed", type=int, default=None, metavar="S", help="seed of the --interval draws")
+    parser.add_argument("--explain", action="store_true",
+                        help="also write top_finding_<node> per target: the finding that raised that posterior most "
+                             "(retracting it lowers the posterior most)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     _RUNNERS["score"] = _run_score
 
@@ -500,12 +509,19 @@ def _score_options(args: argparse.Namespace) -> dict:
         raise InputError("score: no INPUT given; expected a survey file (or --example for the bundled example).")
     if args.scheduler and args.engine != "dask":
         raise InputError("score: --scheduler was given without --engine dask; expected both (or neither).")
+    if args.engine == "dask" and (args.interval is not None or args.explain):
+        raise InputError("score: --interval and --explain work with --engine local only; expected --engine local "
+                         "(or drop them for a Dask run).")
+    if args.draws < 1:
+        raise InputError(f"score: --draws got {args.draws}; expected a positive number of draws.")
     survey, example_codebook = example_paths()
     codebook = args.codebook or (example_codebook if args.example else None)
     return {"input": survey if args.example else args.input, "output": args.output, "model": _load(args),
             "codebook": codebook, "targets": args.targets, "id_columns": args.id_columns,
             "keep_columns": args.keep_columns, "chunk_size": DEFAULT_CHUNK_SIZE if args.chunk_size is None else args.chunk_size,
-            "on_invalid": args.on_invalid, "progress": not args.quiet}
+            "on_invalid": args.on_invalid, "progress": not args.quiet,
+            **({"interval": args.interval, "n_draws": args.draws, "rng": args.seed, "explain": args.explain}
+               if args.engine == "local" else {})}
 
 
 def _run_score(args: argparse.Namespace) -> int:

@@ -293,7 +293,9 @@ def _float_column(values: np.ndarray, missing: np.ndarray | None) -> pa.Array:
 def score_file(input: str | Path, output: str | Path, *, model=None, codebook: Codebook | str | Path | None = None,
                targets: Sequence[str] | None = None, id_columns: Sequence[str] | str | None = None,
                keep_columns: Sequence[str] | str | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE,
-               on_invalid: str = "error", progress: bool = True) -> ScoreSummary:
+               on_invalid: str = "error", progress: bool = True, interval: float | None = None,
+               n_draws: int = 1000, rng: np.random.Generator | int | None = None,
+               explain: bool = False) -> ScoreSummary:
     """Score every row of a survey file and write the posteriors, streaming and atomically.
 
     Parameters
@@ -322,6 +324,17 @@ def score_file(input: str | Path, output: str | Path, *, model=None, codebook: C
         ``status = "invalid: <reason>"`` and no posterior.
     progress : bool
         Show a progress bar (rows, rows/s) on stderr.
+    interval : float, optional
+        Also write ``p_<node>_lower`` and ``p_<node>_upper`` after each ``p_<node>``: the central
+        ``interval`` credible bounds over ``n_draws`` joint draws of the parameters from their
+        ranges (:mod:`bayescramp.uncertainty`). The same draws serve every chunk.
+    n_draws : int
+        Parameter draws for ``interval``.
+    rng : numpy Generator or int seed, optional
+        Seed of the draws (reproducible output).
+    explain : bool
+        Also write ``top_finding_<node>`` per target: the finding whose retraction lowers that
+        posterior most (:func:`bayescramp.explain.top_findings`); empty when no finding raised it.
 
     Returns
     -------
@@ -366,7 +379,11 @@ def score_file(input: str | Path, output: str | Path, *, model=None, codebook: C
     passthrough = passthrough_columns(source.columns, maps, ids, keeps, source=str(input))
     targets = check_targets(network, targets, [m.node for m in maps])
     names = [name for name, _, _ in target_columns(network, targets)]
-    clash = [c for c in passthrough if c in set(names) | set(_OUTPUT_TAIL)]
+    interval_names = [f"{name}_{side}" for name in names for side in ("lower", "upper")] if interval else []
+    explain_names = ["top_finding_" + name[len("p_"):] for name in names] if explain else []
+    extra = _ExtraColumns(network, targets, interval=interval, n_draws=n_draws, rng=rng, explain=explain,
+                          model=model)
+    clash = [c for c in passthrough if c in set(names) | set(interval_names) | set(explain_names) | set(_OUTPUT_TAIL)]
     if clash:
         raise InputError(f"{input}: column {clash[0]!r} would be overwritten by an output column of the same name; "
                          "expected pass-through columns to have other names (rename it, or leave it out of "
@@ -374,7 +391,8 @@ def score_file(input: str | Path, output: str | Path, *, model=None, codebook: C
     wanted = list(dict.fromkeys([*passthrough, *(m.column for m in maps)]))
     schema = pa.schema(
         [pa.field(c, source.schema.field(c).type if source.schema is not None else pa.string()) for c in passthrough]
-        + [pa.field(name, pa.float64()) for name in names]
+        + [pa.field(name, pa.float64()) for name in _probability_order(names, bool(interval))]
+        + [pa.field(name, pa.string()) for name in explain_names]
         + [pa.field("evidence_probability", pa.float64()), pa.field("log_evidence_probability", pa.float64()),
            pa.field("status", pa.string())])
     cache = PatternCache(network, [m.node for m in maps], [m.alphabet.vectors for m in maps], targets)
@@ -404,7 +422,8 @@ def score_file(input: str | Path, output: str | Path, *, model=None, codebook: C
                         n_bad_cells += n_bad
                     else:
                         scored = score_encoded(network, encoded, n, targets, cache=cache)
-                        writer.write_table(_output_table(chunk, passthrough, scored, schema, source, offset))
+                        writer.write_table(_output_table(chunk, passthrough, scored, schema, source, offset,
+                                                         extra.columns(encoded, n, scored)))
                         _count(summary, scored, encoded)
                     offset += n
                     bar.update(n)
@@ -453,8 +472,57 @@ class _ClosingWriter:
         self.sink.close()
 
 
+def _probability_order(names: Sequence[str], with_interval: bool) -> list[str]:
+    """``p_`` columns, each followed by its ``_lower``/``_upper`` bounds when intervals are asked for."""
+    if not with_interval:
+        return list(names)
+    return [c for name in names for c in (name, f"{name}_lower", f"{name}_upper")]
+
+
+class _ExtraColumns:
+    """Optional per-chunk columns: credible bounds (``interval``) and top findings (``explain``)."""
+
+    def __init__(self, network, targets, *, interval, n_draws, rng, explain, model):
+        self.network, self.targets, self.interval, self.explain = network, list(targets), interval, explain
+        self.tables = None
+        if interval is not None:
+            if not 0.0 < interval < 1.0:
+                raise InputError(f"interval: got {interval!r}; expected a probability between 0 and 1, e.g. 0.9.")
+            from .priors import load_spec
+            from .uncertainty import draw_tables
+
+            spec = load_spec() if model is None else getattr(model, "spec", None)
+            if spec is None:
+                raise InputError("interval: needs a Model (its parameters' ranges); got a compiled network without "
+                                 "one. Pass model=bayescramp.load_model(...).")
+            self.tables = draw_tables(spec, network, n_draws, rng)
+
+    def columns(self, encoded, n_rows: int, scored) -> dict[str, np.ndarray]:
+        """Column name -> values for one chunk (NaN/None on invalid or impossible rows)."""
+        blank = scored.invalid | scored.impossible
+        found: dict[str, np.ndarray] = {}
+        if self.tables is not None:
+            from .uncertainty import encoded_intervals
+
+            bounds = encoded_intervals(self.network, encoded, n_rows, self.targets, self.tables,
+                                       interval=self.interval, progress=False)
+            for column in bounds.columns:
+                values = bounds[column].to_numpy(dtype=float).copy()
+                values[blank] = np.nan
+                found[column] = values
+        if self.explain:
+            from .explain import code_columns, top_findings
+
+            top = top_findings(self.network, code_columns(encoded, n_rows), target=self.targets)
+            for column in top.columns:
+                values = top[column].to_numpy(dtype=object).copy()
+                values[blank] = None
+                found[column] = values
+        return found
+
+
 def _output_table(chunk: pa.Table, passthrough: Sequence[str], scored, schema: pa.Schema, source: _Source,
-                  offset: int) -> pa.Table:
+                  offset: int, extra: dict[str, np.ndarray]) -> pa.Table:
     arrays = []
     for column in passthrough:
         values = chunk.column(column).combine_chunks()
@@ -462,6 +530,13 @@ def _output_table(chunk: pa.Table, passthrough: Sequence[str], scored, schema: p
     missing = scored.invalid | scored.impossible
     for k in range(scored.probabilities.shape[1]):
         arrays.append(_float_column(scored.probabilities[:, k], missing))
+        name = schema.field(len(arrays) - 1).name
+        for side in ("lower", "upper"):
+            if f"{name}_{side}" in extra:
+                arrays.append(pa.array(extra[f"{name}_{side}"], from_pandas=True))
+    for name, values in extra.items():
+        if name.startswith("top_finding_"):
+            arrays.append(pa.array(values, type=pa.string(), from_pandas=True))
     arrays.append(_float_column(scored.evidence_probability, scored.invalid))
     arrays.append(_float_column(scored.log_evidence_probability, scored.invalid))
     statuses = pa.array(scored.statuses, type=pa.string())

@@ -426,7 +426,31 @@ def score_intervals(spec: Spec, network: CompiledNetwork, data: pd.DataFrame, *,
     """
     encoded, _ = (encoder or encode_frame)(network, data)
     targets = check_targets(network, targets, [c.node for c in encoded])
-    n_rows = len(data)
+    if tables is None:
+        tables = draw_tables(spec, network, n_draws, rng, range_coverage=range_coverage)
+    return encoded_intervals(network, encoded, len(data), targets, tables, interval=interval, chunk_rows=chunk_rows,
+                             progress=progress)
+
+
+def encoded_intervals(network: CompiledNetwork, encoded: Sequence[EncodedColumn], n_rows: int,
+                      targets: Sequence[str], tables: Mapping[str, np.ndarray], *, interval: float = 0.9,
+                      chunk_rows: int = DEFAULT_CHUNK_ROWS, progress: bool | None = None) -> pd.DataFrame:
+    """:func:`score_intervals` for already encoded columns (e.g. one chunk of a streamed file).
+
+    Each distinct evidence pattern is scored once under every draw in ``tables``.
+
+    Examples
+    --------
+    >>> from bayescramp.engine import compile_spec
+    >>> from bayescramp.evidence import encode_column
+    >>> from bayescramp.priors import load_spec
+    >>> spec = load_spec()
+    >>> network = compile_spec(spec)
+    >>> encoded = [encode_column(["yes", "no"], "leg_cramps", ("no", "yes"))]
+    >>> bounds = encoded_intervals(network, encoded, 2, ["iron_deficiency"], draw_tables(spec, network, 20, 0))
+    >>> list(bounds.columns)
+    ['p_iron_deficiency_lower', 'p_iron_deficiency_upper']
+    """
     if encoded:
         codes = np.column_stack([c.codes for c in encoded])
         patterns, inverse = np.unique(codes, axis=0, return_inverse=True)
@@ -435,8 +459,6 @@ def score_intervals(spec: Spec, network: CompiledNetwork, data: pd.DataFrame, *,
         n_patterns = patterns.shape[0]
     else:
         likelihood, n_patterns, inverse = {}, 1, np.zeros(n_rows, dtype=np.int64)
-    if tables is None:
-        tables = draw_tables(spec, network, n_draws, rng, range_coverage=range_coverage)
     bounds = posterior_intervals(network, likelihood, tables, targets, interval=interval, n_rows=n_patterns,
                                  chunk_rows=chunk_rows, progress=progress)
     invalid = np.zeros(n_rows, dtype=bool)

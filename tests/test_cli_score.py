@@ -126,3 +126,42 @@ def test_killed_run_leaves_nothing_at_output(tmp_path, slow_survey, kill):
     assert not output.exists()
     if kill == signal.SIGTERM:  # unwinds like Ctrl-C: the temporary file is removed too
         assert list(tmp_path.iterdir()) == []
+
+
+def test_score_interval_and_explain_columns(tmp_path, default_model):
+    from bayescramp.explain import top_findings
+    from bayescramp.uncertainty import add_interval_columns, draw_tables, score_intervals
+
+    survey = tmp_path / "survey.csv"
+    default_model.simulate(150, rng=1, missing=0.2).to_csv(survey, index=False)
+    out = tmp_path / "scored.csv"
+    assert main(["score", str(survey), "-o", str(out), "--interval", "0.8", "--draws", "40", "--seed", "5",
+                 "--explain", "--quiet", "--chunk-size", "60"]) == 0
+    scored = pd.read_csv(out)
+    frame = pd.read_csv(survey)
+    # the same draws, scored in one go from a DataFrame, give the same bounds
+    tables = draw_tables(default_model.spec, default_model.network, 40, 5)
+    expected = add_interval_columns(default_model.score(frame),
+                                    score_intervals(default_model.spec, default_model.network, frame, interval=0.8,
+                                                    tables=tables))
+    for column in [c for c in expected.columns if c.startswith("p_")]:
+        np.testing.assert_allclose(scored[column], expected[column], atol=1e-12)
+    assert list(scored.columns[:3]) == ["p_vitamin_d_deficiency", "p_vitamin_d_deficiency_lower",
+                                        "p_vitamin_d_deficiency_upper"]
+    assert (scored["p_potassium_deficiency_lower"] <= scored["p_potassium_deficiency_upper"]).all()
+    top = top_findings(default_model.network, frame)
+    for column in top.columns:
+        assert scored[column].astype(object).fillna("").tolist() == top[column].astype(object).fillna("").tolist()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--interval", "1.5"], "interval: got 1.5; expected a probability between 0 and 1"),
+    (["--draws", "0", "--interval", "0.9"], "--draws got 0; expected a positive number of draws"),
+    (["--engine", "dask", "--explain"], "--interval and --explain work with --engine local only"),
+])
+def test_score_interval_and_explain_option_errors(tmp_path, capsys, default_model, argv, message):
+    survey = tmp_path / "survey.csv"
+    default_model.simulate(5, rng=1).to_csv(survey, index=False)
+    assert main(["score", str(survey), "-o", str(tmp_path / "out.csv"), "--quiet", *argv]) == 1
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out.csv").exists()
