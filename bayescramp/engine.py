@@ -269,6 +269,8 @@ class _Group:
     members: dict[str, np.ndarray]
     children: list[tuple["_Group", tuple[int, ...]]]
     in_core: tuple[int, ...]
+    # attached member -> its parents' states in each scope configuration (to read per-row tables)
+    member_parents: dict[str, tuple[np.ndarray, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -285,6 +287,8 @@ class _Core:
 
     nodes: tuple[str, ...]
     prior: np.ndarray                        # [1, *core_cards] P(core configuration)
+    grid: np.ndarray                         # [n_core, S] each core node's state in each configuration
+    parents: dict[str, tuple[str, ...]]      # core node -> its parents (all core nodes)
     indicator: np.ndarray                    # [S, sum of core cards] one-hot of every core node's state
     offsets: dict[str, slice]                # core node -> its columns of ``indicator``
     top_groups: list[_Group]
@@ -327,25 +331,29 @@ def _build_core(names, states, parents, tables) -> _Core | None:
         prior = prior * table[tuple(grid[position[p]] for p in parents[name]) + (grid[position[name]],)]
     # each finding: its scope over the core and its emission [k, n_scope]
     findings: dict[str, tuple[tuple[int, ...], np.ndarray]] = {}
+    finding_parents: dict[str, tuple[int, ...]] = {}
     for name in names:
         if name in absorbed and all(p not in absorbed for p in parents[name]):
             scope = tuple(sorted(position[p] for p in parents[name]))
             scope_grid = _configurations([cards[v] for v in scope])
             parent_states = tuple(scope_grid[scope.index(position[p])] for p in parents[name])
             findings[name] = (scope, np.ascontiguousarray(np.asarray(tables[name], dtype=float)[parent_states].T))
+            finding_parents[name] = tuple(position[p] for p in parents[name])
         elif name not in absorbed:
             findings[name] = ((position[name],), np.eye(cards[position[name]]))
-    top_groups = _group_findings(findings, cards, everything)
+    top_groups = _group_findings(findings, finding_parents, cards, everything)
     offsets, start = {}, 0
     for name in core:
         offsets[name] = slice(start, start + cards[position[name]])
         start += cards[position[name]]
     indicator = np.hstack([np.eye(cards[position[n]])[grid[position[n]]] for n in core])
-    return _Core(nodes=tuple(core), prior=prior.reshape((1, *cards)), indicator=indicator, offsets=offsets, top_groups=top_groups,
+    return _Core(nodes=tuple(core), prior=prior.reshape((1, *cards)), grid=grid,
+                 parents={n: tuple(parents[n]) for n in core}, indicator=indicator, offsets=offsets, top_groups=top_groups,
                  absorbed_children={n: tuple(children[n]) for n in names if n in absorbed})
 
 
-def _group_findings(findings: Mapping[str, tuple[tuple[int, ...], np.ndarray]], cards: Sequence[int],
+def _group_findings(findings: Mapping[str, tuple[tuple[int, ...], np.ndarray]],
+                    finding_parents: Mapping[str, tuple[int, ...]], cards: Sequence[int],
                     everything: tuple[int, ...]) -> list[_Group]:
     """Nest findings in groups: each finding joins the smallest group whose scope holds it; each
     group folds into the smallest strictly larger group that holds it; the rest are top level."""
@@ -367,14 +375,18 @@ def _group_findings(findings: Mapping[str, tuple[tuple[int, ...], np.ndarray]], 
 
     def build(scope: tuple[int, ...]) -> _Group:
         members = {}
+        member_parents = {}
+        scope_grid = _configurations([cards[v] for v in scope])
         for name, home in placed.items():
             if home == scope:
                 own_scope, emission = findings[name]
                 members[name] = np.ascontiguousarray(emission[:, _scope_index(own_scope, scope, cards)])
+                if name in finding_parents:
+                    member_parents[name] = tuple(scope_grid[scope.index(v)] for v in finding_parents[name])
         nested = [(build(child), _broadcast_shape(child, scope, cards)) for child in scopes
                   if parent_of[child] == scope]
         return _Group(scope=scope, shape=tuple(cards[v] for v in scope), members=members, children=nested,
-                      in_core=_broadcast_shape(scope, everything, cards))
+                      in_core=_broadcast_shape(scope, everything, cards), member_parents=member_parents)
 
     return [build(scope) for scope in scopes if parent_of[scope] is None]
 
@@ -384,17 +396,25 @@ def _broadcast_shape(scope: Sequence[int], within: Sequence[int], cards: Sequenc
     return tuple(cards[v] if v in scope else 1 for v in within)
 
 
+def _rows_of(table: np.ndarray, rows: slice) -> np.ndarray:
+    """The rows of a per-row table ``[n_rows or 1, ...]`` (a shared table stays shared)."""
+    return table if table.shape[0] == 1 else table[rows]
+
+
 def _absorbed_likelihood(network: CompiledNetwork, name: str, likelihood: Mapping[str, np.ndarray],
-                         rows: slice) -> np.ndarray | None:
+                         rows: slice, tables: Mapping[str, np.ndarray]) -> np.ndarray | None:
     """Likelihood of all evidence on ``name`` and its absorbed descendants, as ``[rows, k]``
     (None when nothing below it is observed: the subtree is barren and sums to one)."""
     values = likelihood.get(name)
     values = None if values is None else np.asarray(values, dtype=float)[rows]
     for child in network.core.absorbed_children.get(name, ()):
-        below = _absorbed_likelihood(network, child, likelihood, rows)
+        below = _absorbed_likelihood(network, child, likelihood, rows, tables)
         if below is None:
             continue
-        message = below @ network.tables[child].T      # child's table is [k_parent, k_child]
+        if child in tables:   # per-row table [rows, k_parent, k_child]
+            message = np.einsum("nc,npc->np", below, _rows_of(tables[child], rows))
+        else:                 # child's table is [k_parent, k_child]
+            message = below @ network.tables[child].T
         values = message if values is None else values * message
     return values
 
@@ -410,19 +430,26 @@ def _rescale(values: np.ndarray, log_scale: np.ndarray, dead: np.ndarray) -> np.
 
 
 def _group_value(network: CompiledNetwork, group: _Group, likelihood: Mapping[str, np.ndarray], rows: slice,
-                 log_scale: np.ndarray, dead: np.ndarray) -> np.ndarray | None:
+                 log_scale: np.ndarray, dead: np.ndarray, tables: Mapping[str, np.ndarray]) -> np.ndarray | None:
     """The product of a group's findings over its scope, ``[rows, n_scope]`` (None: no findings)."""
     value = None
     n_factors = 0
     for name, emission in group.members.items():
-        values = _absorbed_likelihood(network, name, likelihood, rows)
+        values = _absorbed_likelihood(network, name, likelihood, rows, tables)
         if values is None:
             continue
-        factor = (_rescale(values, log_scale, dead) @ emission).reshape((-1, *group.shape))
+        values = _rescale(values, log_scale, dead)
+        if name in tables and name in group.member_parents:
+            # per-row table [rows, *parent_cards, k] read at the scope's parent states: [rows, n_scope, k]
+            table = _rows_of(tables[name], rows)
+            per_row = table[(slice(None), *group.member_parents[name])]
+            factor = np.einsum("nk,nsk->ns", values, per_row).reshape((-1, *group.shape))
+        else:
+            factor = (values @ emission).reshape((-1, *group.shape))
         value = factor if value is None else value * factor
         n_factors += 1
     for child, shape in group.children:
-        below = _group_value(network, child, likelihood, rows, log_scale, dead)
+        below = _group_value(network, child, likelihood, rows, log_scale, dead, tables)
         if below is None:
             continue
         below = below.reshape((-1, *shape))
@@ -436,9 +463,24 @@ def _group_value(network: CompiledNetwork, group: _Group, likelihood: Mapping[st
     return np.broadcast_to(value, (value.shape[0], *group.shape))
 
 
-def _propagate_core(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray], targets: Sequence[str],
-                    n_rows: int) -> Propagation:
+def _core_prior(network: CompiledNetwork, tables: Mapping[str, np.ndarray], rows: slice) -> np.ndarray:
+    """P(core configuration) ``[rows or 1, *core_cards]``, from per-row tables where given."""
     core = network.core
+    if not any(name in tables for name in core.nodes):
+        return core.prior
+    position = {n: j for j, n in enumerate(core.nodes)}
+    prior = np.ones((1, core.grid.shape[1]))
+    for name in core.nodes:
+        table = _rows_of(tables[name], rows) if name in tables else network.tables[name][None]
+        index = tuple(core.grid[position[p]] for p in core.parents[name]) + (core.grid[position[name]],)
+        prior = prior * table[(slice(None), *index)]
+    return prior.reshape((prior.shape[0], *core.prior.shape[1:]))
+
+
+def _propagate_core(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray], targets: Sequence[str],
+                    n_rows: int, tables: Mapping[str, np.ndarray] | None = None) -> Propagation:
+    core = network.core
+    tables = {name: np.asarray(table, dtype=float) for name, table in (tables or {}).items()}
     marginals = {t: np.empty((n_rows, len(network.states[t]))) for t in targets}
     log_pe = np.zeros(n_rows)
     impossible = np.zeros(n_rows, dtype=bool)
@@ -450,9 +492,9 @@ def _propagate_core(network: CompiledNetwork, likelihood: Mapping[str, np.ndarra
         n_block = rows.stop - rows.start
         log_scale = np.zeros(n_block)
         dead = np.zeros(n_block, dtype=bool)
-        joint = core.prior
+        joint = _core_prior(network, tables, rows)
         for group in core.top_groups:
-            value = _group_value(network, group, likelihood, rows, log_scale, dead)
+            value = _group_value(network, group, likelihood, rows, log_scale, dead, tables)
             if value is not None:
                 joint = joint * value.reshape((-1, *group.in_core))
         joint = np.broadcast_to(joint, (n_block, *core.prior.shape[1:])).reshape(n_block, -1)
@@ -517,8 +559,8 @@ def propagate(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray], *,
             raise ValueError("propagate: pass n_rows when no node is observed.")
         n_rows = sizes.pop()
     wanted = list(network.names) if targets is None else list(targets)
-    if network.core is not None and not tables and not families and set(wanted) <= set(network.core.nodes):
-        return _propagate_core(network, likelihood, wanted, n_rows)
+    if network.core is not None and not families and set(wanted) <= set(network.core.nodes):
+        return _propagate_core(network, likelihood, wanted, n_rows, tables)
     log_scale = np.zeros(n_rows)
     impossible = np.zeros(n_rows, dtype=bool)
     n_cliques = len(network.cliques)

@@ -351,3 +351,27 @@ def test_no_targets_still_gives_evidence_probability(default_model):
     result = propagate(default_model.network, {"leg_cramps": np.array([[0.0, 1.0]])}, targets=[])
     assert result.marginals == {}
     assert np.exp(result.log_evidence_probability[0]) == pytest.approx(default_model.marginals()["leg_cramps"]["yes"])
+
+
+@pytest.mark.parametrize("observed", [["leg_cramps", "cramp_timing", "fatigue", "diuretic"], ["cramp_timing"],
+                                      ["potassium_deficiency", "pale_skin"], []])
+def test_per_row_tables_give_the_same_answer_on_both_paths(default_model, observed):
+    from bayescramp.uncertainty import draw_tables
+
+    n_rows = 60
+    rng = np.random.default_rng(11)
+    tables = draw_tables(default_model.spec, default_model.network, n_rows, rng)
+    likelihood = {n: rng.random((n_rows, len(default_model.states(n)))) for n in observed}
+    core = propagate(default_model.network, likelihood, targets=default_model.default_targets, tables=tables,
+                     n_rows=n_rows)
+    tree = propagate(default_model.network, likelihood, tables=tables, n_rows=n_rows, families=["diuretic"])
+    for node in default_model.default_targets:
+        np.testing.assert_allclose(core.marginals[node], tree.marginals[node], atol=1e-12)
+    np.testing.assert_allclose(core.log_evidence_probability, tree.log_evidence_probability, atol=1e-12)
+    # and row r equals the model with draw r's tables, solved on its own
+    r = 17
+    alone = compile_network(default_model.network.states, default_model.network.parents,
+                            {n: t[r] for n, t in tables.items()})
+    single = propagate(alone, {n: v[r:r + 1] for n, v in likelihood.items()}, n_rows=1)
+    for node in default_model.default_targets:
+        np.testing.assert_allclose(core.marginals[node][r], single.marginals[node][0], atol=1e-12)
