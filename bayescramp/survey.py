@@ -137,7 +137,7 @@ class ScoreSummary:
         return (f"scored {self.n_rows:,} rows of {self.input.name} in {self.seconds:.1f} s "
                 f"({self.rows_per_second:,.0f} rows/s): {self.n_ok:,} ok, {self.n_impossible:,} impossible evidence, "
                 f"{flagged}; " + (f"{self.n_patterns:,} distinct evidence patterns; " if self.n_patterns is not None
-                                  else "") + f"wrote {self.output}")
+                                  else "") + f"wrote {Path(self.output).resolve()}")
 
 
 class _Source:

@@ -23,7 +23,7 @@ def test_example_prints_a_one_line_summary_and_where_the_output_went(tmp_path, c
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1
     assert out[0].startswith("scored 20,000 rows of example_survey.csv")
-    assert "20,000 ok" in out[0] and out[0].endswith(f"wrote {output}")
+    assert "20,000 ok" in out[0] and out[0].endswith(f"wrote {output.resolve()}")
     scored = pd.read_csv(output)
     assert list(scored.columns[:2]) == ["SEQN", "WTINT2YR"] and len(scored) == 20_000
 
@@ -88,7 +88,7 @@ def test_console_run_end_to_end(tmp_path):
     result = subprocess.run([sys.executable, "-m", "bayescramp", "score", "--example", "-o", "s.parquet"],
                             capture_output=True, text=True, env=ENV, cwd=tmp_path, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "wrote s.parquet" in result.stdout and (tmp_path / "s.parquet").is_file()
+    assert f"wrote {(tmp_path / 's.parquet').resolve()}" in result.stdout and (tmp_path / "s.parquet").is_file()
 
 
 @pytest.fixture(scope="module")
