@@ -13,6 +13,7 @@ This module imports numpy only: no pgmpy, no pandas.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -118,7 +119,7 @@ def compile_spec(spec: Spec) -> CompiledNetwork:
 
 
 def compile_network(states: Mapping[str, Sequence[str]], parents: Mapping[str, Sequence[str]],
-                    tables: Mapping[str, np.ndarray]) -> CompiledNetwork:
+                    tables: Mapping[str, np.ndarray], *, enumerate_core: bool = True) -> CompiledNetwork:
     """Compile a network given as plain arrays.
 
     Parameters
@@ -129,6 +130,8 @@ def compile_network(states: Mapping[str, Sequence[str]], parents: Mapping[str, S
         Node -> parent names.
     tables : mapping
         Node -> CPD ``[*parent_cards, n_states]``, the last axis summing to 1.
+    enumerate_core : bool
+        Also prepare the core fast path when the network has a small core (see :class:`_Core`).
     """
     names = list(states)
     index = {n: i for i, n in enumerate(names)}
@@ -157,7 +160,7 @@ def compile_network(states: Mapping[str, Sequence[str]], parents: Mapping[str, S
         tables={n: np.asarray(tables[n], dtype=float) for n in names},
         cliques=cliques, tree_parent=tree_parent, collect_order=collect_order, children=children,
         separators=separators, family_clique=family_clique, static=static,
-        core=_build_core(names, states, parents, tables),
+        core=_build_core(names, states, parents, tables) if enumerate_core else None,
     )
 
 
@@ -281,16 +284,14 @@ class _Core:
     of the other nodes. When the core's joint is small (the diuretic, the six deficiencies
     and anaemia of the default model: 512 configurations), each finding becomes a small
     ``[rows, k] @ [k, scope]`` matrix product over the core nodes it depends on; findings are
-    multiplied in nested groups over the smallest scopes that hold them and expanded to the
-    whole core only at the top, and the core posteriors are one more matrix product.
+    multiplied in nested groups over the smallest scopes that hold them. Each top-level group
+    then enters a junction tree of the core alone (``tree``) as a per-row factor on a one-state
+    stand-in node whose parents are the group's scope, so the core is never enumerated whole.
     """
 
     nodes: tuple[str, ...]
-    prior: np.ndarray                        # [1, *core_cards] P(core configuration)
-    grid: np.ndarray                         # [n_core, S] each core node's state in each configuration
-    parents: dict[str, tuple[str, ...]]      # core node -> its parents (all core nodes)
-    indicator: np.ndarray                    # [S, sum of core cards] one-hot of every core node's state
-    offsets: dict[str, slice]                # core node -> its columns of ``indicator``
+    tree: CompiledNetwork                    # the core's CPDs plus one stand-in node per top group
+    stand_ins: tuple[str, ...]               # the stand-in node of each top group
     top_groups: list[_Group]
     absorbed_children: dict[str, tuple[str, ...]]   # absorbed node -> its (absorbed, single-parent) children
 
@@ -324,11 +325,6 @@ def _build_core(names, states, parents, tables) -> _Core | None:
         return None
     position = {n: j for j, n in enumerate(core)}
     everything = tuple(range(len(core)))
-    grid = _configurations(cards)
-    prior = np.ones(grid.shape[1])
-    for name in core:
-        table = np.asarray(tables[name], dtype=float)
-        prior = prior * table[tuple(grid[position[p]] for p in parents[name]) + (grid[position[name]],)]
     # each finding: its scope over the core and its emission [k, n_scope]
     findings: dict[str, tuple[tuple[int, ...], np.ndarray]] = {}
     finding_parents: dict[str, tuple[int, ...]] = {}
@@ -342,13 +338,16 @@ def _build_core(names, states, parents, tables) -> _Core | None:
         elif name not in absorbed:
             findings[name] = ((position[name],), np.eye(cards[position[name]]))
     top_groups = _group_findings(findings, finding_parents, cards, everything)
-    offsets, start = {}, 0
-    for name in core:
-        offsets[name] = slice(start, start + cards[position[name]])
-        start += cards[position[name]]
-    indicator = np.hstack([np.eye(cards[position[n]])[grid[position[n]]] for n in core])
-    return _Core(nodes=tuple(core), prior=prior.reshape((1, *cards)), grid=grid,
-                 parents={n: tuple(parents[n]) for n in core}, indicator=indicator, offsets=offsets, top_groups=top_groups,
+    stand_ins = tuple(f"__findings_{k}" for k in range(len(top_groups)))
+    tree_states = {n: tuple(states[n]) for n in core}
+    tree_parents = {n: tuple(parents[n]) for n in core}
+    tree_tables = {n: np.asarray(tables[n], dtype=float) for n in core}
+    for stand_in, group in zip(stand_ins, top_groups):
+        tree_states[stand_in] = ("seen",)
+        tree_parents[stand_in] = tuple(core[v] for v in group.scope)
+        tree_tables[stand_in] = np.ones((*group.shape, 1))
+    tree = compile_network(tree_states, tree_parents, tree_tables, enumerate_core=False)
+    return _Core(nodes=tuple(core), tree=tree, stand_ins=stand_ins, top_groups=top_groups,
                  absorbed_children={n: tuple(children[n]) for n in names if n in absorbed})
 
 
@@ -421,7 +420,14 @@ def _absorbed_likelihood(network: CompiledNetwork, name: str, likelihood: Mappin
 
 def _rescale(values: np.ndarray, log_scale: np.ndarray, dead: np.ndarray) -> np.ndarray:
     """Divide each row by its maximum (added to ``log_scale``); flag all-zero rows in ``dead``."""
-    top = values.reshape(values.shape[0], -1).max(axis=1)
+    flat = values.reshape(values.shape[0], -1)
+    if flat.shape[1] <= 4:
+        # a few columns: elementwise maxima beat a reduction over a short axis
+        top = flat[:, 0]
+        for j in range(1, flat.shape[1]):
+            top = np.maximum(top, flat[:, j])
+    else:
+        top = flat.max(axis=1)
     zero = top <= 0
     dead |= zero
     top = np.where(zero, 1.0, top)
@@ -457,24 +463,11 @@ def _group_value(network: CompiledNetwork, group: _Group, likelihood: Mapping[st
         n_factors += 1
     if value is None:
         return None
-    if n_factors > 1:
+    if n_factors > 8:
+        # findings were rescaled one by one; rescale their product too when many multiply up
         value = _rescale(value, log_scale, dead)
     # a value built only from nested groups may still have broadcast (size-1) axes
     return np.broadcast_to(value, (value.shape[0], *group.shape))
-
-
-def _core_prior(network: CompiledNetwork, tables: Mapping[str, np.ndarray], rows: slice) -> np.ndarray:
-    """P(core configuration) ``[rows or 1, *core_cards]``, from per-row tables where given."""
-    core = network.core
-    if not any(name in tables for name in core.nodes):
-        return core.prior
-    position = {n: j for j, n in enumerate(core.nodes)}
-    prior = np.ones((1, core.grid.shape[1]))
-    for name in core.nodes:
-        table = _rows_of(tables[name], rows) if name in tables else network.tables[name][None]
-        index = tuple(core.grid[position[p]] for p in core.parents[name]) + (core.grid[position[name]],)
-        prior = prior * table[(slice(None), *index)]
-    return prior.reshape((prior.shape[0], *core.prior.shape[1:]))
 
 
 def _propagate_core(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray], targets: Sequence[str],
@@ -484,39 +477,32 @@ def _propagate_core(network: CompiledNetwork, likelihood: Mapping[str, np.ndarra
     marginals = {t: np.empty((n_rows, len(network.states[t]))) for t in targets}
     log_pe = np.zeros(n_rows)
     impossible = np.zeros(n_rows, dtype=bool)
-    columns = np.concatenate([np.arange(core.offsets[t].start, core.offsets[t].stop) for t in targets] +
-                             [np.zeros(0, dtype=np.int64)])
-    indicator = np.ascontiguousarray(core.indicator[:, columns])
     for start in range(0, n_rows, CORE_BLOCK_ROWS):
         rows = slice(start, min(start + CORE_BLOCK_ROWS, n_rows))
         n_block = rows.stop - rows.start
         log_scale = np.zeros(n_block)
         dead = np.zeros(n_block, dtype=bool)
-        joint = _core_prior(network, tables, rows)
-        for group in core.top_groups:
+        factors = {}
+        for stand_in, group in zip(core.stand_ins, core.top_groups):
             value = _group_value(network, group, likelihood, rows, log_scale, dead, tables)
             if value is not None:
-                joint = joint * value.reshape((-1, *group.in_core))
-        joint = np.broadcast_to(joint, (n_block, *core.prior.shape[1:])).reshape(n_block, -1)
-        total = joint.sum(axis=1)
-        dead |= total <= 0
-        safe = np.where(dead, 1.0, total)
-        log_pe[rows] = np.where(dead, -np.inf, log_scale + np.log(safe))
+                factors[stand_in] = value[..., None]
+        block_tables = {name: _rows_of(table, rows) for name, table in tables.items() if name in core.nodes}
+        result = propagate(core.tree, {}, targets=targets, tables=block_tables, factors=factors, n_rows=n_block)
+        dead |= result.impossible
+        log_pe[rows] = np.where(dead, -np.inf, log_scale + result.log_evidence_probability)
         impossible[rows] = dead
-        # every target's posterior in one matrix product
-        posterior = (joint @ indicator) / safe[:, None]
-        posterior[dead] = np.nan
-        at = 0
         for t in targets:
-            k = len(network.states[t])
-            marginals[t][rows] = posterior[:, at:at + k]
-            at += k
+            marginal = result.marginals[t]
+            marginal[dead] = np.nan
+            marginals[t][rows] = marginal
     return Propagation(marginals=marginals, log_evidence_probability=log_pe, impossible=impossible, families={})
 
 
 def propagate(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray], *,
               targets: Sequence[str] | None = None, families: Sequence[str] = (),
-              tables: Mapping[str, np.ndarray] | None = None, n_rows: int | None = None) -> Propagation:
+              tables: Mapping[str, np.ndarray] | None = None, factors: Mapping[str, np.ndarray] | None = None,
+              n_rows: int | None = None) -> Propagation:
     """Exact posterior marginals and ``P(e)`` for a batch of evidence rows.
 
     Parameters
@@ -532,6 +518,9 @@ def propagate(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray], *,
     tables : mapping, optional
         Per-row CPDs replacing the compiled ones: node -> ``[n_rows or 1, *parent_cards, n_states]``
         (used to score parameter draws).
+    factors : mapping, optional
+        Per-row factors multiplied into a node's family, node -> ``[n_rows or 1, *parent_cards, n_states]``
+        (the core fast path passes its findings this way).
     n_rows : int, optional
         Needed only when ``likelihood`` is empty.
 
@@ -559,7 +548,7 @@ def propagate(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray], *,
             raise ValueError("propagate: pass n_rows when no node is observed.")
         n_rows = sizes.pop()
     wanted = list(network.names) if targets is None else list(targets)
-    if network.core is not None and not families and set(wanted) <= set(network.core.nodes):
+    if network.core is not None and not families and not factors and set(wanted) <= set(network.core.nodes):
         return _propagate_core(network, likelihood, wanted, n_rows, tables)
     log_scale = np.zeros(n_rows)
     impossible = np.zeros(n_rows, dtype=bool)
@@ -572,6 +561,11 @@ def propagate(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray], *,
         values = np.asarray(values, dtype=float)
         c = network.family_clique[name]
         potentials[c] = potentials[c] * _into_clique(values, [index[name]], network.cliques[c], cards)
+    for name, values in (factors or {}).items():
+        c = network.family_clique[name]
+        potentials[c] = potentials[c] * _into_clique(np.asarray(values, dtype=float),
+                                                     _family_axes(index[name], network.parents[name], index),
+                                                     network.cliques[c], cards)
     for c in range(n_cliques):
         if potentials[c].shape[0] != 1:
             potentials[c] = _normalise(potentials[c], n_rows, log_scale, impossible)
@@ -606,26 +600,40 @@ def propagate(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray], *,
 
     belief_cache: dict[int, np.ndarray] = {}
 
+    def unnormalised_belief(c: int) -> np.ndarray:
+        product = potentials[c] if downward[c] is None else potentials[c] * downward[c]
+        for child in network.children[c]:
+            product = product * upward[child]
+        return np.broadcast_to(product, (n_rows,) + product.shape[1:])
+
     def belief(c: int) -> np.ndarray:
         if c not in belief_cache:
-            product = potentials[c] if downward[c] is None else potentials[c] * downward[c]
-            for child in network.children[c]:
-                product = product * upward[child]
-            product = np.broadcast_to(product, (n_rows,) + product.shape[1:])
+            product = unnormalised_belief(c)
             totals = product.reshape(n_rows, -1).sum(axis=1)
             safe = np.where(totals > 0, totals, 1.0)
             belief_cache[c] = product / safe.reshape((-1,) + (1,) * (product.ndim - 1))
         return belief_cache[c]
 
     marginals = {}
+    by_clique: dict[int, list[str]] = {}
     for name in wanted:
-        c = network.family_clique[name]
+        by_clique.setdefault(network.family_clique[name], []).append(name)
+    for c, names_here in by_clique.items():
+        # every target read from this clique in one matrix product with a one-hot indicator
         clique = network.cliques[c]
-        position = clique.index(index[name])
-        axes = tuple(k + 1 for k in range(len(clique)) if k != position)
-        marginal = belief(c).sum(axis=axes)
-        marginal[impossible] = np.nan
-        marginals[name] = marginal
+        grid = _configurations([cards[v] for v in clique])
+        indicator = np.hstack([np.eye(cards[index[n]])[grid[clique.index(index[n])]] for n in names_here])
+        # unnormalised: each node's columns sum to the clique total, which normalises them
+        read = unnormalised_belief(c).reshape(n_rows, -1) @ indicator
+        at = 0
+        for name in names_here:
+            k = cards[index[name]]
+            marginal = read[:, at:at + k]
+            total = marginal.sum(axis=1, keepdims=True)
+            marginal = marginal / np.where(total > 0, total, 1.0)
+            marginal[impossible] = np.nan
+            marginals[name] = marginal
+            at += k
     family_posteriors = {}
     for name in families:
         c = network.family_clique[name]
@@ -656,12 +664,41 @@ def _rebuild(network: CompiledNetwork, c: int, replaced: Mapping[str, np.ndarray
     return potential
 
 
+#: Largest clique-size x separator-size for which messages are summed by a projection matrix product.
+PROJECTION_LIMIT = 1 << 14
+
+
+def _size(nodes: Sequence[int], cards: Sequence[int]) -> int:
+    return int(np.prod([cards[v] for v in nodes])) if nodes else 1
+
+
+@functools.lru_cache(maxsize=1024)
+def _projection(source: tuple[int, ...], separator: tuple[int, ...], source_cards: tuple[int, ...]) -> np.ndarray:
+    """0/1 matrix ``[n_source_configs, n_separator_configs]`` summing a clique table onto a separator."""
+    cards = dict(zip(source, source_cards))
+    grid = _configurations(list(source_cards))
+    column = np.zeros(grid.shape[1], dtype=np.int64)
+    for v in separator:
+        column = column * cards[v] + grid[source.index(v)]
+    projection = np.zeros((grid.shape[1], int(np.prod([cards[v] for v in separator]))))
+    projection[np.arange(grid.shape[1]), column] = 1.0
+    return projection
+
+
 def _message(product: np.ndarray, source: tuple[int, ...], target: tuple[int, ...],
              separator: tuple[int, ...], n_rows: int, log_scale: np.ndarray, impossible: np.ndarray,
              cards: list[int]) -> np.ndarray:
     """Sum ``product`` (over ``source``) down to ``separator``, rescale, shape it for ``target``."""
     summed_axes = tuple(k + 1 for k, v in enumerate(source) if v not in separator)
-    message = product.sum(axis=summed_axes) if summed_axes else product
+    if not summed_axes:
+        message = product
+    elif product.shape[0] > 1 and product[0].size * max(1, _size(separator, cards)) <= PROJECTION_LIMIT:
+        # a sum over scattered axes is slow in numpy; a product with a 0/1 projection is BLAS work
+        flat = np.broadcast_to(product, (n_rows, *product.shape[1:])).reshape(n_rows, -1)
+        message = (flat @ _projection(source, separator, tuple(cards[v] for v in source)))
+        message = message.reshape((n_rows, *(cards[v] for v in separator)))
+    else:
+        message = product.sum(axis=summed_axes)
     message = _normalise(message, n_rows, log_scale, impossible)
     shape = (message.shape[0],) + tuple(cards[v] if v in separator else 1 for v in target)
     return message.reshape(shape)

@@ -324,17 +324,16 @@ class Model:
             for node in self.nodes:
                 if node not in observed:
                     columns[node] = np.asarray(self.network.states[node], dtype=object)[codes[node]]
-        return pd.DataFrame(columns)
+        return pd.DataFrame(columns, index=pd.RangeIndex(int(n)))
 
     @property
     def evidence_nodes(self) -> list[str]:
         """Nodes a survey observes: the prior file's ``meta.observable`` list, else the roots and
-        leaves that are not default targets."""
+        leaves that are not ``*_deficiency`` nodes (asia: asia, smoke, xray, dysp)."""
         if self.spec.meta.get("observable"):
             return [n for n in self.nodes if n in set(self.spec.meta["observable"])]
-        targets = set(self.default_targets)
         has_children = {p for n in self.nodes for p in self.network.parents[n]}
-        return [n for n in self.nodes if n not in targets
+        return [n for n in self.nodes if not n.endswith("_deficiency")
                 and (not self.network.parents[n] or n not in has_children)]
 
     def explain(self, evidence: Mapping[str, Any] | pd.DataFrame, *, target: str | Sequence[str] | None = None,

@@ -140,3 +140,13 @@ def test_simulate_blanks_a_fraction_and_hides_truth(default_model, rng):
 def test_repr_is_informative(default_model):
     assert repr(default_model).startswith("Model('default', 19 nodes,")
     assert "P(e) =" in repr(default_model.posterior({"leg_cramps": "yes"}))
+
+
+def test_simulate_imported_networks_observes_roots_and_leaves():
+    from .conftest import DATA
+
+    asia = bayescramp.load_model(DATA / "asia.bif.gz")
+    cohort = asia.simulate(100, rng=1, truth=True)
+    assert len(cohort) == 100
+    assert asia.evidence_nodes == [n for n in asia.nodes if n in {"asia", "smoke", "xray", "dysp"}]
+    assert set(cohort.columns) == set(asia.nodes)
