@@ -253,7 +253,7 @@ def _normalise(array: np.ndarray, n_rows: int, log_scale: np.ndarray, impossible
 #: Largest joint (number of configurations) of the core nodes for the enumerated-core path.
 CORE_SIZE_LIMIT = 4096
 #: Rows propagated together on the enumerated-core path (keeps the [rows, core] block in cache).
-CORE_BLOCK_ROWS = 256
+CORE_BLOCK_ROWS = 4096
 
 
 @dataclass(frozen=True)
