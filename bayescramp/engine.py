@@ -8,6 +8,11 @@ indicator, soft evidence is any non-negative vector. One collect and one distrib
 there is no Python loop over rows. Messages are rescaled per row and the scale factors
 kept in log space, so ``P(e)`` far below 1e-300 still gives correct posteriors.
 
+When the asked-for posteriors all lie in a small *core* (the default model's diuretic,
+deficiencies and anaemia) that the findings hang off, a fast path (:class:`_Core`) turns
+each finding into one small matrix product and runs the junction tree of the core alone.
+:func:`propagate_codes` scores each distinct row of coded evidence once.
+
 This module imports numpy only: no pgmpy, no pandas.
 """
 
