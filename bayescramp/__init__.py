@@ -5,11 +5,11 @@ which users should read and question.
 """
 
 from ._errors import BayescrampError, EvidenceError, InputError, SpecError
+from .codebook import Codebook, load_codebook
 from .model import Model, Posterior, load_model
 from .scenario import Comparison, compare
-from .validation import ValidationReport, validate
-from .codebook import Codebook, load_codebook
 from .survey import ScoreSummary, score_file
+from .validation import ValidationReport, validate
 
 __version__ = "0.1.0"
 

@@ -436,7 +436,8 @@ def _run_sensitivity(args: argparse.Namespace) -> int:
     if args.plot:
         from .plotting import plot_tornado
 
-        figure = plot_tornado(table, top=args.top, title=f"P({args.target} | {', '.join(args.evidence) or 'no findings'})")
+        title = f"P({args.target} | {', '.join(args.evidence) or 'no findings'})"
+        figure = plot_tornado(table, top=args.top, title=title)
         path = _save_figure(figure, args.plot)
     if args.json:
         print(json.dumps({"evidence": evidence, "target": args.target, "posterior": float(table["posterior"].iloc[0]),
@@ -518,7 +519,8 @@ def _score_options(args: argparse.Namespace) -> dict:
     codebook = args.codebook or (example_codebook if args.example else None)
     return {"input": survey if args.example else args.input, "output": args.output, "model": _load(args),
             "codebook": codebook, "targets": args.targets, "id_columns": args.id_columns,
-            "keep_columns": args.keep_columns, "chunk_size": DEFAULT_CHUNK_SIZE if args.chunk_size is None else args.chunk_size,
+            "keep_columns": args.keep_columns,
+            "chunk_size": DEFAULT_CHUNK_SIZE if args.chunk_size is None else args.chunk_size,
             "on_invalid": args.on_invalid, "progress": not args.quiet,
             **({"interval": args.interval, "n_draws": args.draws, "rng": args.seed, "explain": args.explain}
                if args.engine == "local" else {})}

@@ -359,8 +359,11 @@ def _build_core(names, states, parents, tables) -> _Core | None:
 def _group_findings(findings: Mapping[str, tuple[tuple[int, ...], np.ndarray]],
                     finding_parents: Mapping[str, tuple[int, ...]], cards: Sequence[int],
                     everything: tuple[int, ...]) -> list[_Group]:
-    """Nest findings in groups: each finding joins the smallest group whose scope holds it; each
-    group folds into the smallest strictly larger group that holds it; the rest are top level."""
+    """Nest findings in groups over the smallest scopes that hold them.
+
+    Each finding joins the smallest group whose scope holds it; each group folds into the
+    smallest strictly larger group that holds it; the rest are top level.
+    """
     def size(scope):
         return int(np.prod([cards[v] for v in scope]))
 
@@ -407,8 +410,10 @@ def _rows_of(table: np.ndarray, rows: slice) -> np.ndarray:
 
 def _absorbed_likelihood(network: CompiledNetwork, name: str, likelihood: Mapping[str, np.ndarray],
                          rows: slice, tables: Mapping[str, np.ndarray]) -> np.ndarray | None:
-    """Likelihood of all evidence on ``name`` and its absorbed descendants, as ``[rows, k]``
-    (None when nothing below it is observed: the subtree is barren and sums to one)."""
+    """Likelihood of all evidence on ``name`` and its absorbed descendants, as ``[rows, k]``.
+
+    None when nothing below it is observed: the subtree is barren and sums to one.
+    """
     values = likelihood.get(name)
     values = None if values is None else np.asarray(values, dtype=float)[rows]
     for child in network.core.absorbed_children.get(name, ()):

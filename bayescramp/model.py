@@ -328,8 +328,11 @@ class Model:
 
     @property
     def evidence_nodes(self) -> list[str]:
-        """Nodes a survey observes: the prior file's ``meta.observable`` list, else the roots and
-        leaves that are not ``*_deficiency`` nodes (asia: asia, smoke, xray, dysp)."""
+        """Nodes a survey observes.
+
+        The prior file's ``meta.observable`` list, else the roots and leaves that are not
+        ``*_deficiency`` nodes (asia: asia, smoke, xray, dysp).
+        """
         if self.spec.meta.get("observable"):
             return [n for n in self.nodes if n in set(self.spec.meta["observable"])]
         has_children = {p for n in self.nodes for p in self.network.parents[n]}
@@ -393,7 +396,7 @@ class Model:
 
     def tune(self, evidence: Mapping[str, Any], target: tuple[str, str] | str, threshold: float | tuple[str, str] | str,
              *, parameters: Sequence[str] | None = None) -> pd.DataFrame:
-        """Per parameter, the smallest change (and its Chan–Darwiche distance) that moves the posterior across a threshold.
+        """Per parameter, the smallest change (and its CD distance) moving the posterior across a threshold.
 
         ``threshold`` is a probability or a rival ``(node, state)``. See :func:`bayescramp.sensitivity.tune`.
 
@@ -409,8 +412,10 @@ class Model:
         return tune(self.spec, self.network, evidence, target, threshold, parameters=parameters)
 
     def parameters(self) -> pd.DataFrame:
-        """Every free parameter: ``id``, ``node``, ``parents``, ``state``, ``kind``, ``value``, ``low``,
-        ``high``, ``source``, ``basis`` (and ``note``).
+        """Every free parameter, one row each.
+
+        Columns ``id``, ``node``, ``parents``, ``state``, ``kind``, ``value``, ``low``, ``high``,
+        ``source``, ``basis`` and ``note``.
 
         Examples
         --------

@@ -17,8 +17,8 @@ from typing import Any
 
 from ._errors import SpecError, one_of
 from .spec import (
-    NoisyOrCPD,
     Node,
+    NoisyOrCPD,
     Parameter,
     Prevalence,
     Spec,

@@ -28,9 +28,9 @@ def _pgmpy():
     # pgmpy warns at import about deprecations in modules bayescramp does not use
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
+        import pgmpy.factors.discrete
         import pgmpy.inference
         import pgmpy.models
-        import pgmpy.factors.discrete
         import pgmpy.readwrite
     return pgmpy
 

@@ -47,8 +47,10 @@ def default_targets(network: CompiledNetwork, observed: Sequence[str] = ()) -> l
 
 
 def target_columns(network: CompiledNetwork, targets: Sequence[str]) -> list[tuple[str, str, int]]:
-    """Output columns ``(column, node, state index)``: ``p_<node>`` for P(present/yes),
-    or ``p_<node>__<state>`` per state for nodes without such a state."""
+    """Output columns ``(column, node, state index)``.
+
+    ``p_<node>`` for P(present/yes), or ``p_<node>__<state>`` per state for nodes without such a state.
+    """
     columns = []
     for node in targets:
         states = network.states[node]

@@ -78,22 +78,26 @@ def output_like(n_rows: int, ids: pa.Array, n_probabilities: int) -> pa.Table:
 
 
 def timed(function, *args, **kwargs) -> tuple[float, object]:
+    """Seconds one call takes, and its result."""
     started = time.perf_counter()
     result = function(*args, **kwargs)
     return time.perf_counter() - started, result
 
 
 def best_of(repeats: int, function, *args, **kwargs) -> tuple[float, object]:
+    """The fastest of ``repeats`` calls, and the last result."""
     runs = [timed(function, *args, **kwargs) for _ in range(repeats)]
     return min(r[0] for r in runs), runs[-1][1]
 
 
 def csv_floor(source: Path, target: Path, n_probabilities: int) -> None:
+    """The floor: read the CSV with Arrow and write a same-shaped output."""
     table = pa_csv.read_csv(source)
     pa_csv.write_csv(output_like(table.num_rows, table["id"], n_probabilities), target)
 
 
 def parquet_floor(source: Path, target: Path, n_probabilities: int) -> None:
+    """The floor: read the Parquet file with Arrow and write a same-shaped output."""
     table = pq.read_table(source)
     pq.write_table(output_like(table.num_rows, table["id"], n_probabilities), target)
 
@@ -112,6 +116,7 @@ def cli_run(source: Path, target: Path) -> tuple[float, float]:
 
 
 def main(argv=None) -> int:
+    """Run the benchmark; print the table and (unless --no-readme) update benchmarks/README.md."""
     parser = argparse.ArgumentParser(description="Benchmark survey scoring (issue 4).")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--big-rows", type=int, default=5_000_000)

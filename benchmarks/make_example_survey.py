@@ -77,6 +77,7 @@ def make_example_survey(n_rows: int = N_ROWS, *, seed: int = SEED) -> pd.DataFra
 
 
 def main(argv=None) -> int:
+    """Write the example survey (``-n`` rows, fixed seed)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=N_ROWS, help=f"rows (default {N_ROWS})")
     parser.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT, help="output .csv/.csv.gz/.parquet")

@@ -296,7 +296,8 @@ def test_batch_equals_row_by_row(cohort):
     alphabets = _alphabets(nodes)
     batch = propagate_codes(_DEFAULT.network, nodes, codes, alphabets)
     for r in range(codes.shape[0]):
-        single = propagate(_DEFAULT.network, {n: a[codes[r:r + 1, j]] for j, (n, a) in enumerate(zip(nodes, alphabets))})
+        row = {n: a[codes[r:r + 1, j]] for j, (n, a) in enumerate(zip(nodes, alphabets))}
+        single = propagate(_DEFAULT.network, row)
         for node in _DEFAULT.default_targets:
             np.testing.assert_allclose(batch.marginals[node][r], single.marginals[node][0], atol=1e-12)
 

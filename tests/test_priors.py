@@ -70,7 +70,8 @@ def test_good_file_loads(tmp_path):
      r"bad\.toml, nodes\.symptom\.states: got 'no, yes'; expected a list of strings"),
     ('probability.absent = "remainder"', 'probability.absent = { value = 0.7, range = [0.7, 0.7], '
                                          'basis = "expert", source = "x" }',
-     rf"bad\.toml, nodes\.cause\.table\[0\]\.probability: the row sums to 0\.9; expected 1 within {ROW_SUM_TOLERANCE:g}"),
+     r"bad\.toml, nodes\.cause\.table\[0\]\.probability: the row sums to 0\.9; "
+     rf"expected 1 within {ROW_SUM_TOLERANCE:g}"),
     ('source = "A1"', 'source = ""', r"bad\.toml, nodes\.cause\.table\[0\]\.probability\.present\.source: got ''"),
     ("basis = \"evidence\"", "basis = \"hunch\"",
      r"probability\.present\.basis: got 'hunch'; expected one of evidence, derived, expert"),
