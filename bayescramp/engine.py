@@ -26,7 +26,8 @@ import numpy as np
 
 from .spec import Spec, probability_table, topological_order
 
-__all__ = ["CompiledNetwork", "Propagation", "compile_spec", "compile_network", "propagate", "propagate_codes"]
+__all__ = ["CompiledNetwork", "Propagation", "compile_spec", "compile_network", "propagate", "propagate_codes",
+           "absorbed_nodes"]
 
 
 @dataclass(frozen=True)
@@ -315,7 +316,17 @@ def _scope_index(scope: Sequence[int], within: Sequence[int], cards: Sequence[in
     return index
 
 
-def _build_core(names, states, parents, tables) -> _Core | None:
+def absorbed_nodes(names: Sequence[str], parents: Mapping[str, Sequence[str]]) -> set[str]:
+    """Nodes that hang off the core of a network.
+
+    Each has parents, and all its children are absorbed and have it as their only parent (the
+    symptoms and cramp timing of the default model). ``names`` must list parents before children.
+
+    Examples
+    --------
+    >>> sorted(absorbed_nodes(["a", "b", "c"], {"a": (), "b": ("a",), "c": ("b",)}))
+    ['b', 'c']
+    """
     children: dict[str, list[str]] = {n: [] for n in names}
     for name in names:
         for parent in parents[name]:
@@ -324,6 +335,15 @@ def _build_core(names, states, parents, tables) -> _Core | None:
     for name in reversed(names):
         if parents[name] and all(c in absorbed and tuple(parents[c]) == (name,) for c in children[name]):
             absorbed.add(name)
+    return absorbed
+
+
+def _build_core(names, states, parents, tables) -> _Core | None:
+    children: dict[str, list[str]] = {n: [] for n in names}
+    for name in names:
+        for parent in parents[name]:
+            children[parent].append(name)
+    absorbed = absorbed_nodes(names, parents)
     core = [n for n in names if n not in absorbed]
     cards = [len(states[n]) for n in core]
     if not absorbed or float(np.prod([float(c) for c in cards])) > CORE_SIZE_LIMIT:

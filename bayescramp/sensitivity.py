@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ._errors import EvidenceError, InputError, one_of
-from .engine import CompiledNetwork, propagate
+from .engine import CompiledNetwork, absorbed_nodes, propagate
 from .evidence import case_likelihood
 from .scoring import MAX_LISTED_PROBLEMS, encode_frame
 from .spec import NoisyOrCPD, Spec, TableCPD, parameters_by_id
@@ -499,10 +499,7 @@ def _enumeration(network: CompiledNetwork) -> _Enumeration | None:
     """The core enumeration of ``network``, or None when the core's joint is too large."""
     names, parents = network.names, network.parents
     children = {n: [c for c in names if n in parents[c]] for n in names}
-    absorbed: set[str] = set()
-    for name in reversed(names):
-        if parents[name] and all(c in absorbed and tuple(parents[c]) == (name,) for c in children[name]):
-            absorbed.add(name)
+    absorbed = absorbed_nodes(names, parents)
     core = [n for n in names if n not in absorbed]
     cards = [len(network.states[n]) for n in core]
     if not absorbed or float(np.prod([float(c) for c in cards])) > _CORE_LIMIT:
