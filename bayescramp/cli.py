@@ -38,6 +38,11 @@ def _priors_argument(parser: argparse.ArgumentParser) -> None:
                              ".bif/.xmlbif file loads that network")
 
 
+def _evidence_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--evidence", nargs="*", default=[], metavar="NODE=STATE",
+                        help="findings: node=state, node=a|b (one of a set), node=yes:0.8,no:0.2 (soft)")
+
+
 def _load(args: argparse.Namespace):
     from .model import load_model
 
@@ -76,8 +81,7 @@ def _add_query(subparsers) -> None:
         description="Exact posterior of every deficiency (and other unobserved node) given one person's evidence, "
                     "sorted by posterior, with the prior beside it.",
         epilog="example: bayescramp query --evidence leg_cramps=yes diuretic=thiazide")
-    parser.add_argument("--evidence", nargs="*", default=[], metavar="NODE=STATE",
-                        help="findings: node=state, node=a|b (one of a set), node=yes:0.8,no:0.2 (soft)")
+    _evidence_argument(parser)
     parser.add_argument("--targets", nargs="+", metavar="NODE", help="nodes to report (default: all unobserved)")
     _priors_argument(parser)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -201,8 +205,7 @@ def _add_explain(subparsers) -> None:
                     "log-odds), ranked by the size of the change; the data-conflict measure; and the most probable "
                     "joint explanation of the deficiencies.",
         epilog="example: bayescramp explain --evidence diuretic=thiazide cramp_timing=night muscle_weakness=yes")
-    parser.add_argument("--evidence", nargs="*", default=[], metavar="NODE=STATE",
-                        help="findings: node=state, node=a|b (one of a set), node=yes:0.8,no:0.2 (soft)")
+    _evidence_argument(parser)
     parser.add_argument("--targets", nargs="+", metavar="NODE",
                         help="nodes to explain (default: the deficiencies not observed)")
     _priors_argument(parser)
@@ -252,8 +255,7 @@ def _add_plot(subparsers) -> None:
     kinds.required = True
 
     def case_arguments(kind_parser, *, targets: bool = True) -> None:
-        kind_parser.add_argument("--evidence", nargs="*", default=[], metavar="NODE=STATE",
-                                 help="findings: node=state, node=a|b (one of a set), node=yes:0.8,no:0.2 (soft)")
+        _evidence_argument(kind_parser)
         if targets:
             kind_parser.add_argument("--targets", nargs="+", metavar="NODE",
                                      help="nodes to show (default: the deficiencies)")
@@ -412,8 +414,7 @@ def _add_sensitivity(subparsers) -> None:
                     "|df/dtheta|. Parameters are listed by swing, largest first.",
         epilog="example: bayescramp sensitivity --evidence leg_cramps=yes diuretic=thiazide "
                "--target potassium_deficiency=present --top 10 --plot tornado.png")
-    parser.add_argument("--evidence", nargs="*", default=[], metavar="NODE=STATE",
-                        help="findings: node=state, node=a|b (one of a set), node=yes:0.8,no:0.2 (soft)")
+    _evidence_argument(parser)
     parser.add_argument("--target", default="potassium_deficiency=present", metavar="NODE=STATE",
                         help="the posterior studied (default: potassium_deficiency=present)")
     parser.add_argument("--top", type=int, default=15, metavar="K", help="parameters listed (default 15)")
