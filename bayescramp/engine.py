@@ -736,7 +736,7 @@ def _message(product: np.ndarray, source: tuple[int, ...], target: tuple[int, ..
 
 def propagate_codes(network: CompiledNetwork, nodes: Sequence[str], codes: np.ndarray,
                     alphabets: Sequence[np.ndarray], *, targets: Sequence[str] | None = None,
-                    chunk_size: int = 65536) -> Propagation:
+                    chunk_size: int = 65536, distinct: bool = False) -> Propagation:
     """Posteriors for rows of coded evidence, scoring each distinct row once.
 
     Parameters
@@ -752,6 +752,8 @@ def propagate_codes(network: CompiledNetwork, nodes: Sequence[str], codes: np.nd
         Nodes whose marginals are returned (default: every node).
     chunk_size : int
         Distinct patterns propagated at a time; bounds memory.
+    distinct : bool
+        The caller guarantees the rows are already distinct: skip the deduplication.
 
     Returns
     -------
@@ -776,7 +778,9 @@ def propagate_codes(network: CompiledNetwork, nodes: Sequence[str], codes: np.nd
         return Propagation(marginals={t: np.zeros((0, len(network.states[t]))) for t in wanted},
                            log_evidence_probability=np.zeros(0), impossible=np.zeros(0, dtype=bool), families={})
     sizes = [len(a) for a in alphabets]
-    if len(nodes) and float(np.prod([float(s) for s in sizes])) < 2.0 ** 62:
+    if distinct:
+        patterns, inverse = codes, np.arange(n_rows)
+    elif len(nodes) and float(np.prod([float(s) for s in sizes])) < 2.0 ** 62:
         key = np.zeros(n_rows, dtype=np.int64)
         for j, size in enumerate(sizes):
             key = key * size + codes[:, j]

@@ -144,7 +144,7 @@ class PatternCache:
     def _propagate(self, patterns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self.n_propagated += patterns.shape[0]
         result = propagate_codes(self.network, self.nodes, patterns, self.alphabets, targets=self.targets,
-                                 chunk_size=ENGINE_BLOCK)
+                                 chunk_size=ENGINE_BLOCK, distinct=True)
         values = (np.concatenate([result.marginals[t] for t in self.targets], axis=1) if self.targets
                   else np.zeros((patterns.shape[0], 0)))
         return values, result.log_evidence_probability
@@ -162,7 +162,10 @@ class PatternCache:
         key = np.zeros(n_rows, dtype=np.int64)
         for j, size in enumerate(self._radix):
             key = key * size + codes[:, j]
-        unique_keys, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        # hash-based (pandas) rather than sort-based (np.unique): this runs on every chunk
+        inverse, unique_keys = pd.factorize(key)
+        first = np.empty(len(unique_keys), dtype=np.int64)
+        first[inverse[::-1]] = np.arange(n_rows - 1, -1, -1)
         position = np.searchsorted(self._keys, unique_keys)
         known = position < len(self._keys)
         known[known] = self._keys[position[known]] == unique_keys[known]
