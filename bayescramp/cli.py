@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -597,6 +598,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"bayescramp: error: {where}{error.strerror or error}; expected a readable input and a writable "
+              "output location.", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception as error:  # a bug: one sentence, unless BAYESCRAMP_DEBUG asks for the traceback
+        if os.environ.get("BAYESCRAMP_DEBUG"):
+            raise
+        print(f"bayescramp: internal error: {type(error).__name__}: {error}. This is a bug in bayescramp; please "
+              "report it with the command you ran (set BAYESCRAMP_DEBUG=1 to see the traceback).", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

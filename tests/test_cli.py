@@ -109,3 +109,13 @@ def test_console_script_end_to_end(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "bayescramp", "query", "--evidence", "x=y"],
                          capture_output=True, text=True, check=False)
     assert bad.returncode == 1 and bad.stderr.startswith("bayescramp: error:") and "Traceback" not in bad.stderr
+
+
+def test_unwritable_output_is_one_sentence(tmp_path, capsys):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    target = folder / "model.bif"
+    target.mkdir()  # a folder where the file should go: replacing it fails with an OSError
+    assert main(["export", "-o", str(target)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("bayescramp: error:") and "Traceback" not in err
