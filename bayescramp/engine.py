@@ -71,12 +71,6 @@ class CompiledNetwork:
         """Node name -> index."""
         return {name: i for i, name in enumerate(self.names)}
 
-    @property
-    def largest_clique_size(self) -> int:
-        """Number of entries of the largest clique table (the cost per row)."""
-        cards = [len(self.states[n]) for n in self.names]
-        return max(int(np.prod([cards[v] for v in c])) for c in self.cliques)
-
 
 @dataclass
 class Propagation:
