@@ -27,7 +27,11 @@ def score_dask(ddf, **options):
     >>> score_dask(frame).compute(scheduler="sync")["status"].tolist()
     ['ok', 'ok']
     """
-    from .distributed import score_dask as _score_dask
+    try:
+        from .distributed import score_dask as _score_dask
+    except ImportError as error:
+        raise InputError(f"score_dask: {error}; expected dask installed "
+                         "(python -m pip install \"bayescramp[dask]\").") from None
 
     return _score_dask(ddf, **options)
 

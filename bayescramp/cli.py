@@ -536,7 +536,11 @@ def _run_score(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         if args.engine == "dask":
-            from .distributed import score_dask_file
+            try:
+                from .distributed import score_dask_file
+            except ImportError as error:
+                raise InputError(f"--engine dask: {error}; expected dask installed "
+                                 "(python -m pip install \"bayescramp[dask]\").") from None
 
             summary = score_dask_file(scheduler=args.scheduler, **options)
         else:

@@ -1,5 +1,7 @@
 """Dask: score_dask and `score --engine dask` give the local numbers."""
 
+import sys
+
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
@@ -73,3 +75,24 @@ def test_local_cluster_file_scoring_equals_score_file(tmp_path, example_frame):
     np.testing.assert_allclose(via_cli.iloc[:, NUMBERS].to_numpy(float), local.iloc[:, NUMBERS].to_numpy(float),
                                rtol=1e-12, atol=1e-14)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cli.csv", "dask.parquet", "local.csv", "survey.csv"]
+
+
+def test_missing_dask_is_one_sentence(monkeypatch, tmp_path, capsys):
+    import builtins
+
+    from bayescramp.cli import main
+
+    real_import = builtins.__import__
+
+    def no_dask(name, *args, **kwargs):
+        if name == "dask" or name.startswith("dask.") or name == "distributed":
+            raise ModuleNotFoundError(f"No module named {name.split('.')[0]!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.delitem(sys.modules, "bayescramp.distributed", raising=False)
+    monkeypatch.setattr(builtins, "__import__", no_dask)
+    survey = tmp_path / "s.csv"
+    survey.write_text("leg_cramps\nyes\n")
+    assert main(["score", str(survey), "-o", str(tmp_path / "o.parquet"), "--engine", "dask", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "--engine dask: No module named" in err and "expected dask installed" in err and "Traceback" not in err
