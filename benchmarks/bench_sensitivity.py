@@ -89,7 +89,7 @@ def main(argv=None) -> int:
 
     n_params = len(functions.effects)
     lines = [
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPU(s) (shared with other jobs), Python "
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPU(s) (note the machine load beside these figures), Python "
         f"{platform.python_version()}, numpy {np.__version__}, OPENBLAS_NUM_THREADS="
         f"{os.environ['OPENBLAS_NUM_THREADS']}; {time.strftime('%Y-%m-%d')}{' (--quick)' if args.quick else ''}.",
         "",
