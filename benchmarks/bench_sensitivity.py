@@ -40,6 +40,7 @@ SECTION = "## Sensitivity (issue 5)"
 
 
 def best_of(repeats: int, work):
+    """The fastest of ``repeats`` runs of ``work()``, and its last result."""
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -49,6 +50,7 @@ def best_of(repeats: int, work):
 
 
 def main(argv=None) -> int:
+    """Run the benchmark, print the figures and (unless --no-readme) append them to the README."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
     parser.add_argument("--no-readme", action="store_true", help="do not append to benchmarks/README.md")
