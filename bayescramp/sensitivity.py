@@ -390,9 +390,16 @@ def sensitivity_functions(spec: Spec, network: CompiledNetwork, likelihood: Mapp
         raise InputError(f"method: got {method!r}; expected \"auto\" or \"junction_tree\".")
     enumeration = _enumeration(network) if method == "auto" else None
     if enumeration is not None:
-        derivatives, log_scale, impossible = _derivatives_enumerated(network, enumeration, likelihood, nodes, n_rows)
-        derivatives_y, log_scale_y, impossible_y = _derivatives_enumerated(network, enumeration, with_target, nodes,
-                                                                           n_rows)
+        if node_y in enumeration.nodes:
+            # a core target: the second pass is the first with the configurations of y only
+            mask = (enumeration.state_of[node_y] == network.states[node_y].index(state_y)).astype(float)
+            (derivatives, log_scale, impossible), (derivatives_y, log_scale_y, impossible_y) = \
+                _derivatives_enumerated(network, enumeration, likelihood, nodes, n_rows, masks=[mask])
+        else:
+            [(derivatives, log_scale, impossible)] = _derivatives_enumerated(network, enumeration, likelihood,
+                                                                             nodes, n_rows)
+            [(derivatives_y, log_scale_y, impossible_y)] = _derivatives_enumerated(network, enumeration, with_target,
+                                                                                   nodes, n_rows)
         log_pe = np.where(impossible, -np.inf, log_scale)
         posterior = np.where(impossible, np.nan, np.where(impossible_y, 0.0, _ratio(log_scale_y, log_scale,
                                                                                      impossible)))
@@ -517,7 +524,8 @@ def _enumeration(network: CompiledNetwork) -> _Enumeration | None:
 
 
 def _derivatives_enumerated(network: CompiledNetwork, core: _Enumeration, likelihood: Mapping[str, np.ndarray],
-                            nodes: list[str], n_rows: int) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+                            nodes: list[str], n_rows: int, *, masks: Sequence[np.ndarray] = ()
+                            ) -> list[tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]]:
     """``G = ∂P(e)/∂(CPT entry)`` for every CPT entry of ``nodes``, by enumerating the core.
 
     The core's joint ``prior[S]`` times one evidence factor per attached subtree or observed
@@ -525,6 +533,10 @@ def _derivatives_enumerated(network: CompiledNetwork, core: _Enumeration, likeli
     left out, of an absorbed node the outside message times the evidence below it. Nothing
     is divided by a CPT entry, so zero entries are exact. Returns ``G`` scaled by
     ``exp(-log_scale)`` per row, ``log_scale`` and the impossible-row mask (``P(e) = 0``).
+
+    Each of ``masks`` (``[S]``, 0/1 over core configurations: a core target's state) adds
+    one more result, for the evidence plus that finding. It shares every elementwise product
+    with the first result: only the weight matrices are masked.
     """
     core_nodes = list(core.nodes)
     size = core.prior.size
@@ -555,9 +567,13 @@ def _derivatives_enumerated(network: CompiledNetwork, core: _Enumeration, likeli
         weights = np.zeros((size, int(np.prod(network.tables[name].shape[:-1]))))
         weights[np.arange(size), cells] = core.prior
         parent_weights[name] = weights
-    out = {name: np.zeros((n_rows, network.tables[name].size)) for name in nodes}
-    log_scale = np.zeros(n_rows)
-    impossible = np.zeros(n_rows, dtype=bool)
+    variants = [np.ones(size)] + [np.asarray(m, dtype=float) for m in masks]
+    masked_cells = [{n: w * m[:, None] for n, w in cell_weights.items()} for m in variants]
+    masked_parents = [{n: w * m[:, None] for n, w in parent_weights.items()} for m in variants]
+    masked_prior = [core.prior * m for m in variants]
+    outs = [{name: np.zeros((n_rows, network.tables[name].size)) for name in nodes} for _ in variants]
+    log_scales = [np.zeros(n_rows) for _ in variants]
+    impossibles = [np.zeros(n_rows, dtype=bool) for _ in variants]
     for start in range(0, n_rows, _BLOCK_ROWS):
         rows = slice(start, min(start + _BLOCK_ROWS, n_rows))
         n_block = rows.stop - rows.start
@@ -604,37 +620,39 @@ def _derivatives_enumerated(network: CompiledNetwork, core: _Enumeration, likeli
             suffix.append(suffix[-1] * f)
         suffix = suffix[::-1]
         product = prefix[-1]
-        total = product @ core.prior
-        dead |= total <= 0
-        peak = np.where(dead, 1.0, total)
-        block_scale += np.log(peak)
-        log_scale[rows] = block_scale
-        impossible[rows] = dead
-        for name in nodes:
-            if name in core.nodes:
-                out[name][rows] = (product @ cell_weights[name]) / peak[:, None]
         # every attached subtree contributes a factor (all ones when nothing below it is observed)
-        outside = {name: (prefix[k] * suffix[k + 1]) @ parent_weights[name]
-                   for k, name in enumerate(owners) if name in core.attached}
+        left_out = {name: prefix[k] * suffix[k + 1] for k, name in enumerate(owners) if name in core.attached}
+        for v in range(len(variants)):
+            out = outs[v]
+            total = product @ masked_prior[v]
+            dead_v = dead | (total <= 0)
+            peak = np.where(dead_v, 1.0, total)
+            log_scales[v][rows] = block_scale + np.log(peak)
+            impossibles[v][rows] = dead_v
+            for name in nodes:
+                if name in core.nodes:
+                    out[name][rows] = (product @ masked_cells[v][name]) / peak[:, None]
 
-        def visit(name: str, into: np.ndarray, scale: np.ndarray, evidence_below: np.ndarray,
-                  child_scale: np.ndarray) -> None:
-            # into[b, parent cell]: everything outside name's family; evidence_below[b, k]: evidence under it
-            if name in out:
-                out[name][rows] = (into[:, :, None] * evidence_below[:, None, :]).reshape(n_block, -1) * scale[:, None]
-            reaching = into @ network.tables[name].reshape(into.shape[1], -1)
-            for child in children[name]:
-                others = direct.get(name, np.ones_like(reaching))
-                for sibling in children[name]:
-                    if sibling != child:
-                        others = others * messages[sibling]
-                visit(child, reaching * others, child_scale, below[child], child_scale)
+            def visit(name: str, into: np.ndarray, scale: np.ndarray, evidence_below: np.ndarray,
+                      child_scale: np.ndarray, out: dict = out) -> None:
+                # into[b, parent cell]: everything outside name's family; evidence_below[b, k]: evidence under it
+                if name in out:
+                    out[name][rows] = ((into[:, :, None] * evidence_below[:, None, :]).reshape(n_block, -1)
+                                       * scale[:, None])
+                reaching = into @ network.tables[name].reshape(into.shape[1], -1)
+                for child in children[name]:
+                    others = direct.get(name, np.ones_like(reaching))
+                    for sibling in children[name]:
+                        if sibling != child:
+                            others = others * messages[sibling]
+                    visit(child, reaching * others, child_scale, below[child], child_scale)
 
-        for name in core.attached:
-            # the attached node's own evidence factor was rescaled by its row maximum; the raw
-            # evidence of its subtree carries that scale back
-            visit(name, outside[name], 1.0 / peak, below[name], 1.0 / (peak * tops[name]))
-    return out, log_scale, impossible
+            for name in core.attached:
+                # the attached node's own evidence factor was rescaled by its row maximum; the raw
+                # evidence of its subtree carries that scale back
+                visit(name, left_out[name] @ masked_parents[v][name], 1.0 / peak, below[name],
+                      1.0 / (peak * tops[name]))
+    return list(zip(outs, log_scales, impossibles))
 
 
 def _likelihood_for(network: CompiledNetwork, evidence) -> tuple[dict[str, np.ndarray], int, np.ndarray | None]:
