@@ -567,6 +567,9 @@ def _derivatives_enumerated(network: CompiledNetwork, core: _Enumeration, likeli
         weights = np.zeros((size, int(np.prod(network.tables[name].shape[:-1]))))
         weights[np.arange(size), cells] = core.prior
         parent_weights[name] = weights
+    # with every emission entry positive, an attached factor is zero only on a dead row, so
+    # dividing it out of the product is exact to rounding; zero entries need prefix/suffix products
+    divide = all(core.emission[name].min() > 0 for name in core.attached)
     variants = [np.ones(size)] + [np.asarray(m, dtype=float) for m in masks]
     masked_cells = [{n: w * m[:, None] for n, w in cell_weights.items()} for m in variants]
     masked_parents = [{n: w * m[:, None] for n, w in parent_weights.items()} for m in variants]
@@ -611,17 +614,38 @@ def _derivatives_enumerated(network: CompiledNetwork, core: _Enumeration, likeli
                 block_scale += np.log(top)
                 factors.append((values / top[:, None])[:, core.state_of[name]])
                 owners.append(name)
-        # prefix/suffix products give every leave-one-out product without dividing
-        prefix = [np.ones((n_block, size))]
-        for f in factors:
-            prefix.append(prefix[-1] * f)
-        suffix = [np.ones((n_block, size))]
-        for f in reversed(factors):
-            suffix.append(suffix[-1] * f)
-        suffix = suffix[::-1]
-        product = prefix[-1]
         # every attached subtree contributes a factor (all ones when nothing below it is observed)
-        left_out = {name: prefix[k] * suffix[k + 1] for k, name in enumerate(owners) if name in core.attached}
+        if divide:
+            # attached factors are positive on every live row: leave one out by dividing it out;
+            # on a dead row (a factor all zero) the derivatives still matter, so multiply exactly
+            product = factors[0] if factors else np.ones((n_block, size))
+            for f in factors[1:]:
+                product = product * f
+            dead_rows = np.flatnonzero(dead)
+            left_out = {}
+            for k, name in enumerate(owners):
+                if name not in core.attached:
+                    continue
+                if not dead_rows.size:
+                    left_out[name] = product / factors[k]
+                    continue
+                left_out[name] = product / np.where(dead[:, None], 1.0, factors[k])
+                exact = np.ones((dead_rows.size, size))
+                for j, f in enumerate(factors):
+                    if j != k:
+                        exact = exact * f[dead_rows]
+                left_out[name][dead_rows] = exact
+        else:
+            # prefix/suffix products give every leave-one-out product without dividing
+            prefix = [np.ones((n_block, size))]
+            for f in factors:
+                prefix.append(prefix[-1] * f)
+            suffix = [np.ones((n_block, size))]
+            for f in reversed(factors):
+                suffix.append(suffix[-1] * f)
+            suffix = suffix[::-1]
+            product = prefix[-1]
+            left_out = {name: prefix[k] * suffix[k + 1] for k, name in enumerate(owners) if name in core.attached}
         for v in range(len(variants)):
             out = outs[v]
             total = product @ masked_prior[v]
