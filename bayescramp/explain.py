@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from ._errors import EvidenceError, InputError, one_of
-from .engine import CompiledNetwork, propagate, propagate_codes
+from .engine import CompiledNetwork, distinct_rows, propagate, propagate_codes
 from .evidence import Alphabet, EncodedColumn, finding_likelihood
 from .scoring import MAX_LISTED_PROBLEMS, STATUS_IMPOSSIBLE, STATUS_OK, default_targets, encode_frame, target_columns
 
@@ -197,14 +197,6 @@ def _code(network: CompiledNetwork, evidence, encoder) -> CodedEvidence:
                      "pandas DataFrame (a cohort).")
 
 
-def _unique_rows(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct rows of ``codes`` and, per input row, the index of its distinct row."""
-    if codes.shape[1] == 0:
-        return np.zeros((min(1, codes.shape[0]), 0), dtype=np.int64), np.zeros(codes.shape[0], dtype=np.int64)
-    patterns, inverse = np.unique(codes, axis=0, return_inverse=True)
-    return patterns, inverse.reshape(-1)
-
-
 def _hypotheses(network: CompiledNetwork, targets: str | Sequence[str] | None,
                 observed: Sequence[str]) -> list[tuple[str, str, int]]:
     """``(column, node, state index)`` per hypothesis: P(present/yes), or each state of other nodes."""
@@ -340,7 +332,7 @@ def explain(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame
     coded = _code(network, evidence, encoder)
     hypotheses = _hypotheses(network, target, coded.nodes)
     columns = _order(network, coded.nodes, order)
-    patterns, inverse = _unique_rows(coded.codes[:, columns])
+    patterns, inverse = distinct_rows(coded.codes[:, columns])
     if coded.n_rows == 0 or not columns:
         return pd.DataFrame(columns=(["row"] if is_table else []) + EXPLAIN_COLUMNS)
     probability, log_pe = _propagate_variants(network, coded, columns, patterns, hypotheses, prefixes=True)
@@ -442,7 +434,7 @@ def top_findings(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.Data
     names = ["top_finding_" + name[len("p_"):] for name, _, _ in hypotheses]
     if coded.n_rows == 0 or not columns:
         return pd.DataFrame({name: np.full(coded.n_rows, None, dtype=object) for name in names}, index=coded.index)
-    patterns, inverse = _unique_rows(coded.codes[:, columns])
+    patterns, inverse = distinct_rows(coded.codes[:, columns])
     probability, _ = _propagate_variants(network, coded, columns, patterns, hypotheses, prefixes=False)
     ones = np.asarray([coded.ones[j] for j in columns])
     finding = patterns != ones
@@ -520,7 +512,7 @@ def most_probable(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.Dat
 
     nodes = list(coded.nodes)
     vectors = [np.asarray(a.vectors, dtype=float) for a in coded.alphabets]
-    patterns, inverse = _unique_rows(coded.codes)
+    patterns, inverse = distinct_rows(coded.codes)
     if coded.n_rows == 0:
         patterns = np.zeros((0, len(nodes)), dtype=np.int64)
     # each over node gets a column whose code is (evidence code * n_states + configured state)

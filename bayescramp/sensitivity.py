@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ._errors import EvidenceError, InputError, one_of
-from .engine import CompiledNetwork, absorbed_nodes, propagate
+from .engine import CompiledNetwork, absorbed_nodes, distinct_rows, propagate
 from .evidence import case_likelihood
 from .scoring import MAX_LISTED_PROBLEMS, encode_frame
 from .spec import NoisyOrCPD, Spec, TableCPD, parameters_by_id
@@ -691,9 +691,9 @@ def _likelihood_for(network: CompiledNetwork, evidence) -> tuple[dict[str, np.nd
         if not encoded:
             return {}, 1, np.zeros(n_rows, dtype=np.int64)
         codes = np.column_stack([c.codes for c in encoded])
-        patterns, inverse = np.unique(codes, axis=0, return_inverse=True)
+        patterns, inverse = distinct_rows(codes, [len(c.alphabet.vectors) for c in encoded])
         likelihood = {c.node: c.alphabet.vectors[patterns[:, j]] for j, c in enumerate(encoded)}
-        return likelihood, patterns.shape[0], inverse.reshape(-1)
+        return likelihood, patterns.shape[0], inverse
     if evidence is None or isinstance(evidence, Mapping):
         return case_likelihood(network.states, dict(evidence or {})), 1, None
     raise InputError(f"evidence: got {type(evidence).__name__}; expected a mapping node -> finding for one case, "

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ._errors import InputError, SpecError
-from .engine import CompiledNetwork, propagate
+from .engine import CompiledNetwork, distinct_rows, propagate
 from .evidence import EncodedColumn
 from .scoring import check_targets, encode_frame, target_columns
 from .spec import NoisyOrCPD, Parameter, Spec, TableCPD, parameters_by_id
@@ -453,8 +453,7 @@ def encoded_intervals(network: CompiledNetwork, encoded: Sequence[EncodedColumn]
     """
     if encoded:
         codes = np.column_stack([c.codes for c in encoded])
-        patterns, inverse = np.unique(codes, axis=0, return_inverse=True)
-        inverse = inverse.reshape(-1)
+        patterns, inverse = distinct_rows(codes, [len(c.alphabet.vectors) for c in encoded])
         likelihood = {c.node: np.asarray(c.alphabet.vectors)[patterns[:, j]] for j, c in enumerate(encoded)}
         n_patterns = patterns.shape[0]
     else:
