@@ -36,9 +36,6 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
-from scipy.special import expit
-from scipy.stats import rankdata
 
 from ._errors import InputError, one_of
 from .engine import CompiledNetwork, compile_spec, propagate_codes
@@ -168,6 +165,10 @@ def _logistic_fit(x: np.ndarray, count: np.ndarray, positive: np.ndarray, *, fit
 
     Returns ``(a, se_a, b, se_b)``; NaN where a parameter is not identifiable.
     """
+    # scipy is imported here, not at module level: `import bayescramp` (and the CLI) stays fast
+    from scipy.optimize import minimize
+    from scipy.special import expit
+
     design = np.column_stack([np.ones_like(x), x]) if fit_slope else np.ones((len(x), 1))
     offset = np.zeros_like(x) if fit_slope else x
 
@@ -270,6 +271,8 @@ def discrimination_and_calibration(truth: np.ndarray, predicted: np.ndarray, *, 
     brier = float(np.mean((predicted - truth) ** 2)) if n else math.nan
     reference = prevalence * (1 - prevalence)
     if 0 < n_positive < n:
+        from scipy.stats import rankdata
+
         ranks = rankdata(predicted)
         auroc = (ranks[truth == 1].sum() - n_positive * (n_positive + 1) / 2) / (n_positive * (n - n_positive))
         x = np.log(np.clip(predicted, EPSILON, 1 - EPSILON)) - np.log1p(-np.clip(predicted, EPSILON, 1 - EPSILON))
