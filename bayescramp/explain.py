@@ -40,7 +40,15 @@ import pandas as pd
 from ._errors import EvidenceError, InputError, one_of
 from .engine import CompiledNetwork, distinct_rows, propagate, propagate_codes
 from .evidence import Alphabet, EncodedColumn, finding_likelihood
-from .scoring import MAX_LISTED_PROBLEMS, STATUS_IMPOSSIBLE, STATUS_OK, default_targets, encode_frame, target_columns
+from .scoring import (
+    STATUS_IMPOSSIBLE,
+    STATUS_OK,
+    cell_problems,
+    default_targets,
+    encode_frame,
+    invalid_error,
+    target_columns,
+)
 
 __all__ = ["CodedEvidence", "code_case", "code_frame", "code_columns", "explain", "top_findings", "most_probable",
            "EXPLAIN_COLUMNS", "MAX_CONFIGURATIONS", "TIE_TOLERANCE", "RAISE_TOLERANCE"]
@@ -154,15 +162,9 @@ def code_frame(network: CompiledNetwork, data: pd.DataFrame, *,
         raise InputError(f"{source}: got {type(data).__name__}; expected a pandas DataFrame or a mapping of "
                          "node -> finding.")
     encoded, _ = (encoder or encode_frame)(network, data)
-    problems = [(int(r), f"{source}, row {int(r)}, column {c.column!r}: got {v!r}; expected {c.expected}.")
-                for c in encoded for r, v in zip(c.bad_rows, c.bad_values)]
-    if problems:
-        problems.sort()
-        listed = [message for _, message in problems[:MAX_LISTED_PROBLEMS]]
-        n_bad = sum(len(c.bad_rows) for c in encoded)
-        if n_bad > len(listed):
-            listed.append(f"... and {n_bad - len(listed)} more invalid cell(s); fix them or map them in a codebook.")
-        raise InputError(listed)
+    listed, n_bad = cell_problems(encoded, source=source, row_label=lambda r: f"row {r}")
+    if n_bad:
+        raise invalid_error(listed, n_bad)
     return code_columns(encoded, len(data), index=data.index)
 
 

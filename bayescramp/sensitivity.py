@@ -36,7 +36,7 @@ import pandas as pd
 from ._errors import EvidenceError, InputError, one_of
 from .engine import CompiledNetwork, absorbed_nodes, distinct_rows, propagate
 from .evidence import case_likelihood
-from .scoring import MAX_LISTED_PROBLEMS, encode_frame
+from .scoring import cell_problems, encode_frame, invalid_error
 from .spec import NoisyOrCPD, Spec, TableCPD, parameters_by_id
 
 __all__ = [
@@ -683,10 +683,9 @@ def _likelihood_for(network: CompiledNetwork, evidence) -> tuple[dict[str, np.nd
     """Likelihood arrays of distinct evidence patterns, their count, and each input row's pattern."""
     if isinstance(evidence, pd.DataFrame):
         encoded, _ = encode_frame(network, evidence)
-        problems = [f"data, row {int(r)}, column {c.column!r}: got {v!r}; expected {c.expected}."
-                    for c in encoded for r, v in zip(c.bad_rows, c.bad_values)]
-        if problems:
-            raise InputError(problems[:MAX_LISTED_PROBLEMS])
+        listed, n_bad = cell_problems(encoded, source="data", row_label=lambda r: f"row {r}")
+        if n_bad:
+            raise invalid_error(listed, n_bad)
         n_rows = len(evidence)
         if not encoded:
             return {}, 1, np.zeros(n_rows, dtype=np.int64)
