@@ -141,7 +141,7 @@ def _run_priors_check(args: argparse.Namespace) -> int:
         if node in published:
             entry = published[node]
             value = float(marginals[node][entry.state])
-            inside = "yes" if entry.low - 1e-12 <= value <= entry.high + 1e-12 else "NO"
+            inside = _inside(value, entry.low, entry.high)
             print(f"{node:<26}{entry.state:<18}{value:>8.4f}{entry.value:>11.4f}  "
                   f"{f'[{entry.low:g}, {entry.high:g}]':<15}{inside:<8}{entry.source}")
         else:
@@ -149,11 +149,53 @@ def _run_priors_check(args: argparse.Namespace) -> int:
             state = positive[0] if positive else model.states(node)[-1]
             print(f"{node:<26}{state:<18}{float(marginals[node][state]):>8.4f}{'-':>11}  {'':<15}{'':<8}"
                   "(no published figure)")
+    _print_conditional_checks(model)
+    _print_silent_checks(model)
     if args.parameters:
         print()
         for row in parameters.itertuples():
             print(f"{row.id:<80} {row.value:>8.4g} [{row.low:g}, {row.high:g}] {row.basis:<9} {row.source}")
     return EXIT_OK
+
+
+def _inside(value: float, low: float, high: float) -> str:
+    return "yes" if low - 1e-12 <= value <= high + 1e-12 else "NO"
+
+
+def _print_conditional_checks(model) -> None:
+    """Stratum (conditional) marginals beside the published figures of ``[[published_conditional]]``."""
+    from .model import EvidenceError
+
+    entries = model.spec.published_conditional
+    if not entries:
+        return
+    print(f"\n{'P(node = state | given)':<72}{'model':>8}{'published':>11}  {'range':<15}{'inside':<8}source")
+    for entry in entries:
+        given = ", ".join(f"{k}={v}" for k, v in entry.given.items())
+        label = f"{entry.node}={entry.state} | {given}"
+        try:
+            value = float(model.posterior(entry.given, targets=[entry.node])[entry.node][entry.state])
+        except EvidenceError:
+            print(f"{label:<72}{'-':>8}{entry.value:>11.4f}  {'':<15}{'-':<8}(condition impossible under this model)")
+            continue
+        print(f"{label:<72}{value:>8.4f}{entry.value:>11.4f}  {f'[{entry.low:g}, {entry.high:g}]':<15}"
+              f"{_inside(value, entry.low, entry.high):<8}{entry.source}")
+
+
+def _print_silent_checks(model) -> None:
+    """Joint check: the share of each deficiency that causes none of its symptoms, beside the published figure."""
+    from .spec import silent_share
+
+    entries = model.spec.published_asymptomatic
+    if not entries:
+        return
+    print("\njoint check: share of people with the deficiency who have none of the symptoms it causes "
+          "(product of 1 - link over its symptom links)")
+    print(f"{'node':<26}{'model':>8}{'published':>11}  {'range':<15}{'inside':<8}source")
+    for node, entry in entries.items():
+        value = silent_share(model.spec, node)
+        print(f"{node:<26}{value:>8.4f}{entry.value:>11.4f}  {f'[{entry.low:g}, {entry.high:g}]':<15}"
+              f"{_inside(value, entry.low, entry.high):<8}{entry.source}")
 
 
 def _add_export(subparsers) -> None:

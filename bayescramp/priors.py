@@ -20,7 +20,9 @@ from .spec import (
     Node,
     NoisyOrCPD,
     Parameter,
+    ConditionalPrevalence,
     Prevalence,
+    SilentShare,
     Spec,
     TableCPD,
     TableRow,
@@ -36,7 +38,9 @@ __all__ = ["load_spec", "bundled_priors", "bundled_path", "DEFAULT_PRIORS"]
 DEFAULT_PRIORS = "default.toml"
 _NODE_KEYS = {"label", "description", "states", "parents", "cpd", "table", "leak", "links"}
 _PARAMETER_KEYS = {"value", "range", "basis", "source", "note", "distribution"}
-_TOP_KEYS = {"meta", "nodes", "parameters", "published_prevalence"}
+_TOP_KEYS = {"meta", "nodes", "parameters", "published_prevalence", "published_conditional", "published_asymptomatic"}
+#: [meta] keys that hold lists of node names
+_META_NODE_LISTS = ("observable", "targets", "symptoms")
 
 
 def bundled_path(name: str) -> Path:
@@ -96,6 +100,8 @@ def load_spec(*paths: str | Path) -> Spec:
     raw_nodes: dict[str, tuple[dict, str]] = {}
     overrides: list[tuple[str, Any, str]] = []
     prevalence: dict[str, Prevalence] = {}
+    conditional: list[ConditionalPrevalence] = []
+    asymptomatic: dict[str, SilentShare] = {}
     meta: dict[str, str] = {}
     for file in files:
         label = file.name
@@ -117,9 +123,9 @@ def load_spec(*paths: str | Path) -> Spec:
             problems.append(f"{label}, meta: got {file_meta!r}; expected a table.")
             file_meta = {}
         for key, value in file_meta.items():
-            if key == "observable":
+            if key in _META_NODE_LISTS:
                 if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                    problems.append(f"{label}, meta.observable: got {value!r}; expected a list of node names.")
+                    problems.append(f"{label}, meta.{key}: got {value!r}; expected a list of node names.")
                     continue
                 meta[key] = tuple(value)
             elif key == "base" and file != files[0]:
@@ -150,16 +156,31 @@ def load_spec(*paths: str | Path) -> Spec:
             problems.append(f"{label}, published_prevalence: got {type(published).__name__}; expected a table.")
             published = {}
         for name, raw in published.items():
+            if raw == "none":   # an overlay for another population: the earlier figure does not apply
+                prevalence.pop(name, None)
+                continue
             entry = _prevalence(name, raw, f"{label}, published_prevalence.{name}", problems)
             if entry is not None:
                 prevalence[name] = entry
+        conditional.extend(_published_list(document.get("published_conditional", []), label, _conditional,
+                                           "published_conditional", problems))
+        silent = document.get("published_asymptomatic", {})
+        if not isinstance(silent, dict):
+            problems.append(f"{label}, published_asymptomatic: got {type(silent).__name__}; expected a table keyed by "
+                            "node.")
+            silent = {}
+        for name, raw in silent.items():
+            entry = _silent_share(name, raw, f"{label}, published_asymptomatic.{name}", problems)
+            if entry is not None:
+                asymptomatic[name] = entry
     nodes_built: dict[str, Node] = {}
     for name, (raw, label) in raw_nodes.items():
         node = _node(name, raw, label, raw_nodes, problems)
         if node is not None:
             nodes_built[name] = node
     spec = Spec(nodes=nodes_built, meta=meta, published_prevalence=prevalence,
-                files=tuple(str(f) for f in files))
+                files=tuple(str(f) for f in files), published_conditional=tuple(conditional),
+                published_asymptomatic=asymptomatic)
     if not problems:
         spec = _apply_overrides(spec, overrides, problems)
     if not problems:
@@ -344,7 +365,8 @@ def _noisy_or(name, raw, where, parents, problems) -> NoisyOrCPD | None:
 
 def _prevalence(name: str, raw: Any, where: str, problems: list[str]) -> Prevalence | None:
     if not isinstance(raw, dict):
-        problems.append(f"{where}: got {raw!r}; expected {{ state = ..., value = ..., range = [..], source = ... }}.")
+        problems.append(f"{where}: got {raw!r}; expected {{ state = ..., value = ..., range = [..], source = ... }} "
+                        "(or \"none\" in an overlay, to drop an earlier file's figure).")
         return None
     state, value, bounds = raw.get("state"), raw.get("value"), raw.get("range")
     if not isinstance(state, str):
@@ -360,6 +382,67 @@ def _prevalence(name: str, raw: Any, where: str, problems: list[str]) -> Prevale
         return None
     return Prevalence(node=name, state=state, value=float(value), low=float(bounds[0]), high=float(bounds[1]),
                       source=str(raw.get("source", "")), location=where)
+
+
+def _figure(raw: Any, where: str, problems: list[str]) -> tuple[float, float, float] | None:
+    """``value`` and ``range`` of a published figure, checked."""
+    value, bounds = raw.get("value"), raw.get("range")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        problems.append(f"{where}.value: got {value!r}; expected a number in [0, 1].")
+        return None
+    if bounds is None:
+        bounds = [value, value]
+    if (not isinstance(bounds, list) or len(bounds) != 2
+            or not all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds)
+            or not 0.0 <= bounds[0] <= bounds[1] <= 1.0):
+        problems.append(f"{where}.range: got {bounds!r}; expected [low, high] with 0 <= low <= high <= 1.")
+        return None
+    return float(value), float(bounds[0]), float(bounds[1])
+
+
+def _published_list(raw: Any, label: str, build, key: str, problems: list[str]) -> list:
+    if not isinstance(raw, list):
+        problems.append(f"{label}, {key}: got {type(raw).__name__}; expected an array of tables ([[{key}]]).")
+        return []
+    entries = [build(item, f"{label}, {key}[{i}]", problems) for i, item in enumerate(raw)]
+    return [entry for entry in entries if entry is not None]
+
+
+def _conditional(raw: Any, where: str, problems: list[str]) -> ConditionalPrevalence | None:
+    if not isinstance(raw, dict):
+        problems.append(f"{where}: got {raw!r}; expected a table with node, state, given, value, range and source.")
+        return None
+    _unknown(raw, {"node", "state", "given", "value", "range", "source", "note"}, where, problems)
+    node, state, given = raw.get("node"), raw.get("state"), raw.get("given", {})
+    if not isinstance(node, str) or not isinstance(state, str):
+        problems.append(f"{where}: got node = {node!r}, state = {state!r}; expected a node name and one of its states.")
+        return None
+    if not isinstance(given, dict) or not all(isinstance(v, str) for v in given.values()):
+        problems.append(f"{where}.given: got {given!r}; expected a table of node = \"state\".")
+        return None
+    figure = _figure(raw, where, problems)
+    if figure is None:
+        return None
+    return ConditionalPrevalence(node=node, state=state, given=dict(given), value=figure[0], low=figure[1],
+                                 high=figure[2], source=str(raw.get("source", "")), location=where)
+
+
+def _silent_share(name: str, raw: Any, where: str, problems: list[str]) -> SilentShare | None:
+    if not isinstance(raw, dict):
+        problems.append(f"{where}: got {raw!r}; expected {{ value = ..., range = [..], source = ..., note = ... }}.")
+        return None
+    _unknown(raw, {"value", "range", "source", "note"}, where, problems)
+    figure = _figure(raw, where, problems)
+    if figure is None:
+        return None
+    return SilentShare(node=name, value=figure[0], low=figure[1], high=figure[2], source=str(raw.get("source", "")),
+                       note=str(raw.get("note", "")), location=where)
+
+
+def _unknown(raw: dict, allowed: set[str], where: str, problems: list[str]) -> None:
+    for key in raw:
+        if key not in allowed:
+            problems.append(f"{where}.{key}: unknown key; expected one of {one_of(sorted(allowed))}.")
 
 
 def _apply_overrides(spec: Spec, overrides: list[tuple[str, Any, str]], problems: list[str]) -> Spec:

@@ -25,6 +25,8 @@ __all__ = [
     "NoisyOrCPD",
     "Node",
     "Prevalence",
+    "ConditionalPrevalence",
+    "SilentShare",
     "Spec",
     "ROW_SUM_TOLERANCE",
     "validate",
@@ -33,6 +35,7 @@ __all__ = [
     "probability_table",
     "parameters_by_id",
     "with_parameters",
+    "silent_share",
     "table_parameter_id",
     "leak_parameter_id",
     "link_parameter_id",
@@ -142,13 +145,42 @@ class Prevalence:
 
 
 @dataclass(frozen=True)
+class ConditionalPrevalence:
+    """A published figure for one stratum: ``P(node = state | given)`` should lie in ``[low, high]``."""
+
+    node: str
+    state: str
+    given: Mapping[str, str]
+    value: float
+    low: float
+    high: float
+    source: str = ""
+    location: str = ""
+
+
+@dataclass(frozen=True)
+class SilentShare:
+    """A published share of people with a deficiency who have none of the symptoms it causes."""
+
+    node: str
+    value: float
+    low: float
+    high: float
+    source: str = ""
+    note: str = ""
+    location: str = ""
+
+
+@dataclass(frozen=True)
 class Spec:
-    """A whole model: nodes (in definition order), metadata and published prevalences."""
+    """A whole model: nodes (in definition order), metadata and the published figures it is checked against."""
 
     nodes: Mapping[str, Node]
     meta: Mapping[str, object] = field(default_factory=dict)
     published_prevalence: Mapping[str, Prevalence] = field(default_factory=dict)
     files: tuple[str, ...] = ()
+    published_conditional: tuple[ConditionalPrevalence, ...] = ()
+    published_asymptomatic: Mapping[str, SilentShare] = field(default_factory=dict)
 
     @property
     def node_names(self) -> list[str]:
@@ -308,9 +340,27 @@ def validate(spec: Spec) -> list[str]:
         else:
             problems.append(f"{_where(node.location, 'nodes.' + name)}.cpd: got {node.cpd!r}; "
                             "expected \"table\" or \"noisy_or\".")
-    for name in spec.meta.get("observable", ()):
-        if name not in spec.nodes:
-            problems.append(f"meta.observable: unknown node {name!r}; expected node names among {one_of(spec.nodes)}.")
+    for key in ("observable", "targets", "symptoms"):
+        for name in spec.meta.get(key, ()):
+            if name not in spec.nodes:
+                problems.append(f"meta.{key}: unknown node {name!r}; expected node names among {one_of(spec.nodes)}.")
+    for entry in spec.published_conditional:
+        where = entry.location or f"published_conditional ({entry.node})"
+        if entry.node not in spec.nodes:
+            problems.append(f"{where}.node: unknown node {entry.node!r}; expected one of {one_of(spec.nodes)}.")
+        elif entry.state not in spec.nodes[entry.node].states:
+            problems.append(f"{where}.state: got {entry.state!r}; expected one of "
+                            f"{one_of(spec.nodes[entry.node].states)}.")
+        for name, state in entry.given.items():
+            if name not in spec.nodes:
+                problems.append(f"{where}.given.{name}: unknown node; expected one of {one_of(spec.nodes)}.")
+            elif state not in spec.nodes[name].states:
+                problems.append(f"{where}.given.{name}: got {state!r}; expected one of "
+                                f"{one_of(spec.nodes[name].states)}.")
+    for entry in spec.published_asymptomatic.values():
+        where = entry.location or f"published_asymptomatic.{entry.node}"
+        if entry.node not in spec.nodes:
+            problems.append(f"{where}: unknown node {entry.node!r}; expected one of {one_of(spec.nodes)}.")
     for prevalence in spec.published_prevalence.values():
         where = _where(prevalence.location, f"published_prevalence.{prevalence.node}")
         if prevalence.node not in spec.nodes:
@@ -406,12 +456,13 @@ def _validate_noisy_or(spec: Spec, node: Node) -> list[str]:
             link_where = _where(parameter.location, f"{where}.links.{parent}.{state}")
             if state not in states:
                 problems.append(f"{link_where}: unknown state {state!r} of {parent!r}; expected one of "
-                                f"{one_of(states[1:])}.")
-            elif state == states[0]:
-                problems.append(f"{link_where}: {state!r} is the reference (inactive) state of {parent!r} and "
-                                f"takes no link; expected one of {one_of(states[1:])}.")
+                                f"{one_of(states)}.")
             else:
                 _check_parameter(parameter, link_where, problems)
+        if parent in spec.nodes and set(spec.nodes[parent].states) <= set(by_state):
+            # the leak is the probability with every parent in a state without a link
+            problems.append(f"{where}.links.{parent}: every state of {parent!r} has a link; expected at least one "
+                            "state without a link (the reference state the leak refers to, usually the first).")
     for parent in node.parents:
         if parent not in node.cpd.links:
             problems.append(f"{where}.links: no link for parent {parent!r}; expected links.{parent}.STATE for "
@@ -458,6 +509,30 @@ def _node_parameters(node: Node) -> list[Parameter]:
     if isinstance(node.cpd, TableCPD):
         return [p for row in node.cpd.rows for p in row.probability.values() if p is not None]
     return [node.cpd.leak] + [p for by_state in node.cpd.links.values() for p in by_state.values()]
+
+
+def silent_share(spec: Spec, node: str, state: str | None = None) -> float:
+    """Share of people with ``node = state`` who have none of the symptoms it causes.
+
+    The product of ``1 - link`` over the noisy-OR links from ``node = state`` (default: its last
+    state, e.g. ``present``) into the symptom nodes: the prior file's ``meta.symptoms``, else
+    ``meta.observable``. Each link is the probability that the cause alone produces the symptom,
+    so the product is the chance it produces none of them (noisy-OR causes act independently).
+
+    Examples
+    --------
+    >>> from bayescramp.priors import load_spec
+    >>> 0.5 < silent_share(load_spec(), "calcium_deficiency") < 0.9
+    True
+    """
+    state = spec.nodes[node].states[-1] if state is None else state
+    symptoms = spec.meta.get("symptoms") or spec.meta.get("observable", ())
+    share = 1.0
+    for child in symptoms:
+        cpd = spec.nodes[child].cpd
+        if isinstance(cpd, NoisyOrCPD) and state in cpd.links.get(node, {}):
+            share *= 1.0 - cpd.links[node][state].value
+    return share
 
 
 def parameters_by_id(spec: Spec) -> dict[str, tuple[str, Parameter]]:

@@ -156,8 +156,63 @@ def test_noisy_or_needs_a_link_per_parent_and_two_states(tmp_path):
     problems = problems_of(write(tmp_path, GOOD.replace(
         'links.cause.present = { value = 0.5, range = [0.3, 0.7], basis = "expert", source = "C2" }', "")))
     assert any("nodes.symptom.links: no link for parent 'cause'" in p for p in problems)
-    problems = problems_of(write(tmp_path, GOOD.replace("links.cause.present", "links.cause.absent")))
-    assert any("'absent' is the reference (inactive) state of 'cause'" in p for p in problems)
+    both = GOOD.replace('links.cause.present = { value = 0.5, range = [0.3, 0.7], basis = "expert", source = "C2" }',
+                        'links.cause.present = { value = 0.5, range = [0.3, 0.7], basis = "expert", source = "C2" }\n'
+                        'links.cause.absent = { value = 0.1, range = [0.0, 0.2], basis = "expert", source = "C2" }')
+    problems = problems_of(write(tmp_path, both))
+    assert any("nodes.symptom.links.cause: every state of 'cause' has a link; expected at least one state without a "
+               "link (the reference state" in p for p in problems)
+
+
+def test_a_link_may_sit_on_the_first_state_making_the_other_the_reference(tmp_path):
+    # the risk is higher with the cause absent: absent takes the link, present is the reference state
+    spec = load_spec(write(tmp_path, GOOD.replace("links.cause.present", "links.cause.absent"), "good.toml"))
+    model = bayescramp.Model(spec)
+    on_absent = model.posterior({"cause": "absent"}, targets=["symptom"])["symptom"]["yes"]
+    on_present = model.posterior({"cause": "present"}, targets=["symptom"])["symptom"]["yes"]
+    assert on_present == pytest.approx(0.1)                    # the leak
+    assert on_absent == pytest.approx(1 - 0.9 * 0.5)
+
+
+PUBLISHED = """
+[published_prevalence]
+cause = { state = "present", value = 0.2, range = [0.1, 0.3], source = "A1" }
+
+[[published_conditional]]
+node = "cause"
+state = "present"
+given = { symptom = "yes" }
+value = 0.6
+range = [0.5, 0.7]
+source = "X1"
+
+[published_asymptomatic]
+cause = { value = 0.5, range = [0.4, 0.6], source = "C2", note = "half silent" }
+"""
+
+
+def test_published_figures_are_read_and_checked(tmp_path):
+    spec = load_spec(write(tmp_path, GOOD + "\n[meta]\nsymptoms = [\"symptom\"]\n" + PUBLISHED, "good.toml"))
+    (conditional,) = spec.published_conditional
+    assert conditional.given == {"symptom": "yes"} and (conditional.low, conditional.high) == (0.5, 0.7)
+    assert spec.published_asymptomatic["cause"].note == "half silent"
+    from bayescramp.spec import silent_share
+
+    assert silent_share(spec, "cause") == pytest.approx(1 - 0.5)
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    ('given = { symptom = "yes" }', 'given = { symptom = "maybe" }',
+     r"published_conditional\[0\]\.given\.symptom: got 'maybe'; expected one of no, yes"),
+    ('node = "cause"', 'node = "kause"', r"published_conditional\[0\]\.node: unknown node 'kause'"),
+    ("value = 0.6", "value = 1.6", r"published_conditional\[0\]\.value: got 1\.6; expected a number in \[0, 1\]"),
+    ("range = [0.4, 0.6]", "range = [0.6, 0.4]",
+     r"published_asymptomatic\.cause\.range: got \[0\.6, 0\.4\]; expected \[low, high\]"),
+    ('note = "half silent"', 'nota = "half silent"', r"published_asymptomatic\.cause\.nota: unknown key"),
+])
+def test_bad_published_figures_are_one_sentence_each(tmp_path, old, new, expected):
+    problems = problems_of(write(tmp_path, GOOD + PUBLISHED.replace(old, new)))
+    assert any(re.search(expected, p) for p in problems), problems
 
 
 def test_overlay_overrides_a_parameter_by_id(tmp_path):
@@ -213,10 +268,10 @@ def test_bundled_files_load_alone_and_as_overlays():
     assert {"default", "older_adults", "seed_claims"} <= set(bundled_priors())
     default = load_spec()
     older = load_spec(bundled_path("default.toml"), bundled_path("older_adults.toml"))
-    assert len(default.nodes) == 19 == len(older.nodes)
-    thiazide_default = parameters_by_id(default)["P(diuretic=thiazide)"][1].value
-    thiazide_older = parameters_by_id(older)["P(diuretic=thiazide)"][1].value
-    assert thiazide_older > thiazide_default
+    assert list(default.nodes) == list(older.nodes)
+    assert parameters_by_id(older)["P(age_group=18_39)"][1].value == 0.0
+    marginal = bayescramp.Model(older).marginals()["age_group"]
+    assert marginal["65_plus"] == pytest.approx(1.0)
 
 
 def test_every_default_number_has_source_range_and_basis():
@@ -239,8 +294,44 @@ def test_default_timing_carries_no_diagnostic_weight_but_seed_claims_does():
     assert night["magnesium_deficiency"]["present"] > day["magnesium_deficiency"]["present"]
 
 
-def test_default_marginals_fall_inside_published_ranges():
-    model = bayescramp.load_model()
+@pytest.mark.parametrize("files", [(), ("older_adults",)])
+def test_marginals_strata_and_silent_shares_fall_inside_published_ranges(files):
+    """Issue 9's definition of done: every marginal, stratum figure and joint check inside its range."""
+    from bayescramp.spec import silent_share
+
+    model = bayescramp.load_model(*files)
     marginals = model.marginals()
     for node, entry in model.spec.published_prevalence.items():
         assert entry.low <= marginals[node][entry.state] <= entry.high, node
+    checked = 0
+    for entry in model.spec.published_conditional:
+        if any(float(marginals[n][s]) == 0.0 for n, s in entry.given.items()):
+            continue   # a stratum the overlay rules out
+        value = float(model.posterior(entry.given, targets=[entry.node])[entry.node][entry.state])
+        assert entry.low <= value <= entry.high, (entry.node, entry.given, value)
+        checked += 1
+    assert checked >= 5
+    assert len(model.spec.published_asymptomatic) == 5
+    for node, entry in model.spec.published_asymptomatic.items():
+        assert entry.low <= silent_share(model.spec, node) <= entry.high, node
+
+
+def test_folk_claims_fail_the_joint_check():
+    from bayescramp.spec import silent_share
+
+    folk = bayescramp.load_model("seed_claims")
+    outside = [node for node, entry in folk.spec.published_asymptomatic.items()
+               if not entry.low <= silent_share(folk.spec, node) <= entry.high]
+    assert {"calcium_deficiency", "magnesium_deficiency"} <= set(outside)
+
+
+def test_priors_check_prints_strata_and_joint_checks(capsys):
+    from bayescramp.cli import main
+
+    assert main(["priors", "check"]) == 0
+    out = capsys.readouterr().out
+    assert "iron_deficiency=present | sex=female, age_group=18_39" in out
+    assert "joint check: share of people with the deficiency who have none of the symptoms it causes" in out
+    assert " NO " not in out
+    assert main(["priors", "check", "older_adults"]) == 0
+    assert "(condition impossible under this model)" in capsys.readouterr().out
