@@ -45,6 +45,7 @@ from __future__ import annotations
 import difflib
 import tomllib
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -65,7 +66,8 @@ from .evidence import (
 )
 
 __all__ = ["CodeSet", "NodeEntry", "Interval", "Codebook", "load_codebook", "BUILTIN_CODE_SETS", "DESIGN_KEYS",
-           "column_code_maps", "passthrough_columns", "check_unique_columns", "table_encoder"]
+           "BUNDLED_CODEBOOKS", "bundled_codebook_path", "column_code_maps", "passthrough_columns",
+           "check_unique_columns", "table_encoder"]
 
 #: The keys of a codebook's ``[design]`` table: survey-design roles, each naming a column.
 DESIGN_KEYS = ("weights", "strata", "psu", "fpc")
@@ -674,13 +676,34 @@ def _no_code_twice(codes: Mapping[str, Any], unobserved: Sequence[str], key: str
                          "expected each code once.")
 
 
+#: The codebooks shipped in ``bayescramp/data``, by the name :func:`load_codebook` accepts.
+BUNDLED_CODEBOOKS = {"example": "example_codebook.toml", "nhanes": "nhanes_codebook.toml",
+                     "brfss": "brfss_codebook.toml"}
+
+
+def bundled_codebook_path(name: str) -> Path:
+    """The path of a shipped codebook: ``"example"``, ``"nhanes"`` or ``"brfss"``.
+
+    Examples
+    --------
+    >>> bundled_codebook_path("nhanes").name
+    'nhanes_codebook.toml'
+    """
+    if name not in BUNDLED_CODEBOOKS:
+        raise InputError(f"codebook {name!r}: no bundled codebook of that name; expected one of "
+                         f"{one_of(BUNDLED_CODEBOOKS)} or the path of a .toml codebook.")
+    return Path(str(resources.files("bayescramp").joinpath("data", BUNDLED_CODEBOOKS[name])))
+
+
 def load_codebook(path: str | Path) -> Codebook:
-    """Read a codebook TOML file.
+    """Read a codebook TOML file, or a shipped one by name.
 
     Parameters
     ----------
     path : str or Path
-        The codebook file (see the module docstring and the README for its format).
+        The codebook file (see the module docstring and the README for its format), or
+        the name of a shipped codebook: ``"nhanes"``, ``"brfss"``, ``"example"``
+        (:data:`BUNDLED_CODEBOOKS`; a file of that name in the working folder wins).
 
     Returns
     -------
@@ -697,10 +720,15 @@ def load_codebook(path: str | Path) -> Codebook:
     >>> book = load_codebook(resources.files("bayescramp") / "data" / "example_codebook.toml")
     >>> book.id_columns, book.keep_columns
     (['SEQN'], ['WTINT2YR'])
+    >>> load_codebook("nhanes").design
+    {'weights': 'WTMEC2YR', 'strata': 'SDMVSTRA', 'psu': 'SDMVPSU'}
     """
     path = Path(str(path))
+    if not path.is_file() and str(path) in BUNDLED_CODEBOOKS:
+        path = bundled_codebook_path(str(path))
     if not path.is_file():
-        raise InputError(f"{path}: no such codebook file; expected a path to a .toml codebook.")
+        raise InputError(f"{path}: no such codebook file; expected a path to a .toml codebook or the name of a "
+                         f"bundled one ({one_of(BUNDLED_CODEBOOKS)}).")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except UnicodeDecodeError as error:
