@@ -395,7 +395,7 @@ def test_nhanes_codebook_rejects_children_with_the_age_intervals(strata_model):
     with pytest.raises(InputError) as error:
         strata_model.score(frame, codebook="nhanes")
     assert ("row 1, column 'RIDAGEYR': got 12; expected a number (years) in [18, 40) (18_39); [40, 65) (40_64); "
-            "[65, inf) (65_plus); or blank (no finding) [nhanes_codebook.toml, nodes.age_group]") in str(error.value)
+            "[65, inf) (65_plus); or ., blank (no finding) [nhanes_codebook.toml, nodes.age_group]") in str(error.value)
 
 
 def test_brfss_codebook_scores_as_the_evidence_it_stands_for(strata_model):
