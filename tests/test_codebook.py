@@ -455,3 +455,20 @@ def test_cli_finds_a_shipped_codebook_by_name(tmp_path):
                  "--priors", str(DATA / "strata.toml"), "--quiet"]) == 0
     scored = pd.read_csv(tmp_path / "out.csv")
     assert list(scored.columns[:5]) == list(NHANES_DESIGN) and (scored["status"] == "ok").all()
+
+
+@pytest.mark.parametrize("node", ["potassium_deficiency", "iron_deficiency", "vitamin_d_deficiency"])
+def test_nhanes_lab_cut_offs_are_those_of_the_node_descriptions(default_model, node):
+    entry = next(e for e in load_codebook("nhanes").entries if e.node == node)
+    (cut_off,) = {interval.high for interval in entry.intervals if interval.state == "present"}
+    assert {interval.low for interval in entry.intervals if interval.state == "absent"} == {cut_off}
+    description = default_model.spec.nodes[node].description
+    assert f"below {cut_off:g} {entry.units}" in description
+
+
+def test_serum_magnesium_maps_by_the_cut_off_the_nhanes_codebook_documents(default_model):
+    book = Codebook.from_dict({"nodes": {"magnesium_deficiency": {"column": "MG", "units": "mmol/L", "intervals": [
+        {"state": "present", "high": 0.70}, {"state": "absent", "low": 0.70}]}}})
+    encoded, _ = book.encoder()(default_model.network, pd.DataFrame({"MG": ["0.69", "0.70", "0.85", ""]}))
+    assert encoded[0].codes.tolist() == [1, 0, 0, encoded[0].alphabet.unobserved]
+    assert "0.70" in default_model.spec.nodes["magnesium_deficiency"].description  # "below about 0.70-0.75 mmol/L"
