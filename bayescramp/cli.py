@@ -515,8 +515,9 @@ def _add_score(subparsers) -> None:
                         help="score the bundled example survey with its bundled codebook (INPUT not needed)")
     _priors_argument(parser)
     parser.add_argument("--codebook", metavar="FILE",
-                        help="TOML codebook mapping the survey's columns and codes to nodes and states (default: "
-                             "columns named like nodes, holding state names or yes/no)")
+                        help="TOML codebook mapping the survey's columns and codes to nodes and states, or a "
+                             "bundled one by name: nhanes, brfss, example (default: columns named like nodes, "
+                             "holding state names or yes/no)")
     parser.add_argument("--targets", nargs="+", metavar="NODE", help="nodes to report (default: the deficiencies)")
     parser.add_argument("--id-column", nargs="+", dest="id_columns", metavar="COL",
                         help="id column(s) copied to the output (default: the codebook's)")

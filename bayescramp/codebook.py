@@ -17,10 +17,24 @@ A codebook is a TOML file (format in the README, worked example in
     map = { never = ["no_cramps", "day"], often = "night", almost_always = "night",
             rarely = ["day", "night"], sometimes = ["day", "night"] }
 
+    [nodes.age_group]
+    column = "RIDAGEYR"              # a numeric column, mapped by half-open intervals [low, high)
+    units = "years"
+    intervals = [ { state = "18_39", low = 18, high = 40 }, { state = "40_64", low = 40, high = 65 },
+                  { state = "65_plus", low = 65 } ]     # no high: no upper bound
+    unobserved = [7777, 9999]        # explicit codes take precedence over the intervals
+
+    [design]                         # survey-design columns (passed through to the output)
+    weights = "WTMEC2YR"
+    strata = "SDMVSTRA"
+    psu = "SDMVPSU"
+
 A code (or a code set's label) maps to a state, to a **set** of states (a list), to a
 **likelihood** (``{yes = 0.8, no = 0.2}``) or to ``"unobserved"`` (no finding on that node,
 which is not "no"). Codes are matched trimmed, case-insensitively and numbers by value
-(``1``, ``"1"``, ``1.0``). A blank cell is always no finding.
+(``1``, ``"1"``, ``1.0``). A blank cell is always no finding. In an interval column, a
+number that is not a code falls in at most one interval; a number in none (a gap, or
+beyond the ends) or text that is not a code is an invalid cell.
 
 Without a codebook, columns named like nodes are evidence, holding state names or the
 yes/no spellings of :data:`~bayescramp.evidence.YES_NO_SPELLINGS`.
@@ -31,6 +45,7 @@ from __future__ import annotations
 import difflib
 import tomllib
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -42,6 +57,7 @@ from .evidence import (
     Alphabet,
     CodeMap,
     EncodedColumn,
+    IntervalMap,
     canonical_code,
     default_alphabet,
     encode_codes,
@@ -49,13 +65,20 @@ from .evidence import (
     plain_code_map,
 )
 
-__all__ = ["CodeSet", "NodeEntry", "Codebook", "load_codebook", "BUILTIN_CODE_SETS", "column_code_maps",
-           "passthrough_columns", "check_unique_columns", "table_encoder"]
+__all__ = ["CodeSet", "NodeEntry", "Interval", "Codebook", "load_codebook", "BUILTIN_CODE_SETS", "DESIGN_KEYS",
+           "BUNDLED_CODEBOOKS", "bundled_codebook_path", "column_code_maps", "passthrough_columns",
+           "check_unique_columns", "table_encoder"]
 
-_TOP_KEYS = {"codebook", "code_sets", "nodes"}
+#: The keys of a codebook's ``[design]`` table: survey-design roles, each naming a column.
+DESIGN_KEYS = ("weights", "strata", "psu", "fpc")
+
+_TOP_KEYS = {"codebook", "code_sets", "nodes", "design"}
 _CODEBOOK_KEYS = {"name", "description", "id_columns", "keep_columns"}
 _CODE_SET_KEYS = {"description", "codes", "unobserved"}
-_NODE_KEYS = {"column", "code_set", "codes", "unobserved", "map", "optional", "label", "description"}
+_NODE_KEYS = {"column", "code_set", "codes", "unobserved", "map", "optional", "label", "description", "intervals",
+              "closed", "units"}
+_INTERVAL_KEYS = {"state", "low", "high"}
+_CLOSED_SIDES = ("left", "right")
 
 
 @dataclass(frozen=True)
@@ -90,8 +113,38 @@ BUILTIN_CODE_SETS: dict[str, CodeSet] = {
 
 
 @dataclass(frozen=True)
+class Interval:
+    """One interval of a numeric column: numbers from ``low`` to ``high`` mean ``state``.
+
+    ``state`` is a target like a code's (a state, a set of states, a likelihood, or
+    ``"unobserved"``); ``None`` bounds are open ends.
+    """
+
+    state: Any
+    low: float | None = None
+    high: float | None = None
+
+    def text(self, closed: str = "left") -> str:
+        """The interval as ``[low, high)`` (``closed="left"``) or ``(low, high]`` (``"right"``).
+
+        Examples
+        --------
+        >>> Interval("65_plus", low=65).text(), Interval("present", high=3.5).text("right")
+        ('[65, inf)', '(-inf, 3.5]')
+        """
+        low = "(-inf" if self.low is None else ("[" if closed == "left" else "(") + _number_text(self.low)
+        high = "inf)" if self.high is None else _number_text(self.high) + (")" if closed == "left" else "]")
+        return f"{low}, {high}"
+
+
+@dataclass(frozen=True)
 class NodeEntry:
-    """One ``[nodes.NAME]`` table: the column that informs node ``node`` and its coding."""
+    """One ``[nodes.NAME]`` table: the column that informs node ``node`` and its coding.
+
+    ``intervals`` (in file order) map the numbers of a numeric column; ``closed`` says
+    which end of each interval is included (``"left"``: ``[low, high)``); ``units`` is shown
+    in messages.
+    """
 
     node: str
     column: str
@@ -100,6 +153,9 @@ class NodeEntry:
     unobserved: tuple[str, ...] = ()
     map: Mapping[str, Any] = field(default_factory=dict)
     optional: bool = False
+    intervals: tuple[Interval, ...] = ()
+    closed: str = "left"
+    units: str = ""
 
 
 class Codebook:
@@ -115,6 +171,10 @@ class Codebook:
         The codebook's own named code sets (the built-in ones are always available).
     id_columns, keep_columns : sequence of str
         Columns passed through to the output unchanged.
+    design : mapping, optional
+        Survey-design columns by role (keys among :data:`DESIGN_KEYS`: ``weights``,
+        ``strata``, ``psu``, ``fpc``); they are passed through too (appended to
+        ``keep_columns``).
     source : str
         The codebook's file name, used in every error message.
 
@@ -126,12 +186,16 @@ class Codebook:
     """
 
     def __init__(self, entries: Sequence[NodeEntry], *, code_sets: Mapping[str, CodeSet] | None = None,
-                 id_columns: Sequence[str] = (), keep_columns: Sequence[str] = (), source: str = "codebook",
-                 name: str = "", description: str = ""):
+                 id_columns: Sequence[str] = (), keep_columns: Sequence[str] = (),
+                 design: Mapping[str, str] | None = None, source: str = "codebook", name: str = "",
+                 description: str = ""):
         self.entries: tuple[NodeEntry, ...] = tuple(entries)
         self.code_sets: dict[str, CodeSet] = {**BUILTIN_CODE_SETS, **dict(code_sets or {})}
         self.id_columns: list[str] = list(id_columns)
-        self.keep_columns: list[str] = list(keep_columns)
+        self.design: dict[str, str] = dict(design or {})
+        # design columns pass through to the output by default, like keep columns
+        self.keep_columns: list[str] = [c for c in dict.fromkeys([*keep_columns, *self.design.values()])
+                                        if c not in self.id_columns]
         self.source = source
         self.name = name
         self.description = description
@@ -167,6 +231,7 @@ class Codebook:
         _unknown_keys(header, _CODEBOOK_KEYS, "codebook.", problem)
         id_columns = _string_list(header.get("id_columns", []), "codebook.id_columns", problem)
         keep_columns = _string_list(header.get("keep_columns", []), "codebook.keep_columns", problem)
+        design = _design_table(data.get("design", {}), problem)
         code_sets: dict[str, CodeSet] = {}
         raw_sets = data.get("code_sets", {})
         if not isinstance(raw_sets, Mapping):
@@ -210,9 +275,17 @@ class Codebook:
                 continue
             codes = _codes_table(raw.get("codes", {}), key + ".codes", problem)
             unobserved = _code_list(raw.get("unobserved", []), key + ".unobserved", problem)
-            if code_set is None and not codes:
-                problem(key, "has neither codes nor code_set; expected codes = { CODE = STATE, ... } or "
-                             f"code_set = one of {one_of(known_sets)}.")
+            intervals = _interval_list(raw["intervals"], key, problem) if "intervals" in raw else ()
+            closed, units = _interval_options(raw, key, problem)
+            if code_set is None and not codes and "intervals" not in raw:
+                problem(key, "has neither codes nor code_set nor intervals; expected codes = { CODE = STATE, ... }, "
+                             f"code_set = one of {one_of(known_sets)}, or intervals = [ {{ state = STATE, low = "
+                             "NUMBER, high = NUMBER }, ... ].")
+                continue
+            if code_set is not None and "intervals" in raw:
+                problem(key, f"has both code_set ({code_set!r}) and intervals; expected intervals with codes and "
+                             "unobserved only (a code set's codes, such as 7 or 9, could shadow real measurements; "
+                             "list the special codes of this column in unobserved = [...] or codes = {...}).")
                 continue
             mapping = raw.get("map", {})
             if not isinstance(mapping, Mapping):
@@ -239,11 +312,18 @@ class Codebook:
                 problem(key + ".optional", f"got {optional!r}; expected true or false.")
                 optional = False
             entries.append(NodeEntry(node=str(node), column=column, code_set=code_set, codes=codes,
-                                     unobserved=unobserved, map=dict(mapping), optional=optional))
+                                     unobserved=unobserved, map=dict(mapping), optional=optional,
+                                     intervals=intervals, closed=closed, units=units))
+        for role, column in design.items():
+            mapped = [entry.node for entry in entries if entry.column == column]
+            if mapped:
+                problem(f"design.{role}", f"column {column!r} is also mapped to node {mapped[0]} "
+                                          f"(nodes.{mapped[0]}.column); expected a design column that is not "
+                                          "evidence.")
         if problems:
             raise InputError(problems)
-        return cls(entries, code_sets=code_sets, id_columns=id_columns, keep_columns=keep_columns, source=source,
-                   name=str(header.get("name", "")), description=str(header.get("description", "")))
+        return cls(entries, code_sets=code_sets, id_columns=id_columns, keep_columns=keep_columns, design=design,
+                   source=source, name=str(header.get("name", "")), description=str(header.get("description", "")))
 
     def code_maps(self, network, columns: Sequence[str] | None = None, *, source: str = "data") -> list[CodeMap]:
         """The code maps of this codebook for ``network``, checked against the table's ``columns``.
@@ -261,7 +341,9 @@ class Codebook:
         ------
         InputError
             Listing every problem: unknown node or state (with the codebook key path), a
-            column missing from the table.
+            column missing from the table. An entry for a node the model lacks is skipped
+            when its column is not in the table (so one codebook serves models with and
+            without, say, ``sex``) and an error when it is.
 
         Examples
         --------
@@ -277,9 +359,13 @@ class Codebook:
         for entry in self.entries:
             key = f"nodes.{entry.node}"
             if entry.node not in network.states:
+                if present is not None and entry.column not in present:
+                    continue  # nothing to map: the column is not in this table either
                 close = difflib.get_close_matches(entry.node, list(network.states), n=1)
-                problems.append(f"{self.source}, {key}: the model has no node {entry.node!r}; expected one of "
-                                f"{one_of(network.names)}" + (f" (did you mean {close[0]!r}?)." if close else "."))
+                in_table = "" if present is None else f" (its column {entry.column!r} is in {source})"
+                problems.append(f"{self.source}, {key}: the model has no node {entry.node!r}{in_table}; expected one "
+                                f"of {one_of(network.names)}" + (f" (did you mean {close[0]!r}?)" if close else "")
+                                + "; fix the node name, score with a model that has it, or leave the column out.")
                 continue
             if present is not None and entry.column not in present:
                 if entry.optional:
@@ -323,12 +409,25 @@ class Codebook:
             add(code, target, f"codes.{code}")
         for code in entry.unobserved:
             add(code, UNOBSERVED, "unobserved")
+        interval_indices = []
+        for position, interval in enumerate(entry.intervals):
+            try:
+                interval_indices.append(builder.index(interval.state))
+            except EvidenceError as error:
+                problems.append(f"{key}.intervals[{position}].state: {error.problems[0]}")
         if problems:
             raise _EntryProblems(problems)
         shown.setdefault("no finding", []).append("blank")
         expected = "; ".join(f"{', '.join(codes)} ({label})" for label, codes in shown.items())
+        intervals = None
+        if entry.intervals:
+            intervals = _interval_map(entry.intervals, [index for index, _ in interval_indices], entry.closed)
+            ranges = "; ".join(f"{interval.text(entry.closed)} ({label})" for interval, (_, label)
+                               in sorted(zip(entry.intervals, interval_indices), key=lambda pair: _low_end(pair[0])))
+            units = f" ({entry.units})" if entry.units else ""
+            expected = f"a number{units} in {ranges}; or {expected}"
         return CodeMap(node=entry.node, column=entry.column, alphabet=builder.alphabet(), lookup=lookup,
-                       expected=f"{expected} [{self.source}, nodes.{entry.node}]")
+                       expected=f"{expected} [{self.source}, nodes.{entry.node}]", intervals=intervals)
 
     def encoder(self, *, id_columns: Sequence[str] | None = None, keep_columns: Sequence[str] | None = None
                 ) -> Callable[[Any, Any], tuple[list[EncodedColumn], list[str]]]:
@@ -400,6 +499,114 @@ class _AlphabetBuilder:
         return Alphabet(vectors=np.vstack(self.vectors), labels=tuple(self.labels))
 
 
+def _number_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _interval_map(intervals: Sequence[Interval], indices: Sequence[int], closed: str) -> IntervalMap:
+    """The searchsorted form of non-overlapping intervals: sorted breaks, an alphabet index per stretch."""
+    breaks = np.unique([bound for interval in intervals for bound in (interval.low, interval.high)
+                        if bound is not None]).astype(float)
+    bins = np.full(len(breaks) + 1, -1, dtype=np.int64)
+    for interval, index in zip(intervals, indices):
+        first = 0 if interval.low is None else int(np.searchsorted(breaks, interval.low)) + 1
+        last = len(breaks) if interval.high is None else int(np.searchsorted(breaks, interval.high))
+        bins[first:last + 1] = index
+    return IntervalMap(breaks=breaks, bins=bins, closed=closed)
+
+
+def _bound(value: Any, key: str, problem) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+        problem(key, f"got {value!r}; expected a finite number (leave the key out for an open end).")
+        return None
+    return float(value)
+
+
+def _interval_list(value: Any, key: str, problem) -> tuple[Interval, ...]:
+    """Parse ``intervals = [{ state, low, high }, ...]``; bounds numeric, low < high, no overlap."""
+    if not isinstance(value, list) or not value:
+        problem(key + ".intervals", f"got {value!r}; expected a non-empty list of tables "
+                                    "{ state = STATE, low = NUMBER, high = NUMBER }.")
+        return ()
+    parsed: list[tuple[int, Interval]] = []
+    for position, raw in enumerate(value):
+        where = f"{key}.intervals[{position}]"
+        if not isinstance(raw, Mapping):
+            problem(where, f"got {raw!r}; expected a table {{ state = STATE, low = NUMBER, high = NUMBER }}.")
+            continue
+        _unknown_keys(raw, _INTERVAL_KEYS, where + ".", problem)
+        if "state" not in raw:
+            problem(where, "has no state; expected state = STATE (or a list of states, a likelihood, or "
+                           f"{UNOBSERVED!r}).")
+            continue
+        if not isinstance(raw["state"], (str, list, Mapping)):
+            problem(where + ".state", f"got {raw['state']!r}; expected a state, a list of states, a table "
+                                      f"{{STATE = LIKELIHOOD}}, or {UNOBSERVED!r}.")
+            continue
+        if "low" not in raw and "high" not in raw:
+            problem(where, "has neither low nor high; expected at least one bound (an interval covering every "
+                           "number would leave nothing for the others).")
+            continue
+        low = _bound(raw["low"], where + ".low", problem) if "low" in raw else None
+        high = _bound(raw["high"], where + ".high", problem) if "high" in raw else None
+        if ("low" in raw and low is None) or ("high" in raw and high is None):
+            continue
+        if low is not None and high is not None and not low < high:
+            problem(where, f"low = {_number_text(low)} is not below high = {_number_text(high)}; expected "
+                           "low < high.")
+            continue
+        parsed.append((position, Interval(raw["state"], low, high)))
+    reach: tuple[int, Interval] | None = None  # the interval reaching highest so far
+    for position, interval in sorted(parsed, key=lambda item: _low_end(item[1])):
+        if reach is not None:
+            top = np.inf if reach[1].high is None else reach[1].high
+            if interval.low is None or interval.low < top:
+                problem(f"{key}.intervals[{position}]",
+                        f"{interval.text()} overlaps intervals[{reach[0]}] {reach[1].text()}; expected intervals "
+                        "that do not overlap (each number in one interval at most; gaps are allowed, and a number "
+                        "in a gap is an invalid cell).")
+        if reach is None or (reach[1].high is not None and (interval.high is None or interval.high > reach[1].high)):
+            reach = (position, interval)
+    return tuple(interval for _, interval in parsed)
+
+
+def _low_end(interval: Interval) -> float:
+    return -np.inf if interval.low is None else interval.low
+
+
+def _interval_options(raw: Mapping, key: str, problem) -> tuple[str, str]:
+    closed, units = raw.get("closed", "left"), raw.get("units", "")
+    for option in ("closed", "units"):
+        if option in raw and "intervals" not in raw:
+            problem(f"{key}.{option}", "applies to intervals only; expected intervals = [...] in this entry, or no "
+                                       f"{option}.")
+    if closed not in _CLOSED_SIDES:
+        problem(key + ".closed", f"got {closed!r}; expected \"left\" (intervals [low, high), the default) or "
+                                 "\"right\" ((low, high]).")
+        closed = "left"
+    if not isinstance(units, str):
+        problem(key + ".units", f"got {units!r}; expected text such as \"mmol/L\".")
+        units = ""
+    return closed, units
+
+
+def _design_table(value: Any, problem) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        problem("design", f"got {value!r}; expected a table [design] with weights, strata, psu or fpc.")
+        return {}
+    _unknown_keys(value, set(DESIGN_KEYS), "design.", problem)
+    design = {}
+    for role in DESIGN_KEYS:
+        if role not in value:
+            continue
+        column = value[role]
+        if not isinstance(column, str) or not column.strip():
+            problem(f"design.{role}", f"got {column!r}; expected the name of the survey's {role} column.")
+            continue
+        design[role] = column
+    return design
+
+
 def _unknown_keys(table: Mapping, allowed: set[str], prefix: str, problem) -> None:
     if not isinstance(table, Mapping):
         return
@@ -469,13 +676,34 @@ def _no_code_twice(codes: Mapping[str, Any], unobserved: Sequence[str], key: str
                          "expected each code once.")
 
 
+#: The codebooks shipped in ``bayescramp/data``, by the name :func:`load_codebook` accepts.
+BUNDLED_CODEBOOKS = {"example": "example_codebook.toml", "nhanes": "nhanes_codebook.toml",
+                     "brfss": "brfss_codebook.toml"}
+
+
+def bundled_codebook_path(name: str) -> Path:
+    """The path of a shipped codebook: ``"example"``, ``"nhanes"`` or ``"brfss"``.
+
+    Examples
+    --------
+    >>> bundled_codebook_path("nhanes").name
+    'nhanes_codebook.toml'
+    """
+    if name not in BUNDLED_CODEBOOKS:
+        raise InputError(f"codebook {name!r}: no bundled codebook of that name; expected one of "
+                         f"{one_of(BUNDLED_CODEBOOKS)} or the path of a .toml codebook.")
+    return Path(str(resources.files("bayescramp").joinpath("data", BUNDLED_CODEBOOKS[name])))
+
+
 def load_codebook(path: str | Path) -> Codebook:
-    """Read a codebook TOML file.
+    """Read a codebook TOML file, or a shipped one by name.
 
     Parameters
     ----------
     path : str or Path
-        The codebook file (see the module docstring and the README for its format).
+        The codebook file (see the module docstring and the README for its format), or
+        the name of a shipped codebook: ``"nhanes"``, ``"brfss"``, ``"example"``
+        (:data:`BUNDLED_CODEBOOKS`; a file of that name in the working folder wins).
 
     Returns
     -------
@@ -492,10 +720,15 @@ def load_codebook(path: str | Path) -> Codebook:
     >>> book = load_codebook(resources.files("bayescramp") / "data" / "example_codebook.toml")
     >>> book.id_columns, book.keep_columns
     (['SEQN'], ['WTINT2YR'])
+    >>> load_codebook("nhanes").design
+    {'weights': 'WTMEC2YR', 'strata': 'SDMVSTRA', 'psu': 'SDMVPSU'}
     """
     path = Path(str(path))
+    if not path.is_file() and str(path) in BUNDLED_CODEBOOKS:
+        path = bundled_codebook_path(str(path))
     if not path.is_file():
-        raise InputError(f"{path}: no such codebook file; expected a path to a .toml codebook.")
+        raise InputError(f"{path}: no such codebook file; expected a path to a .toml codebook or the name of a "
+                         f"bundled one ({one_of(BUNDLED_CODEBOOKS)}).")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except UnicodeDecodeError as error:
@@ -568,8 +801,8 @@ def passthrough_columns(columns: Sequence[str], maps: Sequence[CodeMap], id_colu
         return [c for c in columns if c not in used]
     missing = [c for c in named if c not in set(columns)]
     if missing:
-        raise InputError(f"{source}: has no column {missing[0]!r} to pass through (an id or keep column); columns "
-                         f"seen: {one_of(columns)}; expected one of them.")
+        raise InputError(f"{source}: has no column {missing[0]!r} to pass through (an id, keep or design column); "
+                         f"columns seen: {one_of(columns)}; expected one of them.")
     return named
 
 

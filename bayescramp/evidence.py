@@ -19,7 +19,8 @@ import pyarrow.compute as pc
 from ._errors import EvidenceError, one_of
 
 __all__ = ["finding_likelihood", "case_likelihood", "Alphabet", "default_alphabet", "EncodedColumn", "encode_column",
-           "YES_NO_SPELLINGS", "CodeMap", "canonical_code", "plain_code_map", "encode_codes", "UNOBSERVED"]
+           "YES_NO_SPELLINGS", "CodeMap", "IntervalMap", "canonical_code", "plain_code_map", "encode_codes",
+           "UNOBSERVED"]
 
 #: The target meaning "no finding on this node" in code maps and codebooks.
 UNOBSERVED = "unobserved"
@@ -141,6 +142,32 @@ class EncodedColumn:
 
 
 @dataclass(frozen=True)
+class IntervalMap:
+    """Numbers -> alphabet index by non-overlapping half-open intervals.
+
+    ``breaks[n_breaks]`` are the sorted interval bounds; ``bins[n_breaks + 1]`` is the
+    alphabet index of each stretch between consecutive breaks (``bins[0]`` below the first
+    break, ``bins[-1]`` from the last one up), ``-1`` where no interval covers it (a gap).
+    ``closed = "left"`` means ``[low, high)``, ``"right"`` means ``(low, high]``.
+
+    Examples
+    --------
+    >>> ages = IntervalMap(breaks=np.array([18.0, 40.0, 65.0]), bins=np.array([-1, 0, 1, 2]))
+    >>> ages.indices(np.array([17.0, 18.0, 39.9, 40.0, 80.0])).tolist()
+    [-1, 0, 0, 1, 2]
+    """
+
+    breaks: np.ndarray
+    bins: np.ndarray
+    closed: str = "left"
+
+    def indices(self, numbers: np.ndarray) -> np.ndarray:
+        """The alphabet index of each (finite) number, ``-1`` for a number in no interval."""
+        side = "right" if self.closed == "left" else "left"
+        return self.bins[np.searchsorted(self.breaks, numbers, side=side)]
+
+
+@dataclass(frozen=True)
 class CodeMap:
     """How one source column informs one node: canonical code text -> alphabet index.
 
@@ -159,6 +186,10 @@ class CodeMap:
         Canonical code -> index into ``alphabet``.
     expected : str
         What the column may hold, for error messages.
+    intervals : IntervalMap, optional
+        For a numeric column: numbers that are not codes in ``lookup`` (which take
+        precedence) are mapped by interval; numbers in no interval and text that is not a
+        code are invalid; NaN is no finding.
     """
 
     node: str
@@ -166,6 +197,7 @@ class CodeMap:
     alphabet: Alphabet
     lookup: Mapping[str, int]
     expected: str
+    intervals: IntervalMap | None = None
 
 
 def canonical_code(value: Any) -> str | None:
@@ -293,19 +325,13 @@ def encode_codes(values, code_map: CodeMap) -> EncodedColumn:
         raise_type = f"column {code_map.column!r} holds {array.type} values; expected text or numbers."
         raise EvidenceError(raise_type)
     encoded = array if pa.types.is_dictionary(array.type) else pc.dictionary_encode(array)
-    dictionary = encoded.dictionary.to_pylist()
-    table = np.empty(len(dictionary) + 1, dtype=np.int64)
-    table[-1] = unobserved  # null cells land here
+    dictionary = encoded.dictionary
+    table = np.full(len(dictionary) + 1, unobserved, dtype=np.int64)  # the last slot: null cells
     bad_unique = np.zeros(len(dictionary) + 1, dtype=bool)
-    for k, raw in enumerate(dictionary):
-        code = canonical_code(raw)
-        if code == "":
-            table[k] = unobserved
-        elif code is not None and code in code_map.lookup:
-            table[k] = code_map.lookup[code]
-        else:
-            table[k] = unobserved
-            bad_unique[k] = True
+    if code_map.intervals is None:
+        _look_up_codes(dictionary.to_pylist(), code_map.lookup, table, bad_unique)
+    else:
+        _look_up_numbers(dictionary, code_map, table, bad_unique)
     indices = encoded.indices
     if indices.null_count:
         indices = indices.fill_null(len(dictionary))
@@ -313,13 +339,98 @@ def encode_codes(values, code_map: CodeMap) -> EncodedColumn:
     codes = table[positions]
     if bad_unique.any():
         bad_rows = np.flatnonzero(bad_unique[positions])
-        shown = np.empty(len(dictionary), dtype=object)
-        shown[:] = [_shown(v) for v in dictionary]
+        bad_keys = np.flatnonzero(bad_unique)
+        shown = np.empty(len(bad_unique), dtype=object)
+        shown[bad_keys] = [_shown(v) for v in dictionary.take(pa.array(bad_keys)).to_pylist()]
         bad_values = shown[positions[bad_rows]]
     else:
         bad_rows, bad_values = np.zeros(0, dtype=np.int64), np.empty(0, dtype=object)
     return EncodedColumn(node=code_map.node, column=code_map.column, codes=codes, alphabet=code_map.alphabet,
                          bad_rows=bad_rows, bad_values=bad_values, expected=code_map.expected)
+
+
+def _look_up_codes(dictionary: list, lookup: Mapping[str, int], table: np.ndarray, bad_unique: np.ndarray) -> None:
+    """Fill ``table``/``bad_unique`` for each distinct cell value by its canonical code."""
+    for k, raw in enumerate(dictionary):
+        code = canonical_code(raw)
+        if code is not None and code in lookup:
+            table[k] = lookup[code]
+        elif code != "":
+            bad_unique[k] = True
+
+
+# a number as text, surrounding ASCII blanks allowed; anything else takes the per-value path
+_NUMBER_PATTERN = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
+
+
+def _look_up_numbers(dictionary: pa.Array, code_map: CodeMap, table: np.ndarray, bad_unique: np.ndarray) -> None:
+    """Fill ``table``/``bad_unique`` for a numeric column: explicit codes first, then intervals.
+
+    Vectorised over the distinct values: numbers (numeric types, or text that reads as a
+    number) are matched by value against the numeric codes and then by ``searchsorted``
+    over the interval bounds. Only distinct values that are neither numbers nor null (text
+    codes such as ``"."``, and invalid text) are looked at one by one.
+    """
+    n_values = len(dictionary)
+    numbers = np.full(n_values, np.nan)
+    decided = np.zeros(n_values, dtype=bool)  # blank, or matched by a text code, or invalid text
+    kind = dictionary.type
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        numbers = pc.cast(dictionary, pa.float64()).to_numpy(zero_copy_only=False).astype(float)
+        decided = np.isnan(numbers)  # NaN: no finding
+    else:
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind) \
+                or pa.types.is_large_binary(kind):
+            numeric = pc.fill_null(pc.match_substring_regex(dictionary, _NUMBER_PATTERN), False)
+            numeric = numeric.to_numpy(zero_copy_only=False)
+            text = pc.cast(pc.filter(dictionary, pa.array(numeric)), pa.string())
+            numbers[numeric] = pc.cast(pc.utf8_trim_whitespace(text), pa.float64()).to_numpy(zero_copy_only=False)
+        else:
+            numeric = np.zeros(n_values, dtype=bool)
+        others = np.flatnonzero(~numeric)
+        for k, raw in zip(others, dictionary.take(pa.array(others, type=pa.int64())).to_pylist()):
+            code = canonical_code(raw)
+            if code in ("", "nan"):  # blank; "nan" is how pandas writes a missing number as text
+                decided[k] = True
+            elif code is not None and code in code_map.lookup:
+                table[k] = code_map.lookup[code]
+                decided[k] = True
+            else:
+                number = _number_of(code)
+                if number is None:
+                    bad_unique[k] = decided[k] = True
+                else:
+                    numbers[k] = number
+    pending = np.flatnonzero(~decided)
+    values = numbers[pending]
+    code_values, code_indices = _numeric_codes(code_map.lookup)
+    if len(code_values):
+        at = np.minimum(np.searchsorted(code_values, values), len(code_values) - 1)
+        is_code = code_values[at] == values
+        table[pending[is_code]] = code_indices[at[is_code]]
+        pending, values = pending[~is_code], values[~is_code]
+    finite = np.isfinite(values)
+    found = np.full(len(values), -1, dtype=np.int64)
+    found[finite] = code_map.intervals.indices(values[finite])
+    table[pending[found >= 0]] = found[found >= 0]
+    bad_unique[pending[found < 0]] = True
+
+
+def _number_of(code: str | None) -> float | None:
+    """The number a canonical code stands for, or ``None`` if it is not a number."""
+    if code is None or not code or not (code[0].isdigit() or code[0] in "+-."):
+        return None
+    try:
+        return float(code)
+    except ValueError:
+        return None
+
+
+def _numeric_codes(lookup: Mapping[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The codes of ``lookup`` that are numbers, sorted by value, and their alphabet indices."""
+    pairs = sorted((number, index) for code, index in lookup.items()
+                   if (number := _number_of(code)) is not None)
+    return (np.array([p[0] for p in pairs], dtype=float), np.array([p[1] for p in pairs], dtype=np.int64))
 
 
 def encode_column(values, node: str, states: Sequence[str], column: str | None = None) -> EncodedColumn:
