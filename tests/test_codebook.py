@@ -424,25 +424,16 @@ def test_entry_for_a_node_the_model_lacks_is_skipped_unless_its_column_is_in_the
 
 @pytest.mark.parametrize("name", ["nhanes", "brfss"])
 def test_shipped_codebooks_work_with_the_default_model(default_model, name):
-    # Skip-free before and after the v2 default model: the entries whose node the model has
-    # are scored; an entry whose node it lacks is an error when its column is present.
-    # Once every mapped node is in the default model (v2: sex, age_group,
-    # chronic_kidney_disease), tighten this test with `assert not missing`.
+    # every node a shipped codebook maps is a node of the default model, and a full row scores
     book = load_codebook(name)
     network = default_model.network
     values = {"RIAGENDR": 2, "RIDAGEYR": 50, "LBXSKSI": 3.1, "LBXSCA": 9.2, "LBXFER": 25.0, "LBXVIDMS": 60.0,
               "KIQ022": 2, "SLQ160": 4, "DPQ040": 0, "SEXVAR": 1, "_AGE80": 70, "CHCKDNY2": 1}
     passthrough = {column: [1] for column in [*book.id_columns, *book.keep_columns]}
-    present = [entry for entry in book.entries if entry.node in network.states]
-    missing = [entry for entry in book.entries if entry.node not in network.states]
-    if present:
-        frame = pd.DataFrame({**passthrough, **{entry.column: [values[entry.column]] for entry in present}})
-        scored = default_model.score(frame, codebook=book)
-        assert scored["status"].tolist() == ["ok"]
-    for entry in missing:
-        frame = pd.DataFrame({**passthrough, entry.column: [values[entry.column]]})
-        with pytest.raises(InputError, match=f"the model has no node '{entry.node}'"):
-            default_model.score(frame, codebook=book)
+    assert not [entry.node for entry in book.entries if entry.node not in network.states]
+    frame = pd.DataFrame({**passthrough, **{entry.column: [values[entry.column]] for entry in book.entries}})
+    scored = default_model.score(frame, codebook=book)
+    assert scored["status"].tolist() == ["ok"]
 
 
 def test_cli_finds_a_shipped_codebook_by_name(tmp_path):
