@@ -301,7 +301,8 @@ def explain(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame
     -------
     DataFrame
         One row per (row, target, finding), findings in entry order (tables add a first
-        column ``row`` holding the input index label; rows without findings have no lines):
+        column ``row`` holding the input index label, and the table's index holds the input
+        row's index entry, levels and names kept; rows without findings have no lines):
 
         - ``target``, ``state``: the hypothesis ``target = state``;
         - ``order``: 1-based position of the finding in the entry order;
@@ -336,7 +337,8 @@ def explain(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame
     columns = _order(network, coded.nodes, order)
     patterns, inverse = distinct_rows(coded.codes[:, columns])
     if coded.n_rows == 0 or not columns:
-        return pd.DataFrame(columns=(["row"] if is_table else []) + EXPLAIN_COLUMNS)
+        return pd.DataFrame(columns=(["row"] if is_table else []) + EXPLAIN_COLUMNS,
+                            index=coded.index[:0] if is_table else None)
     probability, log_pe = _propagate_variants(network, coded, columns, patterns, hypotheses, prefixes=True)
     n_columns = len(columns)
     ones = np.asarray([coded.ones[j] for j in columns])
@@ -384,7 +386,11 @@ def explain(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame
     table = pd.concat(parts, ignore_index=True)
     rows = np.tile(row_of, len(parts))
     hypothesis_rank = np.repeat(np.arange(len(parts)), len(row_of))
-    return table.iloc[np.lexsort((table["order"].to_numpy(), hypothesis_rank, rows))].reset_index(drop=True)
+    entry_order = np.lexsort((table["order"].to_numpy(), hypothesis_rank, rows))
+    table = table.iloc[entry_order].reset_index(drop=True)
+    if is_table:
+        table.index = coded.index[rows[entry_order]]
+    return table
 
 
 def _labels(coded: CodedEvidence, columns: list[int], patterns: np.ndarray, pattern_of: np.ndarray,

@@ -30,7 +30,8 @@ class Comparison:
     baseline : str
         Name of the model the others are compared with.
     scores : dict
-        Model name -> its scored table (``Model.score`` output, one row per input row).
+        Model name -> its scored table (``Model.score`` output, one row per input row, with
+        the input's index).
     shifts : DataFrame
         One row per (scenario, target): ``scenario``, ``target`` (the ``p_`` column),
         ``baseline_mean``, ``scenario_mean``, ``mean_shift`` (scenario − baseline),
@@ -41,7 +42,8 @@ class Comparison:
         (rows whose most probable deficiency differs), ``n_ranking_changed`` /
         ``share_ranking_changed`` (rows whose whole order of the targets differs).
     ranking_changes : DataFrame
-        The rows whose ranking changes: ``scenario``, ``row`` (0-based position),
+        The rows whose ranking changes, indexed by their input index entry: ``scenario``,
+        ``row`` (0-based position),
         ``baseline_top``, ``scenario_top``, ``top_changed``, ``baseline_ranking``,
         ``scenario_ranking`` (targets from most to least probable, ``" > "``-separated).
     """
@@ -188,7 +190,7 @@ def compare(models, data: pd.DataFrame, *, targets: Sequence[str] | None = None,
             "scenario_top": labels[changed_after[:, 0]] if len(positions) else [],
             "top_changed": top_changed[ranking_changed],
             "baseline_ranking": [" > ".join(labels[r]) for r in changed_before],
-            "scenario_ranking": [" > ".join(labels[r]) for r in changed_after]}))
-    ranking_changes = pd.concat(changes, ignore_index=True) if changes else pd.DataFrame()
+            "scenario_ranking": [" > ".join(labels[r]) for r in changed_after]}, index=data.index[positions]))
+    ranking_changes = pd.concat(changes) if changes else pd.DataFrame()
     return Comparison(baseline=baseline, scores=scores, shifts=pd.DataFrame(shift_rows),
                       ranking_summary=pd.DataFrame(summary_rows), ranking_changes=ranking_changes)

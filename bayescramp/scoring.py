@@ -366,7 +366,8 @@ def score_frame(network: CompiledNetwork, data: pd.DataFrame, *, targets: Sequen
     -------
     DataFrame
         Pass-through columns, ``p_<node>`` per target, ``evidence_probability``,
-        ``log_evidence_probability`` and ``status``.
+        ``log_evidence_probability`` and ``status``; the index is ``data``'s index (custom,
+        duplicate or MultiIndex alike), so results align with the input by label.
 
     Examples
     --------
@@ -405,4 +406,6 @@ def score_frame(network: CompiledNetwork, data: pd.DataFrame, *, targets: Sequen
     columns["evidence_probability"] = np.concatenate([p.evidence_probability for p in parts])
     columns["log_evidence_probability"] = np.concatenate([p.log_evidence_probability for p in parts])
     columns["status"] = pd.Series(np.concatenate([p.status for p in parts]), dtype=str)
-    return pd.concat([output, pd.DataFrame(columns)], axis=1)
+    scored = pd.concat([output, pd.DataFrame(columns)], axis=1)
+    scored.index = data.index
+    return scored

@@ -719,7 +719,8 @@ def sensitivity(spec: Spec, network: CompiledNetwork, evidence, target: Any = DE
         For a cohort only: ``"mean"`` averages each column over the rows whose evidence
         is possible (one row per parameter, plus ``swing_max`` and ``n_rows``); ``"rows"``
         gives one row per (input row, parameter) with a leading ``row`` column (0-based
-        position), in parameter order within each row.
+        position), in parameter order within each row; its index repeats the input row's
+        index entry (levels and names kept), so it aligns with the input by label.
 
     Returns
     -------
@@ -779,7 +780,9 @@ def sensitivity(spec: Spec, network: CompiledNetwork, evidence, target: Any = DE
             columns[key] = pd.Categorical.from_codes(np.tile(codes, n_rows), categories=categories)
         columns.update({k: np.tile(v, n_rows) for k, v in described.items() if k in ("value", "low", "high")})
         columns.update({k: v[inverse].reshape(-1) for k, v in per_pattern.items()})
-        return pd.DataFrame(columns, columns=["row"] + _COLUMNS)
+        frame = pd.DataFrame(columns, columns=["row"] + _COLUMNS)
+        frame.index = evidence.index.repeat(n_params)
+        return frame
     possible = ~functions.impossible[inverse]
     weights = np.bincount(inverse[possible], minlength=n_patterns).astype(float)
     n_possible = weights.sum()

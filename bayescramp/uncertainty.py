@@ -475,6 +475,8 @@ def encoded_intervals(network: CompiledNetwork, encoded: Sequence[EncodedColumn]
 def add_interval_columns(scored: pd.DataFrame, bounds: pd.DataFrame) -> pd.DataFrame:
     """``scored`` with each ``p_<node>_lower``/``_upper`` column placed right after its ``p_<node>``.
 
+    Rows are matched by position; the result keeps ``scored``'s index.
+
     Examples
     --------
     >>> scored = pd.DataFrame({"p_a": [0.5], "status": ["ok"]})
@@ -489,8 +491,9 @@ def add_interval_columns(scored: pd.DataFrame, bounds: pd.DataFrame) -> pd.DataF
     for column in scored.columns:
         order.append(column)
         order.extend(c for c in (f"{column}_lower", f"{column}_upper") if c in bounds.columns)
-    combined = pd.concat([scored.reset_index(drop=True), bounds.reset_index(drop=True)], axis=1)
-    return combined[order]
+    combined = pd.concat([scored.reset_index(drop=True), bounds.reset_index(drop=True)], axis=1)[order]
+    combined.index = scored.index
+    return combined
 
 
 def case_intervals(spec: Spec, network: CompiledNetwork, likelihood: Mapping[str, np.ndarray],

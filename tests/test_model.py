@@ -3,6 +3,8 @@
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import bayescramp
 from bayescramp import EvidenceError
@@ -150,3 +152,92 @@ def test_simulate_imported_networks_observes_roots_and_leaves():
     assert len(cohort) == 100
     assert asia.evidence_nodes == [n for n in asia.nodes if n in {"asia", "smoke", "xray", "dysp"}]
     assert set(cohort.columns) == set(asia.nodes)
+
+
+# ---- the input's index comes back on every per-row result (issue 10) -------------------------
+
+def _indexed_frames():
+    """The same five people under every kind of index a pandas user may hand us."""
+    frame = pd.DataFrame({"person": ["a", "b", "c", "d", "e"],
+                          "leg_cramps": ["yes", None, "no", "yes", "no"],
+                          "diuretic": ["thiazide", "none", "", "loop", "none"],
+                          "fatigue": ["no", "yes", None, "yes", "no"]})
+    indexes = {
+        "custom non-monotonic": pd.Index([40, 10, 30, 20, 0]),
+        "duplicate": pd.Index([7, 7, 3, 3, 7]),
+        "named strings": pd.Index(["p5", "p1", "p4", "p2", "p3"], name="person_id"),
+        "multiindex": pd.MultiIndex.from_tuples([("x", 2), ("x", 1), ("y", 1), ("y", 2), ("x", 3)],
+                                                names=["site", "visit"]),
+        "datetime": pd.DatetimeIndex(["2024-03-01", "2024-01-01", "2024-02-01", "2024-01-15", "2024-05-01"],
+                                     name="day"),
+        "float": pd.Index([0.5, 2.5, 1.5, -1.0, 9.0]),
+    }
+    return {name: frame.set_axis(index, axis=0) for name, index in indexes.items()}
+
+
+INDEXED = _indexed_frames()
+
+
+@pytest.mark.parametrize("kind", list(INDEXED))
+def test_score_keeps_the_input_index(default_model, kind):
+    frame = INDEXED[kind]
+    scored = default_model.score(frame)
+    pd.testing.assert_index_equal(scored.index, frame.index)
+    plain = default_model.score(frame.reset_index(drop=True))
+    np.testing.assert_array_equal(scored["p_potassium_deficiency"].to_numpy(),
+                                  plain["p_potassium_deficiency"].to_numpy())
+
+
+@pytest.mark.parametrize("kind", list(INDEXED))
+def test_score_with_interval_keeps_the_input_index(default_model, kind):
+    frame = INDEXED[kind]
+    scored = default_model.score(frame, interval=0.9, n_draws=20, rng=1)
+    pd.testing.assert_index_equal(scored.index, frame.index)
+    assert list(scored.columns[1:4]) == ["p_vitamin_d_deficiency", "p_vitamin_d_deficiency_lower",
+                                         "p_vitamin_d_deficiency_upper"]
+
+
+def test_assigning_a_score_column_to_a_sorted_frame_keeps_each_person_their_own(default_model):
+    cohort = default_model.simulate(300, rng=3, missing=0.2)
+    expected = default_model.score(cohort)["p_potassium_deficiency"]
+    shuffled = cohort.sort_values(["diuretic", "leg_cramps"], na_position="first")
+    shuffled["p"] = default_model.score(shuffled)["p_potassium_deficiency"]
+    np.testing.assert_array_equal(shuffled["p"].sort_index().to_numpy(), expected.to_numpy())
+
+
+def test_score_of_an_empty_frame_keeps_its_index_type(default_model):
+    frame = INDEXED["named strings"].iloc[:0]
+    scored = default_model.score(frame)
+    assert len(scored) == 0 and scored.index.name == "person_id"
+
+
+def test_score_of_a_frame_without_evidence_columns_keeps_the_index(default_model):
+    frame = INDEXED["multiindex"][["person"]]
+    scored = default_model.score(frame)
+    pd.testing.assert_index_equal(scored.index, frame.index)
+    prior = default_model.marginals()["iron_deficiency"]["present"]
+    np.testing.assert_allclose(scored["p_iron_deficiency"], prior, atol=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), kind=st.sampled_from(["range", "strings", "duplicates", "multi"]))
+def test_shuffled_scores_align_with_unshuffled_by_index(default_model, seed, kind):
+    cohort = default_model.simulate(60, rng=seed, missing=0.3)
+    rng = np.random.default_rng(seed)
+    if kind == "strings":
+        cohort.index = pd.Index([f"r{k}" for k in rng.permutation(60)], name="rid")
+    elif kind == "duplicates":
+        cohort.index = pd.Index(rng.integers(0, 10, 60))
+    elif kind == "multi":
+        cohort.index = pd.MultiIndex.from_arrays([rng.integers(0, 3, 60), rng.permutation(60)])
+    expected = default_model.score(cohort)
+    shuffled = cohort.sample(frac=1, random_state=seed % 2**31)
+    got = default_model.score(shuffled)
+    pd.testing.assert_index_equal(got.index, shuffled.index)
+    if kind == "duplicates":  # labels repeat: compare through the row positions
+        order = pd.Series(np.arange(60), index=pd.RangeIndex(60)).sample(frac=1, random_state=seed % 2**31)
+        np.testing.assert_array_equal(got["p_magnesium_deficiency"].to_numpy(),
+                                      expected["p_magnesium_deficiency"].to_numpy()[order.to_numpy()])
+    else:
+        pd.testing.assert_series_equal(got["p_magnesium_deficiency"].loc[expected.index],
+                                       expected["p_magnesium_deficiency"])

@@ -302,3 +302,22 @@ def test_enumerated_core_and_junction_tree_give_the_same_coefficients(overlay, r
             assert np.allclose(getattr(fast, name)[ok], getattr(slow, name)[ok], rtol=1e-9, atol=1e-12), name
         assert np.allclose(fast.posterior[ok], slow.posterior[ok], atol=1e-12)
         assert np.allclose(fast.log_evidence_probability[ok], slow.log_evidence_probability[ok], atol=1e-9)
+
+
+@pytest.mark.parametrize("index", [
+    pd.Index([12, 4, 8, 0], name="pid"),
+    pd.Index(["a", "b", "a", "b"]),
+    pd.MultiIndex.from_tuples([("x", 2), ("y", 1), ("x", 1), ("y", 0)], names=["site", "visit"]),
+], ids=["named non-monotonic", "duplicate", "multiindex"])
+def test_cohort_rows_carry_the_input_index(default_model, index):
+    cohort = default_model.simulate(4, rng=8, missing=0.2).set_axis(index, axis=0)
+    parameters = ["diuretic", "potassium_deficiency"]
+    rows = default_model.sensitivity(cohort, summary="rows", parameters=parameters)
+    n_params = len(rows) // 4
+    pd.testing.assert_index_equal(rows.index, index.repeat(n_params))
+    assert rows["row"].tolist() == list(np.repeat(np.arange(4), n_params))
+    for position in range(4):
+        case = {k: v for k, v in cohort.iloc[position].items() if v is not None and not pd.isna(v)}
+        single = default_model.sensitivity(case, parameters=parameters).set_index("id")
+        mine = rows.iloc[position * n_params:(position + 1) * n_params].set_index("id").loc[single.index]
+        assert np.allclose(mine["posterior"], single["posterior"], rtol=1e-12)
