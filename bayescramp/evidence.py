@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._errors import EvidenceError, one_of
 
-__all__ = ["finding_likelihood", "case_likelihood", "Alphabet", "default_alphabet", "EncodedColumn", "encode_column",
+__all__ = ["finding_likelihood", "case_evidence", "impossible_evidence_error", "case_likelihood", "Alphabet",
+           "default_alphabet", "EncodedColumn", "encode_column",
            "YES_NO_SPELLINGS", "CodeMap", "canonical_code", "plain_code_map", "encode_codes", "UNOBSERVED"]
 
 #: The target meaning "no finding on this node" in code maps and codebooks.
@@ -83,8 +85,94 @@ def finding_likelihood(node: str, states: Sequence[str], value: Any) -> np.ndarr
                         "of states, or a {state: likelihood} mapping.")
 
 
-def case_likelihood(states: Mapping[str, Sequence[str]], evidence: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """Likelihood arrays ``[1, n_states]`` for one case's evidence; ``None`` values are skipped.
+def _is_blank(value: Any) -> bool:
+    """A scalar finding that means "no finding": None, a null (NaN, pd.NA) or blank text."""
+    if isinstance(value, (str, bytes, float, np.floating)) or value is None or value is pd.NA or value is pd.NaT:
+        return canonical_code(value) == ""
+    return False
+
+
+def _same_finding(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
+
+
+def case_evidence(evidence: Any, *, where: str = "evidence") -> dict[str, Any]:
+    """One case's evidence as a dict node -> finding; blank findings become ``None``.
+
+    Accepts a mapping, a pandas Series (one row of a table) or a sequence of
+    ``(node, finding)`` pairs. A node given twice with different findings is refused, never
+    resolved by taking the last one. A finding that is blank (None, NaN, pd.NA or blank
+    text, as for table cells) means no finding.
+
+    Raises
+    ------
+    EvidenceError
+        A node given twice with different findings, or evidence of another kind.
+
+    Examples
+    --------
+    >>> case_evidence([("leg_cramps", "yes"), ("fatigue", float("nan"))])
+    {'leg_cramps': 'yes', 'fatigue': None}
+    >>> case_evidence([("leg_cramps", "yes"), ("leg_cramps", "no")])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    bayescramp._errors.EvidenceError: evidence: node 'leg_cramps' is given twice, as 'yes' and as 'no'; ...
+    """
+    if evidence is None:
+        return {}
+    if isinstance(evidence, pd.DataFrame):
+        raise EvidenceError(f"{where}: got a DataFrame; expected one case (a mapping node -> finding); tables are "
+                            "scored with Model.score, explain, most_probable or sensitivity.")
+    if isinstance(evidence, Mapping):
+        pairs = list(evidence.items())
+    elif isinstance(evidence, pd.Series):
+        pairs = list(evidence.items())
+    elif isinstance(evidence, (list, tuple)) and all(isinstance(p, (list, tuple)) and len(p) == 2 for p in evidence):
+        pairs = [tuple(p) for p in evidence]
+    else:
+        raise EvidenceError(f"{where}: got {type(evidence).__name__} {_brief(evidence)}; expected a mapping node -> "
+                            "finding (e.g. {\"leg_cramps\": \"yes\"}), a table row (pandas Series) or "
+                            "(node, finding) pairs.")
+    result: dict[str, Any] = {}
+    for node, value in pairs:
+        if not isinstance(node, str):
+            raise EvidenceError(f"{where}: got node name {node!r} ({type(node).__name__}); expected node names as "
+                                "text.")
+        value = None if _is_blank(value) else value
+        if node in result and not _same_finding(result[node], value):
+            raise EvidenceError(f"{where}: node {node!r} is given twice, as {result[node]!r} and as {value!r}; "
+                                "expected one finding per node (for \"one of these states\" give a set, e.g. "
+                                f"{[v for v in (result[node], value) if isinstance(v, str)]!r}).")
+        result[node] = value
+    return result
+
+
+def _brief(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def impossible_evidence_error(evidence: Mapping[str, Any], *, where: str = "evidence") -> EvidenceError:
+    """The one refusal of evidence that has probability zero under the model (naming the findings).
+
+    Examples
+    --------
+    >>> str(impossible_evidence_error({"leg_cramps": "no", "cramp_timing": "night"}))[:52]
+    "evidence leg_cramps='no', cramp_timing='night': has "
+    """
+    findings = ", ".join(f"{k}={v!r}" for k, v in evidence.items() if v is not None)
+    return EvidenceError(f"{where} {findings}: has probability zero under the model (impossible evidence); expected "
+                         "findings the model allows together (check for a contradiction such as leg_cramps=no with "
+                         "cramp_timing=night).")
+
+
+def case_likelihood(states: Mapping[str, Sequence[str]], evidence: Any) -> dict[str, np.ndarray]:
+    """Likelihood arrays ``[1, n_states]`` for one case's evidence; blank findings are skipped.
+
+    ``evidence`` is anything :func:`case_evidence` accepts.
 
     Examples
     --------
@@ -92,7 +180,7 @@ def case_likelihood(states: Mapping[str, Sequence[str]], evidence: Mapping[str, 
     array([[0., 1.]])
     """
     likelihood = {}
-    for node, value in evidence.items():
+    for node, value in case_evidence(evidence).items():
         if node not in states:
             raise EvidenceError(f"evidence names unknown node {node!r}; expected one of {one_of(states)}.")
         if value is None:

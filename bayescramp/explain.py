@@ -39,7 +39,7 @@ import pandas as pd
 
 from ._errors import EvidenceError, InputError, one_of
 from .engine import CompiledNetwork, distinct_rows, propagate, propagate_codes
-from .evidence import Alphabet, EncodedColumn, finding_likelihood
+from .evidence import Alphabet, EncodedColumn, case_evidence, finding_likelihood, impossible_evidence_error
 from .scoring import (
     STATUS_IMPOSSIBLE,
     STATUS_OK,
@@ -55,7 +55,7 @@ __all__ = ["CodedEvidence", "code_case", "code_frame", "code_columns", "explain"
 
 #: Columns of the tidy table returned by :func:`explain` (``row`` first for tables).
 EXPLAIN_COLUMNS = ["target", "state", "order", "finding", "value", "prior", "posterior", "posterior_without",
-                   "change", "weight", "weight_given_rest", "conflict"]
+                   "change", "weight", "weight_given_rest", "conflict", "status"]
 #: Largest number of joint configurations :func:`most_probable` enumerates.
 MAX_CONFIGURATIONS = 4096
 #: Configurations whose log P(config, e) is within this of the best are a tie (first one wins).
@@ -126,7 +126,7 @@ def code_case(network: CompiledNetwork, evidence: Mapping[str, Any]) -> CodedEvi
     (['leg_cramps'], [[0]])
     """
     nodes, alphabets, ones = [], [], []
-    for node, value in evidence.items():
+    for node, value in case_evidence(evidence).items():
         if node not in network.states:
             raise EvidenceError(f"evidence names unknown node {node!r}; expected one of {one_of(network.names)}.")
         if value is None:
@@ -193,10 +193,13 @@ def _code(network: CompiledNetwork, evidence, encoder) -> CodedEvidence:
         return evidence
     if isinstance(evidence, pd.DataFrame):
         return code_frame(network, evidence, encoder=encoder)
-    if evidence is None or isinstance(evidence, Mapping):
-        return code_case(network, evidence or {})
-    raise InputError(f"evidence: got {type(evidence).__name__}; expected a mapping node -> finding (one case) or a "
-                     "pandas DataFrame (a cohort).")
+    return code_case(network, evidence)
+
+
+def _refuse_impossible_case(evidence, impossible: np.ndarray) -> None:
+    """One case (not a table) whose evidence is impossible is refused, as ``Model.posterior`` does."""
+    if not isinstance(evidence, (pd.DataFrame, CodedEvidence)) and impossible.any():
+        raise impossible_evidence_error(case_evidence(evidence))
 
 
 def _hypotheses(network: CompiledNetwork, targets: str | Sequence[str] | None,
@@ -314,10 +317,16 @@ def explain(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame
           ``logit(prior) + sum(weight) = logit(posterior)`` per row and target;
         - ``weight_given_rest``: ``logit(posterior) - logit(posterior_without)``, the
           log-likelihood ratio of the finding given all the others (order-free, not additive);
-        - ``conflict``: ``log(prod P(e_i) / P(e))`` of the row (positive: findings conflict).
+        - ``conflict``: ``log(prod P(e_i) / P(e))`` of the row (positive: findings conflict);
+        - ``status``: ``ok``, or ``impossible_evidence`` for a table row whose evidence has
+          probability zero (its posteriors, weights and conflict are NaN).
 
-        Probabilities are NaN on rows whose evidence is impossible; weights are infinite or
-        NaN where a hypothesis becomes certain.
+        Weights are infinite or NaN where a hypothesis becomes certain.
+
+    Raises
+    ------
+    EvidenceError
+        One case (a mapping) whose evidence is impossible, as :meth:`bayescramp.Model.posterior`.
 
     Examples
     --------
@@ -340,6 +349,7 @@ def explain(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame
         return pd.DataFrame(columns=(["row"] if is_table else []) + EXPLAIN_COLUMNS,
                             index=coded.index[:0] if is_table else None)
     probability, log_pe = _propagate_variants(network, coded, columns, patterns, hypotheses, prefixes=True)
+    _refuse_impossible_case(evidence, np.isneginf(log_pe))
     n_columns = len(columns)
     ones = np.asarray([coded.ones[j] for j in columns])
     finding = patterns != ones                                   # [n_patterns, n_columns]
@@ -379,6 +389,7 @@ def explain(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame
             "weight": weight[pattern_of, position],
             "weight_given_rest": given_rest[pattern_of, position],
             "conflict": conflict[pattern_of],
+            "status": np.where(np.isneginf(log_pe), STATUS_IMPOSSIBLE, STATUS_OK).astype(object)[pattern_of],
         }
         if is_table:
             part = {"row": coded.index.to_numpy()[row_of], **part}
@@ -485,6 +496,11 @@ def most_probable(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.Dat
         its state in the most probable configuration, ``probability`` = P(config | e), and
         ``status`` (``ok`` or ``impossible_evidence``, whose states are missing and probability NaN).
 
+    Raises
+    ------
+    EvidenceError
+        One case (a mapping) whose evidence is impossible, as :meth:`bayescramp.Model.posterior`.
+
     Notes
     -----
     Ties: configurations whose ``log P(config, e)`` is within :data:`TIE_TOLERANCE` of the
@@ -556,6 +572,7 @@ def most_probable(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.Dat
         log_pe = reference + np.log(np.exp(log_joint - reference[:, None]).sum(axis=1))
         chosen = np.take_along_axis(log_joint, best[:, None], axis=1)[:, 0]
         probability = np.where(possible, np.exp(chosen - log_pe), np.nan)
+    _refuse_impossible_case(evidence, ~possible)
     columns = {}
     for k, node in enumerate(over):
         states = np.asarray(network.states[node] + (None,), dtype=object)

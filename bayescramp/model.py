@@ -10,7 +10,7 @@ import pandas as pd
 
 from ._errors import EvidenceError, InputError, one_of
 from .engine import CompiledNetwork, compile_spec, propagate
-from .evidence import case_likelihood
+from .evidence import case_evidence, case_likelihood, impossible_evidence_error
 from .priors import load_spec
 from .scoring import default_targets, score_frame
 from .simulate import sample_codes
@@ -166,7 +166,9 @@ class Model:
         ----------
         evidence : mapping, optional
             Node -> a state (``"yes"``), a set of states (``["thiazide", "loop"]``) or a
-            likelihood (``{"yes": 0.8, "no": 0.2}``).
+            likelihood (``{"yes": 0.8, "no": 0.2}``); also a table row (pandas Series) or
+            ``(node, finding)`` pairs. None, NaN or blank text is no finding; a node given twice
+            with different findings is an error.
         targets : sequence of str, optional
             Nodes to report; default every unobserved node (node with soft or set evidence
             count as unobserved).
@@ -182,7 +184,8 @@ class Model:
         Raises
         ------
         EvidenceError
-            Unknown node or state, or evidence with probability zero under the model.
+            Unknown node or state, a node given twice with different findings, or evidence
+            with probability zero under the model.
 
         Examples
         --------
@@ -191,7 +194,7 @@ class Model:
         >>> round(float(result["magnesium_deficiency"].sum()), 12)
         1.0
         """
-        evidence = dict(evidence or {})
+        evidence = case_evidence(evidence)
         likelihood = case_likelihood(self.network.states, evidence)
         if targets is None:
             hard = {k for k, v in evidence.items() if isinstance(v, str)}
@@ -202,9 +205,7 @@ class Model:
                 self.states(node)
         result = propagate(self.network, likelihood, targets=targets, n_rows=1)
         if result.impossible[0]:
-            findings = ", ".join(f"{k}={v!r}" for k, v in evidence.items() if v is not None)
-            raise EvidenceError(f"evidence {findings}: has probability zero under the model (impossible "
-                                "evidence); expected findings the model allows together.")
+            raise impossible_evidence_error(evidence)
         marginals = {t: pd.Series(result.marginals[t][0], index=list(self.network.states[t]), name=t)
                      for t in targets}
         intervals = None

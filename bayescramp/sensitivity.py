@@ -33,10 +33,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ._errors import EvidenceError, InputError, one_of
+from ._errors import InputError, one_of
 from .engine import CompiledNetwork, absorbed_nodes, distinct_rows, propagate
-from .evidence import case_likelihood
-from .scoring import cell_problems, encode_frame, invalid_error
+from .evidence import case_evidence, case_likelihood, impossible_evidence_error
+from .scoring import STATUS_IMPOSSIBLE, STATUS_OK, cell_problems, encode_frame, invalid_error
 from .spec import NoisyOrCPD, Spec, TableCPD, parameters_by_id
 
 __all__ = [
@@ -693,10 +693,7 @@ def _likelihood_for(network: CompiledNetwork, evidence) -> tuple[dict[str, np.nd
         patterns, inverse = distinct_rows(codes, [len(c.alphabet.vectors) for c in encoded])
         likelihood = {c.node: c.alphabet.vectors[patterns[:, j]] for j, c in enumerate(encoded)}
         return likelihood, patterns.shape[0], inverse
-    if evidence is None or isinstance(evidence, Mapping):
-        return case_likelihood(network.states, dict(evidence or {})), 1, None
-    raise InputError(f"evidence: got {type(evidence).__name__}; expected a mapping node -> finding for one case, "
-                     "or a DataFrame for a cohort.")
+    return case_likelihood(network.states, evidence), 1, None
 
 
 def sensitivity(spec: Spec, network: CompiledNetwork, evidence, target: Any = DEFAULT_TARGET, *,
@@ -719,7 +716,8 @@ def sensitivity(spec: Spec, network: CompiledNetwork, evidence, target: Any = DE
         For a cohort only: ``"mean"`` averages each column over the rows whose evidence
         is possible (one row per parameter, plus ``swing_max`` and ``n_rows``); ``"rows"``
         gives one row per (input row, parameter) with a leading ``row`` column (0-based
-        position), in parameter order within each row; its index repeats the input row's
+        position), in parameter order within each row, and a last ``status`` column (``ok``
+        or ``impossible_evidence``, whose numbers are NaN); its index repeats the input row's
         index entry (levels and names kept), so it aligns with the input by label.
 
     Returns
@@ -748,9 +746,7 @@ def sensitivity(spec: Spec, network: CompiledNetwork, evidence, target: Any = DE
     likelihood, n_patterns, inverse = _likelihood_for(network, evidence)
     functions = sensitivity_functions(spec, network, likelihood, target, parameters=parameters, n_rows=n_patterns)
     if inverse is None and functions.impossible[0]:
-        findings = ", ".join(f"{k}={v!r}" for k, v in dict(evidence or {}).items() if v is not None)
-        raise EvidenceError(f"evidence {findings}: has probability zero under the model (impossible evidence); "
-                            "expected findings the model allows together.")
+        raise impossible_evidence_error(case_evidence(evidence))
     low, high, value = functions.low, functions.high, functions.value
     at_low = functions.evaluate(low)
     at_high = functions.evaluate(high)
@@ -780,7 +776,9 @@ def sensitivity(spec: Spec, network: CompiledNetwork, evidence, target: Any = DE
             columns[key] = pd.Categorical.from_codes(np.tile(codes, n_rows), categories=categories)
         columns.update({k: np.tile(v, n_rows) for k, v in described.items() if k in ("value", "low", "high")})
         columns.update({k: v[inverse].reshape(-1) for k, v in per_pattern.items()})
-        frame = pd.DataFrame(columns, columns=["row"] + _COLUMNS)
+        columns["status"] = np.where(functions.impossible, STATUS_IMPOSSIBLE, STATUS_OK).astype(object)[
+            np.repeat(inverse, n_params)]
+        frame = pd.DataFrame(columns, columns=["row"] + _COLUMNS + ["status"])
         frame.index = evidence.index.repeat(n_params)
         return frame
     possible = ~functions.impossible[inverse]
@@ -865,14 +863,14 @@ def tune(spec: Spec, network: CompiledNetwork, evidence: Mapping[str, Any] | Non
     >>> bool(table["achievable"].any())
     True
     """
-    if evidence is not None and not isinstance(evidence, Mapping):
-        raise InputError(f"tune: evidence got {type(evidence).__name__}; expected a mapping node -> finding for one "
-                         "case (tune one case at a time).")
-    likelihood = case_likelihood(network.states, dict(evidence or {}))
+    if isinstance(evidence, pd.DataFrame):
+        raise InputError(f"tune: evidence got a DataFrame of {len(evidence)} rows; expected a mapping node -> finding "
+                         "for one case (tune one case at a time).")
+    evidence = case_evidence(evidence, where="tune: evidence")
+    likelihood = case_likelihood(network.states, evidence)
     functions = sensitivity_functions(spec, network, likelihood, target, parameters=parameters, n_rows=1)
     if functions.impossible[0]:
-        raise EvidenceError("tune: the evidence has probability zero under the model (impossible evidence); "
-                            "expected findings the model allows together.")
+        raise impossible_evidence_error(evidence, where="tune: evidence")
     node_y, state_y = functions.target
     label = f"P({node_y}={state_y} | e)"
     alpha, beta, gamma, delta = (a[0] for a in (functions.alpha, functions.beta, functions.gamma, functions.delta))
