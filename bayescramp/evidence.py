@@ -10,6 +10,7 @@ vectors a codebook defines), so identical rows can be found by comparing integer
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -17,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ._arguments import is_number
 from ._errors import EvidenceError, one_of
 
 __all__ = ["finding_likelihood", "case_evidence", "impossible_evidence_error", "case_likelihood", "Alphabet",
@@ -43,8 +45,9 @@ def finding_likelihood(node: str, states: Sequence[str], value: Any) -> np.ndarr
     states : sequence of str
         The node's states.
     value : str, sequence of str, or mapping
-        A state; a set (list/tuple/set) of states; or a likelihood ``{state: weight}``
-        (states left out weigh 0).
+        A state; a set (list/tuple/set or 1-D array) of states; or a likelihood
+        ``{state: weight}`` with weights any non-negative numbers (Python, numpy or Decimal;
+        states left out weigh 0).
 
     Examples
     --------
@@ -62,8 +65,7 @@ def finding_likelihood(node: str, states: Sequence[str], value: Any) -> np.ndarr
             if state not in states:
                 raise EvidenceError(f"evidence {node}: unknown state {state!r} in the likelihood; expected states "
                                     f"among {one_of(states)}.")
-            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0 \
-                    or not np.isfinite(weight):
+            if not is_number(weight) or not float(weight) >= 0 or not np.isfinite(float(weight)):
                 raise EvidenceError(f"evidence {node}: likelihood of {state!r} is {weight!r}; expected a finite "
                                     "non-negative number.")
             vector[states.index(state)] = float(weight)
@@ -71,6 +73,8 @@ def finding_likelihood(node: str, states: Sequence[str], value: Any) -> np.ndarr
             raise EvidenceError(f"evidence {node}: the likelihood {dict(value)!r} is zero for every state; expected "
                                 "at least one positive weight.")
         return vector
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        value = value.tolist()
     if isinstance(value, (list, tuple, set, frozenset)):
         if not value:
             raise EvidenceError(f"evidence {node}: got an empty set of states; expected one or more of "
@@ -260,14 +264,22 @@ def canonical_code(value: Any) -> str | None:
     """The text a cell is matched by: trimmed, lower case, numbers by value; ``None`` if unreadable.
 
     Blank text, null and NaN give ``""`` (no finding). Bytes that are not UTF-8 give ``None``.
+    Numbers of every kind (Python, numpy, ``Decimal`` as Parquet decimal columns hold) match
+    by value: ``Decimal("1.0")``, ``1``, ``"01"`` and ``1.0`` are the same code.
 
     Examples
     --------
-    >>> [canonical_code(v) for v in [" Yes", 1.0, "01", b"2", float("nan"), True, 1.5]]
-    ['yes', '1', '1', '2', '', 'true', '1.5']
+    >>> [canonical_code(v) for v in [" Yes", 1.0, "01", b"2", float("nan"), True, 1.5, Decimal("2.50")]]
+    ['yes', '1', '1', '2', '', 'true', '1.5', '2.5']
     """
-    if value is None:
+    if value is None or value is pd.NA or value is pd.NaT:
         return ""
+    if isinstance(value, Decimal):
+        if value.is_nan():
+            return ""
+        if not value.is_finite():
+            return "inf" if value > 0 else "-inf"
+        return str(int(value)) if value == value.to_integral_value() else repr(float(value))
     if isinstance(value, bytes):
         try:
             value = value.decode("utf-8")

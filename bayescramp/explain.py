@@ -37,6 +37,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ._arguments import as_node_list
 from ._errors import EvidenceError, InputError, one_of
 from .engine import CompiledNetwork, distinct_rows, propagate, propagate_codes
 from .evidence import Alphabet, EncodedColumn, case_evidence, finding_likelihood, impossible_evidence_error
@@ -44,6 +45,7 @@ from .scoring import (
     STATUS_IMPOSSIBLE,
     STATUS_OK,
     cell_problems,
+    check_column_labels,
     default_targets,
     encode_frame,
     invalid_error,
@@ -161,6 +163,7 @@ def code_frame(network: CompiledNetwork, data: pd.DataFrame, *,
     if not isinstance(data, pd.DataFrame):
         raise InputError(f"{source}: got {type(data).__name__}; expected a pandas DataFrame or a mapping of "
                          "node -> finding.")
+    check_column_labels(data, caller=source)
     encoded, _ = (encoder or encode_frame)(network, data)
     listed, n_bad = cell_problems(encoded, source=source, row_label=lambda r: f"row {r}")
     if n_bad:
@@ -207,8 +210,8 @@ def _hypotheses(network: CompiledNetwork, targets: str | Sequence[str] | None,
     """``(column, node, state index)`` per hypothesis: P(present/yes), or each state of other nodes."""
     if targets is None:
         targets = [t for t in default_targets(network, observed) if t not in set(observed)]
-    elif isinstance(targets, str):
-        targets = [targets]
+    else:
+        targets = as_node_list(targets, argument="target", caller="explain")
     unknown = [t for t in targets if t not in network.states]
     if unknown:
         raise InputError(f"target: unknown node {unknown[0]!r}; expected some of {one_of(network.names)}.")
@@ -220,7 +223,11 @@ def _order(network: CompiledNetwork, nodes: Sequence[str], order: Sequence[str] 
     if order is None:
         rank = {name: k for k, name in enumerate(network.names)}
         return sorted(range(len(nodes)), key=lambda j: (rank[nodes[j]], j))
-    order = list(order)
+    order = as_node_list(order, argument="order", caller="explain")
+    unknown = [n for n in order if n not in network.states]
+    if unknown:
+        raise InputError(f"order: unknown node {unknown[0]!r}; expected node names of the model (some of "
+                         f"{one_of(network.names)}).")
     missing = [n for n in nodes if n not in order]
     if missing:
         raise InputError(f"order: node {missing[0]!r} has a finding but is not listed; expected every observed node "
@@ -521,7 +528,7 @@ def most_probable(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.Dat
     coded = _code(network, evidence, encoder)
     if over is None:
         over = [n for n in network.names if n.endswith("_deficiency")] or list(network.names)
-    over = [over] if isinstance(over, str) else list(over)
+    over = as_node_list(over, argument="over", caller="most_probable")
     unknown = [n for n in over if n not in network.states]
     if unknown:
         raise InputError(f"over: unknown node {unknown[0]!r}; expected some of {one_of(network.names)}.")

@@ -8,6 +8,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ._arguments import as_flag, as_fraction, as_generator, as_node_list, as_path
 from ._errors import EvidenceError, InputError, one_of
 from .engine import CompiledNetwork, compile_spec, propagate
 from .evidence import case_evidence, case_likelihood, impossible_evidence_error
@@ -42,6 +43,7 @@ def load_model(*paths: str | Path) -> "Model":
     >>> model.states("diuretic")
     ('none', 'thiazide', 'loop', 'potassium_sparing')
     """
+    paths = tuple(as_path(p, argument="paths", caller="load_model") for p in paths)
     if any(str(p).lower().endswith(_NETWORK_SUFFIXES) for p in paths):
         if len(paths) != 1:
             raise InputError(f"load_model: got {len(paths)} paths including a network file; expected a single "
@@ -131,6 +133,9 @@ class Model:
     """
 
     def __init__(self, spec: Spec):
+        if not isinstance(spec, Spec):
+            raise InputError(f"Model: got {type(spec).__name__}; expected a Spec (use bayescramp.load_model(...) for "
+                             "prior or network files, or Model.from_pgmpy(network)).")
         self.spec: Spec = check(spec)
         self.network: CompiledNetwork = compile_spec(self.spec)
 
@@ -148,7 +153,7 @@ class Model:
 
     def states(self, node: str) -> tuple[str, ...]:
         """The states of ``node``."""
-        if node not in self.network.states:
+        if not isinstance(node, str) or node not in self.network.states:
             raise EvidenceError(f"unknown node {node!r}; expected one of {one_of(self.nodes)}.")
         return self.network.states[node]
 
@@ -200,7 +205,7 @@ class Model:
             hard = {k for k, v in evidence.items() if isinstance(v, str)}
             targets = [n for n in self.nodes if n not in hard]
         else:
-            targets = [targets] if isinstance(targets, str) else list(targets)
+            targets = as_node_list(targets, argument="targets", caller="posterior")
             for node in targets:
                 self.states(node)
         result = propagate(self.network, likelihood, targets=targets, n_rows=1)
@@ -310,9 +315,9 @@ class Model:
         """
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
             raise InputError(f"simulate: n got {n!r}; expected a non-negative whole number.")
-        if not 0.0 <= missing <= 1.0:
-            raise InputError(f"simulate: missing got {missing!r}; expected a fraction in [0, 1].")
-        rng = np.random.default_rng(rng)
+        missing = as_fraction(missing, argument="missing", caller="simulate")
+        truth = as_flag(truth, argument="truth", caller="simulate")
+        rng = as_generator(rng)
         codes = sample_codes(self.network, int(n), rng)
         observed = self.evidence_nodes
         columns = {}
@@ -358,7 +363,7 @@ class Model:
         from .explain import explain
 
         return explain(self.network, evidence, target=target, order=order,
-                       encoder=codebook.encoder() if codebook is not None else None)
+                       encoder=resolve_codebook(codebook).encoder() if codebook is not None else None)
 
     def most_probable(self, evidence: Mapping[str, Any] | pd.DataFrame, *, over: str | Sequence[str] | None = None,
                       codebook=None) -> pd.DataFrame:
@@ -375,7 +380,7 @@ class Model:
         from .explain import most_probable
 
         return most_probable(self.network, evidence, over=over,
-                             encoder=codebook.encoder() if codebook is not None else None)
+                             encoder=resolve_codebook(codebook).encoder() if codebook is not None else None)
 
     def sensitivity(self, evidence: Mapping[str, Any] | pd.DataFrame,
                     target: tuple[str, str] | str = ("potassium_deficiency", "present"), *,
@@ -435,6 +440,9 @@ class Model:
 
     def with_parameters(self, values: Mapping[str, float]) -> "Model":
         """A copy with parameters set by id; the rest of each table row co-varies proportionally."""
+        if not isinstance(values, Mapping):
+            raise InputError(f"with_parameters: got {type(values).__name__}; expected a mapping parameter id -> value "
+                             "(ids from Model.parameters()['id']).")
         return Model(with_parameters(self.spec, values))
 
     def to_pgmpy(self):

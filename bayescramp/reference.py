@@ -15,6 +15,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ._arguments import as_path
 from ._errors import InputError, SpecError
 from ._regular_file import MAX_MODEL_FILE_BYTES, read_regular_file
 from .spec import Node, Parameter, Spec, TableCPD, TableRow, probability_table, table_parameter_id, topological_order
@@ -233,7 +234,7 @@ def write_network(spec: Spec, path: str | Path) -> Path:
     >>> out.exists()
     True
     """
-    path = Path(path)
+    path = as_path(path, argument="path", caller="export")
     suffix = path.suffix.lower()
     if suffix not in (".bif", ".xmlbif", ".xml"):
         raise InputError(f"{path}: unknown network format {suffix!r}; expected .bif, .xmlbif or .xml.")

@@ -16,6 +16,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ._arguments import as_node_list, is_number
 from ._errors import InputError, one_of
 
 __all__ = ["Comparison", "compare"]
@@ -133,14 +134,17 @@ def compare(models, data: pd.DataFrame, *, targets: Sequence[str] | None = None,
     resolved = _as_models(models)
     if not isinstance(data, pd.DataFrame):
         raise InputError(f"compare: data got {type(data).__name__}; expected a pandas DataFrame (the cohort).")
+    if not isinstance(quantiles, (list, tuple, np.ndarray)):
+        raise InputError(f"compare: quantiles got {quantiles!r}; expected a list of numbers in [0, 1], e.g. "
+                         "(0.05, 0.5, 0.95).")
     for q in quantiles:
-        if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0.0 <= q <= 1.0:
+        if not is_number(q) or not 0.0 <= float(q) <= 1.0:
             raise InputError(f"compare: quantile {q!r}; expected numbers in [0, 1].")
     names = list(resolved)
     baseline = names[0]
     if targets is None:
         targets = resolved[baseline].default_targets
-    targets = [targets] if isinstance(targets, str) else list(targets)
+    targets = as_node_list(targets, argument="targets", caller="compare")
     for name, model in resolved.items():
         missing = [t for t in targets if t not in model.nodes]
         if missing:

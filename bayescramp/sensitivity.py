@@ -33,10 +33,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ._arguments import as_node_list, is_number
 from ._errors import InputError, one_of
 from .engine import CompiledNetwork, absorbed_nodes, distinct_rows, propagate
 from .evidence import case_evidence, case_likelihood, impossible_evidence_error
-from .scoring import STATUS_IMPOSSIBLE, STATUS_OK, cell_problems, encode_frame, invalid_error
+from .scoring import STATUS_IMPOSSIBLE, STATUS_OK, cell_problems, check_column_labels, encode_frame, invalid_error
 from .spec import NoisyOrCPD, Spec, TableCPD, parameters_by_id
 
 __all__ = [
@@ -152,8 +153,8 @@ def parameter_effects(spec: Spec, network: CompiledNetwork,
     if parameters is None:
         wanted = list(known)
     else:
-        if isinstance(parameters, str):
-            parameters = [parameters]
+        parameters = as_node_list(parameters, argument="parameters", caller="sensitivity",
+                                  expected="parameter ids or node names")
         wanted = []
         for key in parameters:
             if key in known:
@@ -682,6 +683,7 @@ def _derivatives_enumerated(network: CompiledNetwork, core: _Enumeration, likeli
 def _likelihood_for(network: CompiledNetwork, evidence) -> tuple[dict[str, np.ndarray], int, np.ndarray | None]:
     """Likelihood arrays of distinct evidence patterns, their count, and each input row's pattern."""
     if isinstance(evidence, pd.DataFrame):
+        check_column_labels(evidence, caller="sensitivity")
         encoded, _ = encode_frame(network, evidence)
         listed, n_bad = cell_problems(encoded, source="data", row_label=lambda r: f"row {r}")
         if n_bad:
@@ -874,7 +876,7 @@ def tune(spec: Spec, network: CompiledNetwork, evidence: Mapping[str, Any] | Non
     node_y, state_y = functions.target
     label = f"P({node_y}={state_y} | e)"
     alpha, beta, gamma, delta = (a[0] for a in (functions.alpha, functions.beta, functions.gamma, functions.delta))
-    if isinstance(threshold, (int, float)) and not isinstance(threshold, bool):
+    if is_number(threshold):
         p = float(threshold)
         if not 0.0 <= p <= 1.0:
             raise InputError(f"tune: threshold got {threshold!r}; expected a probability in [0, 1] or a rival "

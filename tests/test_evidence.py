@@ -1,12 +1,15 @@
 """Evidence values to likelihoods (bayescramp.evidence): one case's evidence, code matching, the blank rule."""
 
+from decimal import Decimal
+from fractions import Fraction
+
 import numpy as np
 import pandas as pd
 import pytest
 
 import bayescramp
 from bayescramp import EvidenceError
-from bayescramp.evidence import case_evidence, impossible_evidence_error
+from bayescramp.evidence import canonical_code, case_evidence, impossible_evidence_error
 
 IMPOSSIBLE = {"leg_cramps": "no", "cramp_timing": "night"}
 
@@ -123,3 +126,71 @@ def test_sensitivity_mean_counts_only_possible_rows(default_model):
 
 def test_bayescramp_exports_the_evidence_error():
     assert issubclass(bayescramp.EvidenceError, ValueError)
+
+
+# ---- numbers of every kind: numpy scalars, Decimal (issue 10) ----------------------------------
+
+@pytest.mark.parametrize("weight", [np.float32(0.8), np.float64(0.8), np.float16(0.8), Decimal("0.8"),
+                                    Fraction(4, 5)], ids=["float32", "float64", "float16", "Decimal", "Fraction"])
+def test_soft_evidence_weights_may_be_any_real_number(default_model, weight):
+    got = default_model.posterior({"fatigue": {"yes": weight, "no": np.int64(1) - weight}})
+    expected = default_model.posterior({"fatigue": {"yes": float(weight), "no": 1 - float(weight)}})
+    assert got["iron_deficiency"]["present"] == pytest.approx(expected["iron_deficiency"]["present"], abs=1e-15)
+
+
+@pytest.mark.parametrize("weight", [np.True_, True, "0.8", np.float32("nan"), Decimal("-1"), Decimal("Infinity")])
+def test_soft_evidence_weights_that_are_not_finite_numbers_are_refused(default_model, weight):
+    with pytest.raises(EvidenceError, match="likelihood of 'yes' is .*; expected a finite non-negative number"):
+        default_model.posterior({"fatigue": {"yes": weight, "no": 0.2}})
+
+
+def test_a_set_may_be_a_numpy_array(default_model):
+    got = default_model.posterior({"diuretic": np.array(["thiazide", "loop"])})
+    expected = default_model.posterior({"diuretic": ["thiazide", "loop"]})
+    assert got["potassium_deficiency"]["present"] == expected["potassium_deficiency"]["present"]
+
+
+@pytest.mark.parametrize("value, code", [
+    (Decimal("1"), "1"), (Decimal("1.00"), "1"), (Decimal("2.50"), "2.5"), (Decimal("-0"), "0"),
+    (Decimal("NaN"), ""), (pd.NA, ""), (pd.NaT, ""), (np.float32(2.0), "2"), (np.int8(7), "7"),
+    (Decimal("123456789012345678901"), "123456789012345678901"),
+])
+def test_canonical_code_matches_numbers_by_value(value, code):
+    assert canonical_code(value) == code
+
+
+CODEBOOK = """
+[nodes.muscle_spasms]
+column = "BCQ020"
+code_set = "nhanes_yes_no"
+
+[nodes.diuretic]
+column = "BCQ010"
+codes = { 0 = "none", 1 = "thiazide", 2 = "loop", 3 = "potassium_sparing" }
+unobserved = [99]
+"""
+
+
+def test_decimal_codes_match_by_value_from_a_frame_and_from_parquet(default_model, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "codebook.toml").write_text(CODEBOOK)
+    codebook = bayescramp.load_codebook(tmp_path / "codebook.toml")
+    table = pa.table({"SEQN": [1, 2, 3],
+                      "BCQ020": pa.array([Decimal("1.0"), Decimal("2.0"), Decimal("7.0")], pa.decimal128(5, 1)),
+                      "BCQ010": pa.array([Decimal("1"), Decimal("0"), Decimal("99")], pa.decimal128(5, 0))})
+    plain = pd.DataFrame({"SEQN": [1, 2, 3], "BCQ020": [1, 2, 7], "BCQ010": [1, 0, 99]})
+    expected = default_model.score(plain, codebook=codebook)
+    from_frame = default_model.score(table.to_pandas(), codebook=codebook)
+    pd.testing.assert_frame_equal(from_frame, expected)
+    pq.write_table(table, tmp_path / "survey.parquet")
+    bayescramp.score_file(tmp_path / "survey.parquet", tmp_path / "scores.csv", codebook=codebook, progress=False)
+    from_file = pd.read_csv(tmp_path / "scores.csv")
+    np.testing.assert_allclose(from_file["p_magnesium_deficiency"], expected["p_magnesium_deficiency"], rtol=1e-12)
+
+
+def test_decimal_state_codes_without_a_codebook(default_model):
+    frame = pd.DataFrame({"leg_cramps": [Decimal("1"), Decimal("0.0"), None]})
+    expected = default_model.score(pd.DataFrame({"leg_cramps": ["yes", "no", None]}))
+    pd.testing.assert_frame_equal(default_model.score(frame), expected)

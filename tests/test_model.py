@@ -241,3 +241,64 @@ def test_shuffled_scores_align_with_unshuffled_by_index(default_model, seed, kin
     else:
         pd.testing.assert_series_equal(got["p_magnesium_deficiency"].loc[expected.index],
                                        expected["p_magnesium_deficiency"])
+
+
+# ---- wrong arguments are one sentence, never a raw exception (issue 10) ---------------------
+
+_FRAME = pd.DataFrame({"leg_cramps": ["yes", "no"]})
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda m: m.posterior(5), EvidenceError, "evidence: got int 5; expected a mapping node -> finding"),
+    (lambda m: m.posterior("leg_cramps"), EvidenceError, "evidence: got str 'leg_cramps'; expected a mapping"),
+    (lambda m: m.posterior({}, targets=5), bayescramp.InputError,
+     "posterior: targets got 5 (int); expected a node name or a list of node names"),
+    (lambda m: m.posterior({}, targets=[5]), bayescramp.InputError, "posterior: targets holds 5 (int)"),
+    (lambda m: m.posterior({}, interval=0.9, n_draws=10, rng="x"), bayescramp.InputError,
+     "rng: got 'x' (str); expected a numpy random Generator or a whole-number seed >= 0"),
+    (lambda m: m.posterior({}, interval=0.9, n_draws=10, rng=-1), bayescramp.InputError, "rng: got -1 (int)"),
+    (lambda m: m.score(_FRAME, targets=5), bayescramp.InputError, "score: targets got 5 (int)"),
+    (lambda m: m.score(_FRAME, interval=0.9, n_draws=10, rng=2.5), bayescramp.InputError, "rng: got 2.5 (float)"),
+    (lambda m: m.score(pd.DataFrame({0: ["x"], "leg_cramps": ["yes"]})), bayescramp.InputError,
+     "score: column 0 (int) is not named by text; expected text column names"),
+    (lambda m: m.score(pd.DataFrame([["yes", 1]], columns=pd.MultiIndex.from_tuples([("a", "leg_cramps"),
+                                                                                    ("b", "id")]))),
+     bayescramp.InputError, "score: the columns are a MultiIndex of 2 levels"),
+    (lambda m: m.simulate(2.5), bayescramp.InputError, "simulate: n got 2.5; expected a non-negative whole number"),
+    (lambda m: m.simulate(3, missing="a"), bayescramp.InputError,
+     "simulate: missing got 'a' (str); expected a fraction in [0, 1]"),
+    (lambda m: m.simulate(3, rng="x"), bayescramp.InputError, "rng: got 'x' (str)"),
+    (lambda m: m.simulate(3, truth="yes"), bayescramp.InputError, "simulate: truth got 'yes' (str); expected True"),
+    (lambda m: m.states(["a"]), EvidenceError, "unknown node ['a']; expected one of"),
+    (lambda m: m.with_parameters(5), bayescramp.InputError, "with_parameters: got int; expected a mapping"),
+    (lambda m: m.explain({"leg_cramps": "yes"}, target=5), bayescramp.InputError, "explain: target got 5 (int)"),
+    (lambda m: m.explain({"leg_cramps": "yes"}, order=5), bayescramp.InputError, "explain: order got 5 (int)"),
+    (lambda m: m.explain({"leg_cramps": "yes"}, order=["sodium", "leg_cramps"]), bayescramp.InputError,
+     "order: unknown node 'sodium'"),
+    (lambda m: m.explain(_FRAME, codebook="no_such_codebook.toml"), bayescramp.InputError,
+     "no_such_codebook.toml: no such codebook file"),
+    (lambda m: m.explain(pd.DataFrame({1: ["yes"]})), bayescramp.InputError, "column 1 (int) is not named by text"),
+    (lambda m: m.most_probable({}, over=5), bayescramp.InputError, "most_probable: over got 5 (int)"),
+    (lambda m: m.sensitivity({}, parameters=5), bayescramp.InputError,
+     "sensitivity: parameters got 5 (int); expected parameter ids or node names"),
+    (lambda m: m.sensitivity(pd.DataFrame({2: ["yes"]})), bayescramp.InputError, "sensitivity: column 2 (int)"),
+    (lambda m: m.export(5), bayescramp.InputError, "export: path got 5 (int); expected a file path"),
+    (lambda m: bayescramp.load_model(5), bayescramp.InputError, "load_model: paths got 5 (int)"),
+    (lambda m: bayescramp.load_model(None), bayescramp.InputError, "load_model: paths got None (NoneType)"),
+    (lambda m: bayescramp.Model(5), bayescramp.InputError, "Model: got int; expected a Spec"),
+])
+def test_wrong_arguments_are_one_sentence(default_model, call, error, message):
+    with pytest.raises(error) as caught:
+        call(default_model)
+    assert message in str(caught.value)
+    assert len(caught.value.problems) == 1
+
+
+@pytest.mark.parametrize("value", [np.float32(0.9), np.float64(0.9), 0.9])
+def test_numpy_scalars_are_accepted_where_numbers_are(default_model, value):
+    posterior = default_model.posterior({"leg_cramps": "yes"}, interval=value, n_draws=20, rng=np.int64(1))
+    assert posterior.intervals is not None
+    tuned = default_model.tune({"leg_cramps": "yes"}, "potassium_deficiency=present", value)
+    assert "0.9" in tuned["goal"].iloc[0]
+    cohort = default_model.simulate(np.int64(5), rng=np.uint8(3), missing=np.float32(0.5), truth=np.True_)
+    assert len(cohort) == 5

@@ -75,3 +75,14 @@ def test_compare_scores_and_ranking_changes_keep_the_input_index(default_model, 
     changes = result.ranking_changes
     assert len(changes) > 0 and changes.index.name == "person"
     assert list(changes.index) == list(shuffled.index[changes["row"].to_numpy()])
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"targets": 5}, "compare: targets got 5 (int)"),
+    ({"quantiles": 5}, "compare: quantiles got 5; expected a list of numbers in [0, 1]"),
+    ({"quantiles": [np.float32(0.5), "x"]}, "compare: quantile 'x'; expected numbers in [0, 1]"),
+])
+def test_compare_wrong_arguments_are_one_sentence(default_model, cohort, options, message):
+    with pytest.raises(bayescramp.InputError, match=message.replace("(", r"\(").replace(")", r"\)")
+                       .replace("[", r"\[").replace("]", r"\]")):
+        bayescramp.compare({"a": default_model, "b": default_model}, cohort, **options)
