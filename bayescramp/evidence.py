@@ -23,7 +23,8 @@ from ._errors import EvidenceError, one_of
 
 __all__ = ["finding_likelihood", "case_evidence", "impossible_evidence_error", "case_likelihood", "Alphabet",
            "default_alphabet", "EncodedColumn", "encode_column",
-           "YES_NO_SPELLINGS", "CodeMap", "canonical_code", "plain_code_map", "encode_codes", "UNOBSERVED"]
+           "YES_NO_SPELLINGS", "CodeMap", "canonical_code", "plain_code_map", "encode_codes", "UNOBSERVED",
+           "MISSING_VALUE_TEXTS", "missing_text_hint"]
 
 #: The target meaning "no finding on this node" in code maps and codebooks.
 UNOBSERVED = "unobserved"
@@ -263,7 +264,11 @@ class CodeMap:
 def canonical_code(value: Any) -> str | None:
     """The text a cell is matched by: trimmed, lower case, numbers by value; ``None`` if unreadable.
 
-    Blank text, null and NaN give ``""`` (no finding). Bytes that are not UTF-8 give ``None``.
+    This is the one place that decides what "no finding" is: an **empty** cell, i.e. blank or
+    whitespace-only text, or a null (None, NaN, pd.NA, NaT), gives ``""``. Text is never read
+    as a missing value: ``"NaN"``, ``"NA"``, ``"null"``, ``"None"`` are codes like any other
+    (invalid unless a codebook maps them, e.g. ``unobserved = ["NA"]``), with or without a
+    codebook, from a DataFrame or a file. Bytes that are not UTF-8 give ``None``.
     Numbers of every kind (Python, numpy, ``Decimal`` as Parquet decimal columns hold) match
     by value: ``Decimal("1.0")``, ``1``, ``"01"`` and ``1.0`` are the same code.
 
@@ -271,6 +276,8 @@ def canonical_code(value: Any) -> str | None:
     --------
     >>> [canonical_code(v) for v in [" Yes", 1.0, "01", b"2", float("nan"), True, 1.5, Decimal("2.50")]]
     ['yes', '1', '1', '2', '', 'true', '1.5', '2.5']
+    >>> [canonical_code(v) for v in [None, "  ", "NaN", "NA"]]
+    ['', '', 'nan', 'na']
     """
     if value is None or value is pd.NA or value is pd.NaT:
         return ""
@@ -306,6 +313,27 @@ def canonical_code(value: Any) -> str | None:
     return text
 
 
+#: Texts that other tools write for a missing value; they are *not* blank here (see :func:`canonical_code`).
+MISSING_VALUE_TEXTS = frozenset({"nan", "na", "n/a", "<na>", "nat", "null", "none", "#n/a", "missing"})
+
+
+def missing_text_hint(value: Any) -> str:
+    """A clause for messages when a bad cell is text that spells a missing value, else ``""``.
+
+    Examples
+    --------
+    >>> missing_text_hint("NA")[:55]
+    ' (text, not an empty cell: only an empty cell means no '
+    >>> missing_text_hint("yes")
+    ''
+    """
+    if isinstance(value, (str, bytes)) and canonical_code(value) in MISSING_VALUE_TEXTS:
+        shown = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+        return (" (text, not an empty cell: only an empty cell means no finding; leave it blank or map it in a "
+                f"codebook, e.g. unobserved = [{shown.strip()!r}])")
+    return ""
+
+
 def _plain_yes_no(states: Sequence[str]) -> bool:
     return len(states) == 2 and tuple(states) in (("no", "yes"), ("absent", "present"))
 
@@ -321,7 +349,6 @@ def plain_code_map(node: str, states: Sequence[str], column: str | None = None) 
     """
     alphabet = default_alphabet(states)
     lookup = {canonical_code(s): i for i, s in enumerate(states)}
-    lookup["nan"] = alphabet.unobserved  # pandas writes a missing value it stringified as "nan"
     expected = one_of(states)
     if _plain_yes_no(states):
         lookup.update({canonical_code(k): v for k, v in YES_NO_SPELLINGS.items()})
@@ -428,7 +455,8 @@ def encode_column(values, node: str, states: Sequence[str], column: str | None =
     Parameters
     ----------
     values : array-like
-        The column's cells. ``None``, NaN and blank strings mean "no finding".
+        The column's cells. ``None``, NaN and blank strings mean "no finding"; the text
+        ``"NaN"`` or ``"NA"`` does not (see :func:`canonical_code`).
     node : str
         The node the column informs.
     states : sequence of str

@@ -20,7 +20,7 @@ from ._arguments import as_node_list
 from ._errors import InputError, one_of
 from .codebook import check_unique_columns, column_code_maps
 from .engine import CompiledNetwork, propagate_codes
-from .evidence import EncodedColumn, encode_codes
+from .evidence import EncodedColumn, encode_codes, missing_text_hint
 
 __all__ = ["default_targets", "target_columns", "check_targets", "encode_frame", "score_frame", "STATUS_OK",
            "STATUS_IMPOSSIBLE", "MAX_LISTED_PROBLEMS", "PatternCache", "ScoredRows", "score_encoded",
@@ -263,8 +263,8 @@ def cell_problems(encoded: Sequence[EncodedColumn], *, source: str,
         candidates.extend((int(r), j, column.bad_values[k]) for k, r in enumerate(rows)
                           for j in [encoded.index(column)])
     candidates.sort(key=lambda item: (item[0], item[1]))
-    listed = [f"{source}, {row_label(r)}, column {encoded[j].column!r}: got {_show(v)}; expected "
-              f"{encoded[j].expected}." for r, j, v in candidates[:MAX_LISTED_PROBLEMS]]
+    listed = [f"{source}, {row_label(r)}, column {encoded[j].column!r}: got {_show(v)}{missing_text_hint(v)}; "
+              f"expected {encoded[j].expected}." for r, j, v in candidates[:MAX_LISTED_PROBLEMS]]
     return listed, n_bad
 
 

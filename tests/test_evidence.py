@@ -194,3 +194,85 @@ def test_decimal_state_codes_without_a_codebook(default_model):
     frame = pd.DataFrame({"leg_cramps": [Decimal("1"), Decimal("0.0"), None]})
     expected = default_model.score(pd.DataFrame({"leg_cramps": ["yes", "no", None]}))
     pd.testing.assert_frame_equal(default_model.score(frame), expected)
+
+
+# ---- one rule for "no finding": only an empty cell (issue 10) -----------------------------------
+
+MISSING_TEXTS = ["NaN", "nan", "NA", "null", "None", "N/A", " NaN "]
+EMPTY_CELLS = [None, np.nan, "", "   ", pd.NA]
+
+RULE_CODEBOOK = """
+[nodes.leg_cramps]
+column = "{column}"
+code_set = "yes_no"
+{extra}
+"""
+
+
+def _route(default_model, tmp_path, route, cells, extra=""):
+    """Score ``cells`` of leg_cramps through one route; return the status column."""
+    column = "leg_cramps" if "plain" in route else "LC"
+    frame = pd.DataFrame({"id": range(len(cells)), column: pd.Series(cells, dtype=object)})
+    codebook = None
+    if "codebook" in route:
+        (tmp_path / "cb.toml").write_text(RULE_CODEBOOK.format(column=column, extra=extra))
+        codebook = bayescramp.load_codebook(tmp_path / "cb.toml")
+    if route.startswith("frame"):
+        return default_model.score(frame, codebook=codebook, on_invalid="flag")["status"]
+    path = tmp_path / "survey.csv"
+    # written by hand so the text reaches the file exactly as given (None and NaN as empty fields)
+    lines = ["id," + column] + [f"{k},{'' if c is None or c is pd.NA or c != c else c}" for k, c in enumerate(cells)]
+    path.write_text("\n".join(lines) + "\n")
+    bayescramp.score_file(path, tmp_path / "out.csv", codebook=codebook, on_invalid="flag", progress=False)
+    return pd.read_csv(tmp_path / "out.csv", keep_default_na=False)["status"]
+
+
+ROUTES = ["frame plain", "frame codebook", "csv plain", "csv codebook"]
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_text_that_spells_a_missing_value_is_invalid_on_every_route(default_model, tmp_path, route):
+    status = _route(default_model, tmp_path, route, ["yes"] + MISSING_TEXTS)
+    assert status.iloc[0] == "ok"
+    assert status.iloc[1:].str.startswith("invalid: column").all(), status.tolist()
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_empty_cells_are_no_finding_on_every_route(default_model, tmp_path, route):
+    status = _route(default_model, tmp_path, route, ["no"] + EMPTY_CELLS)
+    assert (status == "ok").all(), status.tolist()
+
+
+@pytest.mark.parametrize("route", ["frame codebook", "csv codebook"])
+def test_a_codebook_may_map_missing_texts_to_no_finding(default_model, tmp_path, route):
+    status = _route(default_model, tmp_path, route, ["yes", "NA", "NaN"], extra='unobserved = ["NA", "NaN"]')
+    assert (status == "ok").all(), status.tolist()
+
+
+def test_the_error_for_missing_text_says_what_to_do(default_model):
+    with pytest.raises(bayescramp.InputError) as caught:
+        default_model.score(pd.DataFrame({"leg_cramps": ["yes", "NA"]}))
+    message = caught.value.problems[0]
+    assert message.startswith("data, row 1, column 'leg_cramps': got 'NA' (text, not an empty cell: only an empty "
+                              "cell means no finding; leave it blank or map it in a codebook, e.g. unobserved = "
+                              "['NA']); expected no, yes")
+
+
+def test_missing_texts_in_a_parquet_string_column_are_invalid_and_float_nan_is_blank(default_model, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({"leg_cramps": pa.array(["yes", "NaN", None, "NA"]),
+                      "fatigue": pa.array([1.0, float("nan"), 0.0, None])})
+    pq.write_table(table, tmp_path / "s.parquet")
+    bayescramp.score_file(tmp_path / "s.parquet", tmp_path / "o.parquet", on_invalid="flag", progress=False)
+    status = pd.read_parquet(tmp_path / "o.parquet")["status"].tolist()
+    assert status[0] == "ok" and status[2] == "ok"
+    assert status[1].startswith("invalid: column 'leg_cramps' got 'NaN'")
+    assert status[3].startswith("invalid: column 'leg_cramps' got 'NA'")
+
+
+def test_a_missing_text_in_a_single_case_is_an_unknown_state(default_model):
+    with pytest.raises(EvidenceError, match="evidence leg_cramps='NaN': unknown state"):
+        default_model.posterior({"leg_cramps": "NaN"})
+    assert default_model.posterior({"leg_cramps": float("nan")}).evidence == {"leg_cramps": None}
