@@ -334,7 +334,7 @@ def test_an_overlay_naming_itself_as_base_is_a_cycle(tmp_path):
 def test_a_bad_base_is_one_sentence_naming_what_is_allowed(tmp_path, base, message):
     problems = problems_of(_overlay(tmp_path, "self.toml", base))
     assert len(problems) == 1 and message in problems[0]
-    assert "bundled prior file (default, older_adults, seed_claims" in problems[0] or "a path" in problems[0]
+    assert f"bundled prior file ({', '.join(bundled_priors())})" in problems[0] or "a path" in problems[0]
 
 
 def test_a_base_beside_the_overlay_or_bundled_by_name_loads(tmp_path):
