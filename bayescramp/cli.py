@@ -51,8 +51,13 @@ def _load(args: argparse.Namespace):
 
 
 def parse_evidence(items: Sequence[str], model) -> dict:
-    """``node=state``, ``node=state1|state2`` (a set) or ``node=state:0.8,other:0.2`` (soft)."""
-    evidence: dict = {}
+    """``node=state``, ``node=state1|state2`` (a set) or ``node=state:0.8,other:0.2`` (soft).
+
+    A node given twice with different findings is refused (never the last one silently).
+    """
+    from .evidence import case_evidence
+
+    pairs: list = []
     for item in items:
         node, sep, value = item.partition("=")
         if not sep or not node or not value:
@@ -68,12 +73,12 @@ def parse_evidence(items: Sequence[str], model) -> dict:
                 except ValueError:
                     raise InputError(f"--evidence {item!r}: weight {weight!r} of {state!r} is not a number; "
                                      "expected node=state:0.8,other:0.2.") from None
-            evidence[node] = weights
+            pairs.append((node, weights))
         elif "|" in value:
-            evidence[node] = value.split("|")
+            pairs.append((node, value.split("|")))
         else:
-            evidence[node] = value
-    return evidence
+            pairs.append((node, value))
+    return case_evidence(pairs, where="--evidence")
 
 
 def _add_query(subparsers) -> None:

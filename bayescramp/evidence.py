@@ -10,17 +10,21 @@ vectors a codebook defines), so identical rows can be found by comparing integer
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ._arguments import is_number
 from ._errors import EvidenceError, one_of
 
-__all__ = ["finding_likelihood", "case_likelihood", "Alphabet", "default_alphabet", "EncodedColumn", "encode_column",
+__all__ = ["finding_likelihood", "case_evidence", "impossible_evidence_error", "case_likelihood", "Alphabet",
+           "default_alphabet", "EncodedColumn", "encode_column",
            "YES_NO_SPELLINGS", "CodeMap", "IntervalMap", "canonical_code", "plain_code_map", "encode_codes",
-           "UNOBSERVED"]
+           "UNOBSERVED", "MISSING_VALUE_TEXTS", "missing_text_hint"]
 
 #: The target meaning "no finding on this node" in code maps and codebooks.
 UNOBSERVED = "unobserved"
@@ -42,8 +46,9 @@ def finding_likelihood(node: str, states: Sequence[str], value: Any) -> np.ndarr
     states : sequence of str
         The node's states.
     value : str, sequence of str, or mapping
-        A state; a set (list/tuple/set) of states; or a likelihood ``{state: weight}``
-        (states left out weigh 0).
+        A state; a set (list/tuple/set or 1-D array) of states; or a likelihood
+        ``{state: weight}`` with weights any non-negative numbers (Python, numpy or Decimal;
+        states left out weigh 0).
 
     Examples
     --------
@@ -61,8 +66,7 @@ def finding_likelihood(node: str, states: Sequence[str], value: Any) -> np.ndarr
             if state not in states:
                 raise EvidenceError(f"evidence {node}: unknown state {state!r} in the likelihood; expected states "
                                     f"among {one_of(states)}.")
-            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0 \
-                    or not np.isfinite(weight):
+            if not is_number(weight) or not float(weight) >= 0 or not np.isfinite(float(weight)):
                 raise EvidenceError(f"evidence {node}: likelihood of {state!r} is {weight!r}; expected a finite "
                                     "non-negative number.")
             vector[states.index(state)] = float(weight)
@@ -70,6 +74,8 @@ def finding_likelihood(node: str, states: Sequence[str], value: Any) -> np.ndarr
             raise EvidenceError(f"evidence {node}: the likelihood {dict(value)!r} is zero for every state; expected "
                                 "at least one positive weight.")
         return vector
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        value = value.tolist()
     if isinstance(value, (list, tuple, set, frozenset)):
         if not value:
             raise EvidenceError(f"evidence {node}: got an empty set of states; expected one or more of "
@@ -84,8 +90,94 @@ def finding_likelihood(node: str, states: Sequence[str], value: Any) -> np.ndarr
                         "of states, or a {state: likelihood} mapping.")
 
 
-def case_likelihood(states: Mapping[str, Sequence[str]], evidence: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """Likelihood arrays ``[1, n_states]`` for one case's evidence; ``None`` values are skipped.
+def _is_blank(value: Any) -> bool:
+    """A scalar finding that means "no finding": None, a null (NaN, pd.NA) or blank text."""
+    if isinstance(value, (str, bytes, float, np.floating)) or value is None or value is pd.NA or value is pd.NaT:
+        return canonical_code(value) == ""
+    return False
+
+
+def _same_finding(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
+
+
+def case_evidence(evidence: Any, *, where: str = "evidence") -> dict[str, Any]:
+    """One case's evidence as a dict node -> finding; blank findings become ``None``.
+
+    Accepts a mapping, a pandas Series (one row of a table) or a sequence of
+    ``(node, finding)`` pairs. A node given twice with different findings is refused, never
+    resolved by taking the last one. A finding that is blank (None, NaN, pd.NA or blank
+    text, as for table cells) means no finding.
+
+    Raises
+    ------
+    EvidenceError
+        A node given twice with different findings, or evidence of another kind.
+
+    Examples
+    --------
+    >>> case_evidence([("leg_cramps", "yes"), ("fatigue", float("nan"))])
+    {'leg_cramps': 'yes', 'fatigue': None}
+    >>> case_evidence([("leg_cramps", "yes"), ("leg_cramps", "no")])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    bayescramp._errors.EvidenceError: evidence: node 'leg_cramps' is given twice, as 'yes' and as 'no'; ...
+    """
+    if evidence is None:
+        return {}
+    if isinstance(evidence, pd.DataFrame):
+        raise EvidenceError(f"{where}: got a DataFrame; expected one case (a mapping node -> finding); tables are "
+                            "scored with Model.score, explain, most_probable or sensitivity.")
+    if isinstance(evidence, Mapping):
+        pairs = list(evidence.items())
+    elif isinstance(evidence, pd.Series):
+        pairs = list(evidence.items())
+    elif isinstance(evidence, (list, tuple)) and all(isinstance(p, (list, tuple)) and len(p) == 2 for p in evidence):
+        pairs = [tuple(p) for p in evidence]
+    else:
+        raise EvidenceError(f"{where}: got {type(evidence).__name__} {_brief(evidence)}; expected a mapping node -> "
+                            "finding (e.g. {\"leg_cramps\": \"yes\"}), a table row (pandas Series) or "
+                            "(node, finding) pairs.")
+    result: dict[str, Any] = {}
+    for node, value in pairs:
+        if not isinstance(node, str):
+            raise EvidenceError(f"{where}: got node name {node!r} ({type(node).__name__}); expected node names as "
+                                "text.")
+        value = None if _is_blank(value) else value
+        if node in result and not _same_finding(result[node], value):
+            raise EvidenceError(f"{where}: node {node!r} is given twice, as {result[node]!r} and as {value!r}; "
+                                "expected one finding per node (for \"one of these states\" give a set, e.g. "
+                                f"{[v for v in (result[node], value) if isinstance(v, str)]!r}).")
+        result[node] = value
+    return result
+
+
+def _brief(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def impossible_evidence_error(evidence: Mapping[str, Any], *, where: str = "evidence") -> EvidenceError:
+    """The one refusal of evidence that has probability zero under the model (naming the findings).
+
+    Examples
+    --------
+    >>> str(impossible_evidence_error({"leg_cramps": "no", "cramp_timing": "night"}))[:52]
+    "evidence leg_cramps='no', cramp_timing='night': has "
+    """
+    findings = ", ".join(f"{k}={v!r}" for k, v in evidence.items() if v is not None)
+    return EvidenceError(f"{where} {findings}: has probability zero under the model (impossible evidence); expected "
+                         "findings the model allows together (check for a contradiction such as leg_cramps=no with "
+                         "cramp_timing=night).")
+
+
+def case_likelihood(states: Mapping[str, Sequence[str]], evidence: Any) -> dict[str, np.ndarray]:
+    """Likelihood arrays ``[1, n_states]`` for one case's evidence; blank findings are skipped.
+
+    ``evidence`` is anything :func:`case_evidence` accepts.
 
     Examples
     --------
@@ -93,7 +185,7 @@ def case_likelihood(states: Mapping[str, Sequence[str]], evidence: Mapping[str, 
     array([[0., 1.]])
     """
     likelihood = {}
-    for node, value in evidence.items():
+    for node, value in case_evidence(evidence).items():
         if node not in states:
             raise EvidenceError(f"evidence names unknown node {node!r}; expected one of {one_of(states)}.")
         if value is None:
@@ -203,15 +295,29 @@ class CodeMap:
 def canonical_code(value: Any) -> str | None:
     """The text a cell is matched by: trimmed, lower case, numbers by value; ``None`` if unreadable.
 
-    Blank text, null and NaN give ``""`` (no finding). Bytes that are not UTF-8 give ``None``.
+    This is the one place that decides what "no finding" is: an **empty** cell, i.e. blank or
+    whitespace-only text, or a null (None, NaN, pd.NA, NaT), gives ``""``. Text is never read
+    as a missing value: ``"NaN"``, ``"NA"``, ``"null"``, ``"None"`` are codes like any other
+    (invalid unless a codebook maps them, e.g. ``unobserved = ["NA"]``), with or without a
+    codebook, from a DataFrame or a file. Bytes that are not UTF-8 give ``None``.
+    Numbers of every kind (Python, numpy, ``Decimal`` as Parquet decimal columns hold) match
+    by value: ``Decimal("1.0")``, ``1``, ``"01"`` and ``1.0`` are the same code.
 
     Examples
     --------
-    >>> [canonical_code(v) for v in [" Yes", 1.0, "01", b"2", float("nan"), True, 1.5]]
-    ['yes', '1', '1', '2', '', 'true', '1.5']
+    >>> [canonical_code(v) for v in [" Yes", 1.0, "01", b"2", float("nan"), True, 1.5, Decimal("2.50")]]
+    ['yes', '1', '1', '2', '', 'true', '1.5', '2.5']
+    >>> [canonical_code(v) for v in [None, "  ", "NaN", "NA"]]
+    ['', '', 'nan', 'na']
     """
-    if value is None:
+    if value is None or value is pd.NA or value is pd.NaT:
         return ""
+    if isinstance(value, Decimal):
+        if value.is_nan():
+            return ""
+        if not value.is_finite():
+            return "inf" if value > 0 else "-inf"
+        return str(int(value)) if value == value.to_integral_value() else repr(float(value))
     if isinstance(value, bytes):
         try:
             value = value.decode("utf-8")
@@ -238,6 +344,27 @@ def canonical_code(value: Any) -> str | None:
     return text
 
 
+#: Texts that other tools write for a missing value; they are *not* blank here (see :func:`canonical_code`).
+MISSING_VALUE_TEXTS = frozenset({"nan", "na", "n/a", "<na>", "nat", "null", "none", "#n/a", "missing"})
+
+
+def missing_text_hint(value: Any) -> str:
+    """A clause for messages when a bad cell is text that spells a missing value, else ``""``.
+
+    Examples
+    --------
+    >>> missing_text_hint("NA")[:55]
+    ' (text, not an empty cell: only an empty cell means no '
+    >>> missing_text_hint("yes")
+    ''
+    """
+    if isinstance(value, (str, bytes)) and canonical_code(value) in MISSING_VALUE_TEXTS:
+        shown = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+        return (" (text, not an empty cell: only an empty cell means no finding; leave it blank or map it in a "
+                f"codebook, e.g. unobserved = [{shown.strip()!r}])")
+    return ""
+
+
 def _plain_yes_no(states: Sequence[str]) -> bool:
     return len(states) == 2 and tuple(states) in (("no", "yes"), ("absent", "present"))
 
@@ -253,7 +380,6 @@ def plain_code_map(node: str, states: Sequence[str], column: str | None = None) 
     """
     alphabet = default_alphabet(states)
     lookup = {canonical_code(s): i for i, s in enumerate(states)}
-    lookup["nan"] = alphabet.unobserved  # pandas writes a missing value it stringified as "nan"
     expected = one_of(states)
     if _plain_yes_no(states):
         lookup.update({canonical_code(k): v for k, v in YES_NO_SPELLINGS.items()})
@@ -390,7 +516,7 @@ def _look_up_numbers(dictionary: pa.Array, code_map: CodeMap, table: np.ndarray,
         others = np.flatnonzero(~numeric)
         for k, raw in zip(others, dictionary.take(pa.array(others, type=pa.int64())).to_pylist()):
             code = canonical_code(raw)
-            if code in ("", "nan"):  # blank; "nan" is how pandas writes a missing number as text
+            if code == "":  # blank; text such as "NaN" is a code like any other (canonical_code)
                 decided[k] = True
             elif code is not None and code in code_map.lookup:
                 table[k] = code_map.lookup[code]
@@ -439,7 +565,8 @@ def encode_column(values, node: str, states: Sequence[str], column: str | None =
     Parameters
     ----------
     values : array-like
-        The column's cells. ``None``, NaN and blank strings mean "no finding".
+        The column's cells. ``None``, NaN and blank strings mean "no finding"; the text
+        ``"NaN"`` or ``"NA"`` does not (see :func:`canonical_code`).
     node : str
         The node the column informs.
     states : sequence of str

@@ -37,13 +37,15 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ._arguments import as_node_list
 from ._errors import EvidenceError, InputError, one_of
 from .engine import CompiledNetwork, distinct_rows, propagate, propagate_codes
-from .evidence import Alphabet, EncodedColumn, finding_likelihood
+from .evidence import Alphabet, EncodedColumn, case_evidence, finding_likelihood, impossible_evidence_error
 from .scoring import (
     STATUS_IMPOSSIBLE,
     STATUS_OK,
     cell_problems,
+    check_column_labels,
     default_targets,
     encode_frame,
     invalid_error,
@@ -55,7 +57,7 @@ __all__ = ["CodedEvidence", "code_case", "code_frame", "code_columns", "explain"
 
 #: Columns of the tidy table returned by :func:`explain` (``row`` first for tables).
 EXPLAIN_COLUMNS = ["target", "state", "order", "finding", "value", "prior", "posterior", "posterior_without",
-                   "change", "weight", "weight_given_rest", "conflict"]
+                   "change", "weight", "weight_given_rest", "conflict", "status"]
 #: Largest number of joint configurations :func:`most_probable` enumerates.
 MAX_CONFIGURATIONS = 4096
 #: Configurations whose log P(config, e) is within this of the best are a tie (first one wins).
@@ -126,7 +128,7 @@ def code_case(network: CompiledNetwork, evidence: Mapping[str, Any]) -> CodedEvi
     (['leg_cramps'], [[0]])
     """
     nodes, alphabets, ones = [], [], []
-    for node, value in evidence.items():
+    for node, value in case_evidence(evidence).items():
         if node not in network.states:
             raise EvidenceError(f"evidence names unknown node {node!r}; expected one of {one_of(network.names)}.")
         if value is None:
@@ -161,6 +163,7 @@ def code_frame(network: CompiledNetwork, data: pd.DataFrame, *,
     if not isinstance(data, pd.DataFrame):
         raise InputError(f"{source}: got {type(data).__name__}; expected a pandas DataFrame or a mapping of "
                          "node -> finding.")
+    check_column_labels(data, caller=source)
     encoded, _ = (encoder or encode_frame)(network, data)
     listed, n_bad = cell_problems(encoded, source=source, row_label=lambda r: f"row {r}")
     if n_bad:
@@ -193,10 +196,13 @@ def _code(network: CompiledNetwork, evidence, encoder) -> CodedEvidence:
         return evidence
     if isinstance(evidence, pd.DataFrame):
         return code_frame(network, evidence, encoder=encoder)
-    if evidence is None or isinstance(evidence, Mapping):
-        return code_case(network, evidence or {})
-    raise InputError(f"evidence: got {type(evidence).__name__}; expected a mapping node -> finding (one case) or a "
-                     "pandas DataFrame (a cohort).")
+    return code_case(network, evidence)
+
+
+def _refuse_impossible_case(evidence, impossible: np.ndarray) -> None:
+    """One case (not a table) whose evidence is impossible is refused, as ``Model.posterior`` does."""
+    if not isinstance(evidence, (pd.DataFrame, CodedEvidence)) and impossible.any():
+        raise impossible_evidence_error(case_evidence(evidence))
 
 
 def _hypotheses(network: CompiledNetwork, targets: str | Sequence[str] | None,
@@ -204,8 +210,8 @@ def _hypotheses(network: CompiledNetwork, targets: str | Sequence[str] | None,
     """``(column, node, state index)`` per hypothesis: P(present/yes), or each state of other nodes."""
     if targets is None:
         targets = [t for t in default_targets(network, observed) if t not in set(observed)]
-    elif isinstance(targets, str):
-        targets = [targets]
+    else:
+        targets = as_node_list(targets, argument="target", caller="explain")
     unknown = [t for t in targets if t not in network.states]
     if unknown:
         raise InputError(f"target: unknown node {unknown[0]!r}; expected some of {one_of(network.names)}.")
@@ -217,7 +223,11 @@ def _order(network: CompiledNetwork, nodes: Sequence[str], order: Sequence[str] 
     if order is None:
         rank = {name: k for k, name in enumerate(network.names)}
         return sorted(range(len(nodes)), key=lambda j: (rank[nodes[j]], j))
-    order = list(order)
+    order = as_node_list(order, argument="order", caller="explain")
+    unknown = [n for n in order if n not in network.states]
+    if unknown:
+        raise InputError(f"order: unknown node {unknown[0]!r}; expected node names of the model (some of "
+                         f"{one_of(network.names)}).")
     missing = [n for n in nodes if n not in order]
     if missing:
         raise InputError(f"order: node {missing[0]!r} has a finding but is not listed; expected every observed node "
@@ -301,7 +311,8 @@ def explain(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame
     -------
     DataFrame
         One row per (row, target, finding), findings in entry order (tables add a first
-        column ``row`` holding the input index label; rows without findings have no lines):
+        column ``row`` holding the input index label, and the table's index holds the input
+        row's index entry, levels and names kept; rows without findings have no lines):
 
         - ``target``, ``state``: the hypothesis ``target = state``;
         - ``order``: 1-based position of the finding in the entry order;
@@ -313,10 +324,16 @@ def explain(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame
           ``logit(prior) + sum(weight) = logit(posterior)`` per row and target;
         - ``weight_given_rest``: ``logit(posterior) - logit(posterior_without)``, the
           log-likelihood ratio of the finding given all the others (order-free, not additive);
-        - ``conflict``: ``log(prod P(e_i) / P(e))`` of the row (positive: findings conflict).
+        - ``conflict``: ``log(prod P(e_i) / P(e))`` of the row (positive: findings conflict);
+        - ``status``: ``ok``, or ``impossible_evidence`` for a table row whose evidence has
+          probability zero (its posteriors, weights and conflict are NaN).
 
-        Probabilities are NaN on rows whose evidence is impossible; weights are infinite or
-        NaN where a hypothesis becomes certain.
+        Weights are infinite or NaN where a hypothesis becomes certain.
+
+    Raises
+    ------
+    EvidenceError
+        One case (a mapping) whose evidence is impossible, as :meth:`bayescramp.Model.posterior`.
 
     Examples
     --------
@@ -336,8 +353,10 @@ def explain(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame
     columns = _order(network, coded.nodes, order)
     patterns, inverse = distinct_rows(coded.codes[:, columns])
     if coded.n_rows == 0 or not columns:
-        return pd.DataFrame(columns=(["row"] if is_table else []) + EXPLAIN_COLUMNS)
+        return pd.DataFrame(columns=(["row"] if is_table else []) + EXPLAIN_COLUMNS,
+                            index=coded.index[:0] if is_table else None)
     probability, log_pe = _propagate_variants(network, coded, columns, patterns, hypotheses, prefixes=True)
+    _refuse_impossible_case(evidence, np.isneginf(log_pe))
     n_columns = len(columns)
     ones = np.asarray([coded.ones[j] for j in columns])
     finding = patterns != ones                                   # [n_patterns, n_columns]
@@ -377,6 +396,7 @@ def explain(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame
             "weight": weight[pattern_of, position],
             "weight_given_rest": given_rest[pattern_of, position],
             "conflict": conflict[pattern_of],
+            "status": np.where(np.isneginf(log_pe), STATUS_IMPOSSIBLE, STATUS_OK).astype(object)[pattern_of],
         }
         if is_table:
             part = {"row": coded.index.to_numpy()[row_of], **part}
@@ -384,7 +404,11 @@ def explain(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame
     table = pd.concat(parts, ignore_index=True)
     rows = np.tile(row_of, len(parts))
     hypothesis_rank = np.repeat(np.arange(len(parts)), len(row_of))
-    return table.iloc[np.lexsort((table["order"].to_numpy(), hypothesis_rank, rows))].reset_index(drop=True)
+    entry_order = np.lexsort((table["order"].to_numpy(), hypothesis_rank, rows))
+    table = table.iloc[entry_order].reset_index(drop=True)
+    if is_table:
+        table.index = coded.index[rows[entry_order]]
+    return table
 
 
 def _labels(coded: CodedEvidence, columns: list[int], patterns: np.ndarray, pattern_of: np.ndarray,
@@ -479,6 +503,11 @@ def most_probable(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.Dat
         its state in the most probable configuration, ``probability`` = P(config | e), and
         ``status`` (``ok`` or ``impossible_evidence``, whose states are missing and probability NaN).
 
+    Raises
+    ------
+    EvidenceError
+        One case (a mapping) whose evidence is impossible, as :meth:`bayescramp.Model.posterior`.
+
     Notes
     -----
     Ties: configurations whose ``log P(config, e)`` is within :data:`TIE_TOLERANCE` of the
@@ -499,7 +528,7 @@ def most_probable(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.Dat
     coded = _code(network, evidence, encoder)
     if over is None:
         over = [n for n in network.names if n.endswith("_deficiency")] or list(network.names)
-    over = [over] if isinstance(over, str) else list(over)
+    over = as_node_list(over, argument="over", caller="most_probable")
     unknown = [n for n in over if n not in network.states]
     if unknown:
         raise InputError(f"over: unknown node {unknown[0]!r}; expected some of {one_of(network.names)}.")
@@ -550,6 +579,7 @@ def most_probable(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.Dat
         log_pe = reference + np.log(np.exp(log_joint - reference[:, None]).sum(axis=1))
         chosen = np.take_along_axis(log_joint, best[:, None], axis=1)[:, 0]
         probability = np.where(possible, np.exp(chosen - log_pe), np.nan)
+    _refuse_impossible_case(evidence, ~possible)
     columns = {}
     for k, node in enumerate(over):
         states = np.asarray(network.states[node] + (None,), dtype=object)

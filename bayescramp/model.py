@@ -8,9 +8,10 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ._arguments import as_flag, as_fraction, as_generator, as_node_list, as_path
 from ._errors import EvidenceError, InputError, one_of
 from .engine import CompiledNetwork, compile_spec, propagate
-from .evidence import case_likelihood
+from .evidence import case_evidence, case_likelihood, impossible_evidence_error
 from .priors import load_spec
 from .scoring import default_targets, score_frame
 from .simulate import sample_codes
@@ -42,6 +43,7 @@ def load_model(*paths: str | Path) -> "Model":
     >>> model.states("diuretic")
     ('none', 'thiazide', 'loop', 'potassium_sparing')
     """
+    paths = tuple(as_path(p, argument="paths", caller="load_model") for p in paths)
     if any(str(p).lower().endswith(_NETWORK_SUFFIXES) for p in paths):
         if len(paths) != 1:
             raise InputError(f"load_model: got {len(paths)} paths including a network file; expected a single "
@@ -131,6 +133,9 @@ class Model:
     """
 
     def __init__(self, spec: Spec):
+        if not isinstance(spec, Spec):
+            raise InputError(f"Model: got {type(spec).__name__}; expected a Spec (use bayescramp.load_model(...) for "
+                             "prior or network files, or Model.from_pgmpy(network)).")
         self.spec: Spec = check(spec)
         self.network: CompiledNetwork = compile_spec(self.spec)
 
@@ -148,7 +153,7 @@ class Model:
 
     def states(self, node: str) -> tuple[str, ...]:
         """The states of ``node``."""
-        if node not in self.network.states:
+        if not isinstance(node, str) or node not in self.network.states:
             raise EvidenceError(f"unknown node {node!r}; expected one of {one_of(self.nodes)}.")
         return self.network.states[node]
 
@@ -166,7 +171,9 @@ class Model:
         ----------
         evidence : mapping, optional
             Node -> a state (``"yes"``), a set of states (``["thiazide", "loop"]``) or a
-            likelihood (``{"yes": 0.8, "no": 0.2}``).
+            likelihood (``{"yes": 0.8, "no": 0.2}``); also a table row (pandas Series) or
+            ``(node, finding)`` pairs. None, NaN or blank text is no finding; a node given twice
+            with different findings is an error.
         targets : sequence of str, optional
             Nodes to report; default every unobserved node (node with soft or set evidence
             count as unobserved).
@@ -182,7 +189,8 @@ class Model:
         Raises
         ------
         EvidenceError
-            Unknown node or state, or evidence with probability zero under the model.
+            Unknown node or state, a node given twice with different findings, or evidence
+            with probability zero under the model.
 
         Examples
         --------
@@ -191,20 +199,18 @@ class Model:
         >>> round(float(result["magnesium_deficiency"].sum()), 12)
         1.0
         """
-        evidence = dict(evidence or {})
+        evidence = case_evidence(evidence)
         likelihood = case_likelihood(self.network.states, evidence)
         if targets is None:
             hard = {k for k, v in evidence.items() if isinstance(v, str)}
             targets = [n for n in self.nodes if n not in hard]
         else:
-            targets = [targets] if isinstance(targets, str) else list(targets)
+            targets = as_node_list(targets, argument="targets", caller="posterior")
             for node in targets:
                 self.states(node)
         result = propagate(self.network, likelihood, targets=targets, n_rows=1)
         if result.impossible[0]:
-            findings = ", ".join(f"{k}={v!r}" for k, v in evidence.items() if v is not None)
-            raise EvidenceError(f"evidence {findings}: has probability zero under the model (impossible "
-                                "evidence); expected findings the model allows together.")
+            raise impossible_evidence_error(evidence)
         marginals = {t: pd.Series(result.marginals[t][0], index=list(self.network.states[t]), name=t)
                      for t in targets}
         intervals = None
@@ -309,9 +315,9 @@ class Model:
         """
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
             raise InputError(f"simulate: n got {n!r}; expected a non-negative whole number.")
-        if not 0.0 <= missing <= 1.0:
-            raise InputError(f"simulate: missing got {missing!r}; expected a fraction in [0, 1].")
-        rng = np.random.default_rng(rng)
+        missing = as_fraction(missing, argument="missing", caller="simulate")
+        truth = as_flag(truth, argument="truth", caller="simulate")
+        rng = as_generator(rng)
         codes = sample_codes(self.network, int(n), rng)
         observed = self.evidence_nodes
         columns = {}
@@ -357,7 +363,7 @@ class Model:
         from .explain import explain
 
         return explain(self.network, evidence, target=target, order=order,
-                       encoder=codebook.encoder() if codebook is not None else None)
+                       encoder=resolve_codebook(codebook).encoder() if codebook is not None else None)
 
     def most_probable(self, evidence: Mapping[str, Any] | pd.DataFrame, *, over: str | Sequence[str] | None = None,
                       codebook=None) -> pd.DataFrame:
@@ -374,7 +380,7 @@ class Model:
         from .explain import most_probable
 
         return most_probable(self.network, evidence, over=over,
-                             encoder=codebook.encoder() if codebook is not None else None)
+                             encoder=resolve_codebook(codebook).encoder() if codebook is not None else None)
 
     def sensitivity(self, evidence: Mapping[str, Any] | pd.DataFrame,
                     target: tuple[str, str] | str = ("potassium_deficiency", "present"), *,
@@ -434,6 +440,9 @@ class Model:
 
     def with_parameters(self, values: Mapping[str, float]) -> "Model":
         """A copy with parameters set by id; the rest of each table row co-varies proportionally."""
+        if not isinstance(values, Mapping):
+            raise InputError(f"with_parameters: got {type(values).__name__}; expected a mapping parameter id -> value "
+                             "(ids from Model.parameters()['id']).")
         return Model(with_parameters(self.spec, values))
 
     def to_pgmpy(self):

@@ -13,7 +13,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ._errors import InputError, one_of
+from ._errors import EvidenceError, InputError, one_of
 
 __all__ = ["layered_layout", "plot_network", "plot_case", "plot_cohort", "plot_evidence_impact", "plot_reliability",
            "plot_tornado"]
@@ -326,6 +326,10 @@ def plot_evidence_impact(explanation: pd.DataFrame, *, target: str | Sequence[st
                          "case (select one: table[table['row'] == label]).")
     if explanation.empty:
         raise InputError("plot_evidence_impact: the explanation is empty; expected at least one finding.")
+    if "status" in explanation.columns and (explanation["status"] != "ok").any():
+        raise EvidenceError(f"plot_evidence_impact: the case's status is {explanation['status'].iloc[0]!r} (its "
+                            "evidence has probability zero under the model, so there is no posterior to draw); "
+                            "expected a case whose findings the model allows together.")
     targets = list(dict.fromkeys(explanation["target"])) if target is None else (
         [target] if isinstance(target, str) else list(target))
     unknown = [t for t in targets if t not in set(explanation["target"])]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import SpecError, one_of
+from ._regular_file import read_regular_file
 from .spec import (
     Node,
     NoisyOrCPD,
@@ -95,25 +96,21 @@ def load_spec(*paths: str | Path) -> Spec:
     True
     """
     files = [resolve(p) for p in paths] if paths else [bundled_path(DEFAULT_PRIORS)]
-    files = _with_base(files)
+    documents = _Documents()
+    files = _with_base(files, documents)
     problems: list[str] = []
-    raw_nodes: dict[str, tuple[dict, str]] = {}
-    overrides: list[tuple[str, Any, str]] = []
+    raw_nodes: dict[str, tuple[dict, str, int]] = {}
+    first_defined: dict[str, int] = {}
+    overrides: list[tuple[str, Any, str, int]] = []
     prevalence: dict[str, Prevalence] = {}
     conditional: list[ConditionalPrevalence] = []
     asymptomatic: dict[str, SilentShare] = {}
     meta: dict[str, str] = {}
-    for file in files:
+    for position, file in enumerate(files):
         label = file.name
-        try:
-            with open(file, "rb") as handle:
-                document = tomllib.load(handle)
-        except tomllib.TOMLDecodeError as error:
-            problems.append(f"{label}: TOML syntax error: {error}; expected valid TOML "
-                            "(a table or node declared twice is a duplicate).")
-            continue
-        except OSError as error:
-            problems.append(f"{label}: cannot read the file ({error.strerror}).")
+        document = documents.get(file)
+        if isinstance(document, str):
+            problems.append(document)
             continue
         for key in document:
             if key not in _TOP_KEYS:
@@ -144,13 +141,14 @@ def load_spec(*paths: str | Path) -> Spec:
             if not isinstance(raw, dict):
                 problems.append(f"{label}, nodes.{name}: got {raw!r}; expected a table.")
                 continue
-            raw_nodes[name] = (raw, label)
+            raw_nodes[name] = (raw, label, position)
+            first_defined.setdefault(name, position)
         parameters = document.get("parameters", {})
         if not isinstance(parameters, dict):
             problems.append(f"{label}, parameters: got {type(parameters).__name__}; expected a table keyed by "
                             "parameter id.")
             parameters = {}
-        overrides.extend((key, raw, label) for key, raw in parameters.items())
+        overrides.extend((key, raw, label, position) for key, raw in parameters.items())
         published = document.get("published_prevalence", {})
         if not isinstance(published, dict):
             problems.append(f"{label}, published_prevalence: got {type(published).__name__}; expected a table.")
@@ -174,7 +172,7 @@ def load_spec(*paths: str | Path) -> Spec:
             if entry is not None:
                 asymptomatic[name] = entry
     nodes_built: dict[str, Node] = {}
-    for name, (raw, label) in raw_nodes.items():
+    for name, (raw, label, _) in raw_nodes.items():
         node = _node(name, raw, label, raw_nodes, problems)
         if node is not None:
             nodes_built[name] = node
@@ -182,7 +180,8 @@ def load_spec(*paths: str | Path) -> Spec:
                 files=tuple(str(f) for f in files), published_conditional=tuple(conditional),
                 published_asymptomatic=asymptomatic)
     if not problems:
-        spec = _apply_overrides(spec, overrides, problems)
+        defined = {name: (first_defined[name], raw_nodes[name][2]) for name in raw_nodes}
+        spec = _apply_overrides(spec, overrides, defined, _late_bases(files, documents), problems)
     if not problems:
         if not spec.nodes:
             problems.append(f"{files[0].name}: no nodes defined; expected at least one [nodes.NAME] table.")
@@ -192,26 +191,96 @@ def load_spec(*paths: str | Path) -> Spec:
     return spec
 
 
-def _with_base(files: list[Path]) -> list[Path]:
-    """Prepend the file an overlay names as ``meta.base`` when the overlay is given first.
+class _Documents:
+    """Each prior file read and parsed once: path -> its TOML document, or the sentence saying why not."""
 
-    ``load_spec("older_adults")`` then means default + older_adults, as the overlay intends.
+    def __init__(self):
+        self._cache: dict[Path, dict | str] = {}
+
+    def get(self, path: Path) -> dict | str:
+        key = path.resolve()
+        if key not in self._cache:
+            self._cache[key] = _read_document(path)
+        return self._cache[key]
+
+
+def _read_document(path: Path) -> dict | str:
+    label = path.name
+    try:
+        data = read_regular_file(path, what="a .toml prior file", error=SpecError)
+    except SpecError as error:
+        return str(error)
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        return f"{label}: byte {error.start} is not UTF-8 text; expected a UTF-8 TOML prior file."
+    except tomllib.TOMLDecodeError as error:
+        return (f"{label}: TOML syntax error: {error}; expected valid TOML "
+                "(a table or node declared twice is a duplicate).")
+
+
+def _base_of(path: Path, document: dict | str) -> Path | None:
+    """The file ``path``'s ``meta.base`` names: a bundled prior, or a file beside ``path``; never elsewhere."""
+    meta = document.get("meta") if isinstance(document, dict) else None
+    if not isinstance(meta, dict) or "base" not in meta:
+        return None
+    base = meta["base"]
+    where = f"{path.name}, meta.base"
+    allowed = (f"the name of a bundled prior file ({one_of(bundled_priors())}) or of a .toml file in the same folder "
+               f"as {path.name}")
+    if not isinstance(base, str) or not base.strip():
+        raise SpecError(f"{where}: got {base!r}; expected {allowed}.")
+    name = base.strip()
+    if "/" in name or "\\" in name or name in (".", "..") or Path(name).is_absolute():
+        raise SpecError(f"{where}: got {base!r}, a path; expected {allowed} (a base may not name a file in another "
+                        "folder; load that file explicitly instead: load_model(BASE, OVERLAY)).")
+    beside = path.parent / name
+    if beside.exists():
+        return beside
+    bundled = name if name.endswith(".toml") else f"{name}.toml"
+    if bundled_path(bundled).is_file():
+        return bundled_path(bundled)
+    raise SpecError(f"{where}: got {base!r}, which is neither a file in {path.parent} nor a bundled prior; expected "
+                    f"{allowed}.")
+
+
+def _with_base(files: list[Path], documents: _Documents) -> list[Path]:
+    """Prepend the chain of bases the first file names (``meta.base``), unless a base is listed explicitly.
+
+    ``load_spec("older_adults")`` then means default + older_adults, as the overlay intends. A base
+    that is already in the list is not inserted again: the list is applied in the order given.
     """
-    seen = {f.resolve() for f in files}
+    chain = [files[0]]
+    explicit = {f.resolve() for f in files}
     while True:
+        base = _base_of(chain[0], documents.get(chain[0]))
+        if base is None:
+            return chain[:-1] + files
+        if base.resolve() in {c.resolve() for c in chain}:
+            cycle = " -> ".join(c.name for c in [*reversed(chain), base])
+            raise SpecError(f"{files[0].name}, meta.base: the bases form a cycle ({cycle}); expected a chain of bases "
+                            "that ends at a file without meta.base (such as default.toml).")
+        if base.resolve() in explicit:
+            return chain[:-1] + files
+        chain.insert(0, base)
+
+
+def _late_bases(files: list[Path], documents: _Documents) -> dict[str, str]:
+    """File label -> the sentence for an overlay whose base is listed after it (its ids are not defined yet)."""
+    hints = {}
+    for position, file in enumerate(files):
         try:
-            with open(files[0], "rb") as handle:
-                base = tomllib.load(handle).get("meta", {}).get("base")
-        except (OSError, tomllib.TOMLDecodeError, AttributeError):
-            return files  # reported properly by the main loop
-        if not isinstance(base, str):
-            return files
-        candidate = files[0].parent / base
-        base_path = candidate if candidate.is_file() else resolve(base)
-        if base_path.resolve() in seen:
-            return files
-        seen.add(base_path.resolve())
-        files = [base_path] + files
+            base = _base_of(file, documents.get(file))
+        except SpecError:
+            continue
+        later = [f for f in files[position + 1:] if base is not None and f.resolve() == base.resolve()]
+        if later:
+            hints[file.name] = (f"{file.name}: overlays {later[0].name} (its meta.base), which is listed after it; "
+                                "files apply in the order given (later files override earlier ones), so its "
+                                f"parameters would change numbers not defined yet; expected {later[0].name} first "
+                                f"(load_model(\"{later[0].stem}\", \"{file.stem}\"), --priors {later[0].stem} "
+                                f"{file.stem}) or {file.name} alone.")
+    return hints
 
 
 def _parameter(raw: Any, parameter_id: str, where: str, problems: list[str]) -> Parameter | None:
@@ -445,16 +514,38 @@ def _unknown(raw: dict, allowed: set[str], where: str, problems: list[str]) -> N
             problems.append(f"{where}.{key}: unknown key; expected one of {one_of(sorted(allowed))}.")
 
 
-def _apply_overrides(spec: Spec, overrides: list[tuple[str, Any, str]], problems: list[str]) -> Spec:
+def _node_of_id(parameter_id: str) -> str:
+    """The node a parameter id belongs to: ``P(node=...)``, ``leak(node)``, ``link(node<-...)``."""
+    inner = parameter_id.partition("(")[2]
+    for stop in ("<-", "=", "|", ")"):
+        inner = inner.partition(stop)[0]
+    return inner
+
+
+def _apply_overrides(spec: Spec, overrides: list[tuple[str, Any, str, int]], defined: dict[str, tuple[int, int]],
+                     late_bases: dict[str, str], problems: list[str]) -> Spec:
+    """Apply ``[parameters]`` overrides in file order.
+
+    ``defined[node]`` is (first, last) position of the files defining the node. An override
+    applies when the node's last definition comes before it; a later file that redefines the
+    node wholly supersedes it; an override before any definition is an error.
+    """
     if not overrides:
         return spec
     replacements: dict[str, Parameter] = {}
     known = parameters_by_id(spec)
-    for parameter_id, raw, label in overrides:
+    for parameter_id, raw, label, position in overrides:
         where = f'{label}, parameters."{parameter_id}"'
-        if parameter_id not in known:
+        span = defined.get(known[parameter_id][0] if parameter_id in known else _node_of_id(parameter_id))
+        if span is not None and span[0] <= position < span[1]:
+            continue  # a later file replaces the node wholly, and this override with it
+        if (parameter_id not in known or span is None or span[0] > position) and label in late_bases:
+            if late_bases[label] not in problems:
+                problems.append(late_bases[label])
+            continue
+        if parameter_id not in known or span is None or span[0] > position:
             close = difflib.get_close_matches(parameter_id, list(known), n=2, cutoff=0.8)
-            hint = f" (did you mean {one_of(close)}?)" if close else ""
+            hint = f" (did you mean {one_of(close)}?)" if close and parameter_id not in known else ""
             problems.append(f"{where}: no earlier file defines this parameter id{hint}; expected an id listed by "
                             "`bayescramp priors check --parameters` or Model.parameters()['id'].")
             continue

@@ -6,22 +6,27 @@ This is the only module that imports pgmpy, and it does so lazily inside functio
 
 from __future__ import annotations
 
-import gzip
 import itertools
 import tempfile
 import warnings
+import zlib
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ._arguments import as_path
 from ._errors import InputError, SpecError
+from ._regular_file import MAX_MODEL_FILE_BYTES, read_regular_file
 from .spec import Node, Parameter, Spec, TableCPD, TableRow, probability_table, table_parameter_id, topological_order
 
 __all__ = ["to_pgmpy", "from_pgmpy", "read_network", "write_network", "oracle_posterior", "oracle_map",
-           "NETWORK_SUFFIXES"]
+           "NETWORK_SUFFIXES", "NETWORK_ROW_SUM_TOLERANCE"]
 
 NETWORK_SUFFIXES = (".bif", ".bif.gz", ".xmlbif", ".xml", ".xml.gz")
+#: A CPD row read from a network file must sum to 1 within this (rounding in printed files); it is then rescaled.
+NETWORK_ROW_SUM_TOLERANCE = 1e-3
+_MAX_LISTED = 20
 
 
 def _pgmpy():
@@ -72,9 +77,25 @@ def from_pgmpy(model, *, source: str = "pgmpy model") -> Spec:
 
     Every CPD entry becomes a parameter with ``basis = "imported"``, ``source`` naming
     where it came from and a range equal to its value (imported files carry no ranges).
-    Rows are renormalised to sum to 1 exactly (pgmpy accepts rows within 0.01 of 1).
+    Each row (a node's distribution given one parent configuration) must hold probabilities
+    in [0, 1] summing to 1 within :data:`NETWORK_ROW_SUM_TOLERANCE`; it is then rescaled to
+    sum to 1 exactly. pgmpy itself accepts rows within 0.01 of 1 and reads any sum from a
+    file, so a row that sums to 0.5 or 2.61 is refused here rather than silently rescaled.
+
+    Raises
+    ------
+    SpecError
+        Listing every row that is not a distribution, with its node and parent configuration.
+
+    Examples
+    --------
+    >>> from bayescramp.priors import load_spec
+    >>> spec = from_pgmpy(to_pgmpy(load_spec()))
+    >>> sorted(spec.nodes) == sorted(load_spec().nodes)
+    True
     """
     nodes: dict[str, Node] = {}
+    problems: list[str] = []
     for name in _pgmpy_topological(model):
         cpd = model.get_cpds(name)
         if cpd is None:
@@ -82,8 +103,11 @@ def from_pgmpy(model, *, source: str = "pgmpy model") -> Spec:
         states = tuple(str(s) for s in cpd.state_names[name])
         parents = tuple(cpd.variables[1:])
         values = np.asarray(cpd.get_values(), dtype=float)   # [n_states, prod(parent cards)]
-        values = values / values.sum(axis=0, keepdims=True)
         parent_states = [tuple(str(s) for s in cpd.state_names[p]) for p in parents]
+        problems.extend(_row_problems(source, name, states, parents, parent_states, values))
+        if problems:
+            continue
+        values = values / values.sum(axis=0, keepdims=True)
         rows = []
         for column, config in enumerate(itertools.product(*parent_states)):
             probability = {}
@@ -95,8 +119,35 @@ def from_pgmpy(model, *, source: str = "pgmpy model") -> Spec:
             rows.append(TableRow(when=config, probability=probability))
         nodes[name] = Node(name=name, states=states, parents=parents, cpd=TableCPD(rows=tuple(rows)),
                            label=name, location=f"{source}, node {name}")
+    if problems:
+        listed = problems[:_MAX_LISTED]
+        if len(problems) > _MAX_LISTED:
+            listed.append(f"{source}: ... and {len(problems) - _MAX_LISTED} more rows that are not distributions.")
+        raise SpecError(listed)
     return Spec(nodes=nodes, meta={"name": Path(source).name, "description": f"imported from {source}"},
                 files=(source,))
+
+
+def _row_problems(source: str, name: str, states: tuple[str, ...], parents: tuple[str, ...],
+                  parent_states: list[tuple[str, ...]], values: np.ndarray) -> list[str]:
+    """One sentence per CPD row (column of ``values``) that is not a probability distribution."""
+    problems = []
+    totals = values.sum(axis=0)
+    bad_entries = ~np.isfinite(values) | (values < 0)  # an entry above 1 shows as a sum above 1
+    bad = bad_entries.any(axis=0) | ~(np.abs(totals - 1.0) <= NETWORK_ROW_SUM_TOLERANCE)
+    configurations = list(itertools.product(*parent_states))
+    for column in np.flatnonzero(bad):
+        given = (" given " + ", ".join(f"{p}={s}" for p, s in zip(parents, configurations[column]))) if parents else ""
+        where = f"{source}, node {name!r}{given}"
+        if bad_entries[:, column].any():
+            k = int(np.flatnonzero(bad_entries[:, column])[0])
+            problems.append(f"{where}: P({name}={states[k]}) is {values[k, column]:g}; expected a probability in "
+                            "[0, 1].")
+        else:
+            problems.append(f"{where}: the probabilities of {', '.join(states)} sum to {totals[column]:.6g}; expected "
+                            f"1 within {NETWORK_ROW_SUM_TOLERANCE:g} (fix the file: each row of a CPD is a "
+                            "distribution).")
+    return problems
 
 
 def _pgmpy_topological(model) -> list[str]:
@@ -123,9 +174,18 @@ def read_network(path: str | Path) -> Spec:
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such network file; expected a .bif or .xmlbif file.")
+    what = "a .bif or .xmlbif network file (optionally gzip-compressed)"
+    data = read_regular_file(path, what=what, error=InputError)
+    if data[:2] == _GZIP_MAGIC:
+        data = _gunzip(path, data, what)
+    elif path.suffix.lower() == ".gz":
+        raise InputError(f"{path}: named .gz but not gzip-compressed; expected {what}.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InputError(f"{path}: byte {error.start} is not UTF-8 text; expected {what}.") from None
     pgmpy = _pgmpy()
-    text = gzip.open(path, "rt").read() if path.suffix == ".gz" else path.read_text()
-    stem = path.name.removesuffix(".gz")
+    stem = path.name.lower().removesuffix(".gz")
     try:
         if stem.endswith(".bif"):
             model = pgmpy.readwrite.BIFReader(string=text).get_model()
@@ -140,6 +200,29 @@ def read_network(path: str | Path) -> Spec:
     return from_pgmpy(model, source=path.name)
 
 
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _gunzip(path: Path, data: bytes, what: str) -> bytes:
+    """Decompress gzip ``data`` (every member), refusing a truncated or corrupt file in one sentence."""
+    parts, size = [], 0
+    while data:
+        decompressor = zlib.decompressobj(wbits=31)
+        try:
+            part = decompressor.decompress(data, MAX_MODEL_FILE_BYTES + 1 - size)
+        except zlib.error as error:
+            raise InputError(f"{path}: the gzip data is corrupt ({error}); expected {what}.") from None
+        size += len(part)
+        parts.append(part)
+        if size > MAX_MODEL_FILE_BYTES:
+            raise InputError(f"{path}: decompresses to more than {MAX_MODEL_FILE_BYTES:,} bytes; expected {what}.")
+        if not decompressor.eof:
+            raise InputError(f"{path}: the gzip data ends early (the file is truncated); expected {what} (copy or "
+                             "download it again).")
+        data = decompressor.unused_data
+    return b"".join(parts)
+
+
 def write_network(spec: Spec, path: str | Path) -> Path:
     """Write ``spec`` as BIF (``.bif``) or XMLBIF (``.xmlbif``/``.xml``), atomically.
 
@@ -151,7 +234,7 @@ def write_network(spec: Spec, path: str | Path) -> Path:
     >>> out.exists()
     True
     """
-    path = Path(path)
+    path = as_path(path, argument="path", caller="export")
     suffix = path.suffix.lower()
     if suffix not in (".bif", ".xmlbif", ".xml"):
         raise InputError(f"{path}: unknown network format {suffix!r}; expected .bif, .xmlbif or .xml.")

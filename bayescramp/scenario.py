@@ -16,6 +16,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ._arguments import as_node_list, is_number
 from ._errors import InputError, one_of
 
 __all__ = ["Comparison", "compare"]
@@ -30,7 +31,8 @@ class Comparison:
     baseline : str
         Name of the model the others are compared with.
     scores : dict
-        Model name -> its scored table (``Model.score`` output, one row per input row).
+        Model name -> its scored table (``Model.score`` output, one row per input row, with
+        the input's index).
     shifts : DataFrame
         One row per (scenario, target): ``scenario``, ``target`` (the ``p_`` column),
         ``baseline_mean``, ``scenario_mean``, ``mean_shift`` (scenario − baseline),
@@ -41,7 +43,8 @@ class Comparison:
         (rows whose most probable deficiency differs), ``n_ranking_changed`` /
         ``share_ranking_changed`` (rows whose whole order of the targets differs).
     ranking_changes : DataFrame
-        The rows whose ranking changes: ``scenario``, ``row`` (0-based position),
+        The rows whose ranking changes, indexed by their input index entry: ``scenario``,
+        ``row`` (0-based position),
         ``baseline_top``, ``scenario_top``, ``top_changed``, ``baseline_ranking``,
         ``scenario_ranking`` (targets from most to least probable, ``" > "``-separated).
     """
@@ -131,14 +134,17 @@ def compare(models, data: pd.DataFrame, *, targets: Sequence[str] | None = None,
     resolved = _as_models(models)
     if not isinstance(data, pd.DataFrame):
         raise InputError(f"compare: data got {type(data).__name__}; expected a pandas DataFrame (the cohort).")
+    if not isinstance(quantiles, (list, tuple, np.ndarray)):
+        raise InputError(f"compare: quantiles got {quantiles!r}; expected a list of numbers in [0, 1], e.g. "
+                         "(0.05, 0.5, 0.95).")
     for q in quantiles:
-        if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0.0 <= q <= 1.0:
+        if not is_number(q) or not 0.0 <= float(q) <= 1.0:
             raise InputError(f"compare: quantile {q!r}; expected numbers in [0, 1].")
     names = list(resolved)
     baseline = names[0]
     if targets is None:
         targets = resolved[baseline].default_targets
-    targets = [targets] if isinstance(targets, str) else list(targets)
+    targets = as_node_list(targets, argument="targets", caller="compare")
     for name, model in resolved.items():
         missing = [t for t in targets if t not in model.nodes]
         if missing:
@@ -188,7 +194,7 @@ def compare(models, data: pd.DataFrame, *, targets: Sequence[str] | None = None,
             "scenario_top": labels[changed_after[:, 0]] if len(positions) else [],
             "top_changed": top_changed[ranking_changed],
             "baseline_ranking": [" > ".join(labels[r]) for r in changed_before],
-            "scenario_ranking": [" > ".join(labels[r]) for r in changed_after]}))
-    ranking_changes = pd.concat(changes, ignore_index=True) if changes else pd.DataFrame()
+            "scenario_ranking": [" > ".join(labels[r]) for r in changed_after]}, index=data.index[positions]))
+    ranking_changes = pd.concat(changes) if changes else pd.DataFrame()
     return Comparison(baseline=baseline, scores=scores, shifts=pd.DataFrame(shift_rows),
                       ranking_summary=pd.DataFrame(summary_rows), ranking_changes=ranking_changes)

@@ -16,14 +16,15 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from ._arguments import as_node_list
 from ._errors import InputError, one_of
 from .codebook import check_unique_columns, column_code_maps
 from .engine import CompiledNetwork, propagate_codes
-from .evidence import EncodedColumn, encode_codes
+from .evidence import EncodedColumn, encode_codes, missing_text_hint
 
 __all__ = ["default_targets", "target_columns", "check_targets", "encode_frame", "score_frame", "STATUS_OK",
            "STATUS_IMPOSSIBLE", "MAX_LISTED_PROBLEMS", "PatternCache", "ScoredRows", "score_encoded",
-           "cell_problems", "invalid_error"]
+           "cell_problems", "invalid_error", "check_column_labels"]
 
 STATUS_OK = "ok"
 STATUS_IMPOSSIBLE = "impossible_evidence"
@@ -66,12 +67,31 @@ def check_targets(network: CompiledNetwork, targets: Sequence[str] | None, obser
     """Validated target list (default: :func:`default_targets`)."""
     if targets is None:
         return default_targets(network, observed)
-    if isinstance(targets, str):
-        targets = [targets]
+    targets = as_node_list(targets, argument="targets", caller="score")
     unknown = [t for t in targets if t not in network.states]
     if unknown:
         raise InputError(f"targets: unknown node {unknown[0]!r}; expected some of {one_of(network.names)}.")
     return list(targets)
+
+
+def check_column_labels(data: pd.DataFrame, *, caller: str) -> None:
+    """Refuse, in one sentence, a table whose column names are not one level of text.
+
+    Examples
+    --------
+    >>> check_column_labels(pd.DataFrame({0: ["yes"]}), caller="score")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    bayescramp._errors.InputError: score: column 0 (int) is not named by text; expected text column names ...
+    """
+    if isinstance(data.columns, pd.MultiIndex):
+        raise InputError(f"{caller}: the columns are a MultiIndex of {data.columns.nlevels} levels (the first is "
+                         f"{data.columns[0]!r}); expected one level of text column names (flatten them first, e.g. "
+                         "data.columns = ['_'.join(map(str, c)) for c in data.columns]).")
+    bad = [c for c in data.columns if not isinstance(c, str)]
+    if bad:
+        raise InputError(f"{caller}: column {bad[0]!r} ({type(bad[0]).__name__}) is not named by text; expected text "
+                         "column names (rename the columns, e.g. data.columns = data.columns.map(str)).")
 
 
 def encode_frame(network: CompiledNetwork, data: pd.DataFrame) -> tuple[list[EncodedColumn], list[str]]:
@@ -243,8 +263,8 @@ def cell_problems(encoded: Sequence[EncodedColumn], *, source: str,
         candidates.extend((int(r), j, column.bad_values[k]) for k, r in enumerate(rows)
                           for j in [encoded.index(column)])
     candidates.sort(key=lambda item: (item[0], item[1]))
-    listed = [f"{source}, {row_label(r)}, column {encoded[j].column!r}: got {_show(v)}; expected "
-              f"{encoded[j].expected}." for r, j, v in candidates[:MAX_LISTED_PROBLEMS]]
+    listed = [f"{source}, {row_label(r)}, column {encoded[j].column!r}: got {_show(v)}{missing_text_hint(v)}; "
+              f"expected {encoded[j].expected}." for r, j, v in candidates[:MAX_LISTED_PROBLEMS]]
     return listed, n_bad
 
 
@@ -366,7 +386,8 @@ def score_frame(network: CompiledNetwork, data: pd.DataFrame, *, targets: Sequen
     -------
     DataFrame
         Pass-through columns, ``p_<node>`` per target, ``evidence_probability``,
-        ``log_evidence_probability`` and ``status``.
+        ``log_evidence_probability`` and ``status``; the index is ``data``'s index (custom,
+        duplicate or MultiIndex alike), so results align with the input by label.
 
     Examples
     --------
@@ -379,6 +400,7 @@ def score_frame(network: CompiledNetwork, data: pd.DataFrame, *, targets: Sequen
     """
     if on_invalid not in ("error", "flag"):
         raise InputError(f"on_invalid: got {on_invalid!r}; expected \"error\" or \"flag\".")
+    check_column_labels(data, caller="score")
     row_label = row_label or _row_label_default
     encoded, passthrough = (encoder or encode_frame)(network, data)
     n_rows = len(data)
@@ -405,4 +427,6 @@ def score_frame(network: CompiledNetwork, data: pd.DataFrame, *, targets: Sequen
     columns["evidence_probability"] = np.concatenate([p.evidence_probability for p in parts])
     columns["log_evidence_probability"] = np.concatenate([p.log_evidence_probability for p in parts])
     columns["status"] = pd.Series(np.concatenate([p.status for p in parts]), dtype=str)
-    return pd.concat([output, pd.DataFrame(columns)], axis=1)
+    scored = pd.concat([output, pd.DataFrame(columns)], axis=1)
+    scored.index = data.index
+    return scored

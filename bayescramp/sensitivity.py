@@ -33,10 +33,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ._errors import EvidenceError, InputError, one_of
+from ._arguments import as_node_list, is_number
+from ._errors import InputError, one_of
 from .engine import CompiledNetwork, absorbed_nodes, distinct_rows, propagate
-from .evidence import case_likelihood
-from .scoring import cell_problems, encode_frame, invalid_error
+from .evidence import case_evidence, case_likelihood, impossible_evidence_error
+from .scoring import STATUS_IMPOSSIBLE, STATUS_OK, cell_problems, check_column_labels, encode_frame, invalid_error
 from .spec import NoisyOrCPD, Spec, TableCPD, parameters_by_id
 
 __all__ = [
@@ -144,7 +145,7 @@ def parameter_effects(spec: Spec, network: CompiledNetwork,
     >>> from bayescramp.engine import compile_spec
     >>> from bayescramp.priors import load_spec
     >>> spec = load_spec()
-    >>> effect = parameter_effects(spec, compile_spec(spec), ["P(diuretic=thiazide)"])[0]
+    >>> effect = parameter_effects(spec, compile_spec(spec), ["P(diuretic=thiazide|age_group=40_64)"])[0]
     >>> [round(float(p), 4) for p in effect.table(0.2)]
     [0.7604, 0.2, 0.0264, 0.0132]
     """
@@ -152,8 +153,8 @@ def parameter_effects(spec: Spec, network: CompiledNetwork,
     if parameters is None:
         wanted = list(known)
     else:
-        if isinstance(parameters, str):
-            parameters = [parameters]
+        parameters = as_node_list(parameters, argument="parameters", caller="sensitivity",
+                                  expected="parameter ids or node names")
         wanted = []
         for key in parameters:
             if key in known:
@@ -682,6 +683,7 @@ def _derivatives_enumerated(network: CompiledNetwork, core: _Enumeration, likeli
 def _likelihood_for(network: CompiledNetwork, evidence) -> tuple[dict[str, np.ndarray], int, np.ndarray | None]:
     """Likelihood arrays of distinct evidence patterns, their count, and each input row's pattern."""
     if isinstance(evidence, pd.DataFrame):
+        check_column_labels(evidence, caller="sensitivity")
         encoded, _ = encode_frame(network, evidence)
         listed, n_bad = cell_problems(encoded, source="data", row_label=lambda r: f"row {r}")
         if n_bad:
@@ -693,10 +695,7 @@ def _likelihood_for(network: CompiledNetwork, evidence) -> tuple[dict[str, np.nd
         patterns, inverse = distinct_rows(codes, [len(c.alphabet.vectors) for c in encoded])
         likelihood = {c.node: c.alphabet.vectors[patterns[:, j]] for j, c in enumerate(encoded)}
         return likelihood, patterns.shape[0], inverse
-    if evidence is None or isinstance(evidence, Mapping):
-        return case_likelihood(network.states, dict(evidence or {})), 1, None
-    raise InputError(f"evidence: got {type(evidence).__name__}; expected a mapping node -> finding for one case, "
-                     "or a DataFrame for a cohort.")
+    return case_likelihood(network.states, evidence), 1, None
 
 
 def sensitivity(spec: Spec, network: CompiledNetwork, evidence, target: Any = DEFAULT_TARGET, *,
@@ -719,7 +718,9 @@ def sensitivity(spec: Spec, network: CompiledNetwork, evidence, target: Any = DE
         For a cohort only: ``"mean"`` averages each column over the rows whose evidence
         is possible (one row per parameter, plus ``swing_max`` and ``n_rows``); ``"rows"``
         gives one row per (input row, parameter) with a leading ``row`` column (0-based
-        position), in parameter order within each row.
+        position), in parameter order within each row, and a last ``status`` column (``ok``
+        or ``impossible_evidence``, whose numbers are NaN); its index repeats the input row's
+        index entry (levels and names kept), so it aligns with the input by label.
 
     Returns
     -------
@@ -740,16 +741,14 @@ def sensitivity(spec: Spec, network: CompiledNetwork, evidence, target: Any = DE
     >>> spec = load_spec()
     >>> table = sensitivity(spec, compile_spec(spec), {"leg_cramps": "yes", "diuretic": "thiazide"})
     >>> table.iloc[0]["id"]
-    'P(potassium_deficiency=present|diuretic=thiazide,magnesium_deficiency=absent)'
+    'link(potassium_deficiency<-diuretic=thiazide)'
     """
     if summary not in ("mean", "rows"):
         raise InputError(f"summary: got {summary!r}; expected \"mean\" or \"rows\".")
     likelihood, n_patterns, inverse = _likelihood_for(network, evidence)
     functions = sensitivity_functions(spec, network, likelihood, target, parameters=parameters, n_rows=n_patterns)
     if inverse is None and functions.impossible[0]:
-        findings = ", ".join(f"{k}={v!r}" for k, v in dict(evidence or {}).items() if v is not None)
-        raise EvidenceError(f"evidence {findings}: has probability zero under the model (impossible evidence); "
-                            "expected findings the model allows together.")
+        raise impossible_evidence_error(case_evidence(evidence))
     low, high, value = functions.low, functions.high, functions.value
     at_low = functions.evaluate(low)
     at_high = functions.evaluate(high)
@@ -779,7 +778,11 @@ def sensitivity(spec: Spec, network: CompiledNetwork, evidence, target: Any = DE
             columns[key] = pd.Categorical.from_codes(np.tile(codes, n_rows), categories=categories)
         columns.update({k: np.tile(v, n_rows) for k, v in described.items() if k in ("value", "low", "high")})
         columns.update({k: v[inverse].reshape(-1) for k, v in per_pattern.items()})
-        return pd.DataFrame(columns, columns=["row"] + _COLUMNS)
+        columns["status"] = np.where(functions.impossible, STATUS_IMPOSSIBLE, STATUS_OK).astype(object)[
+            np.repeat(inverse, n_params)]
+        frame = pd.DataFrame(columns, columns=["row"] + _COLUMNS + ["status"])
+        frame.index = evidence.index.repeat(n_params)
+        return frame
     possible = ~functions.impossible[inverse]
     weights = np.bincount(inverse[possible], minlength=n_patterns).astype(float)
     n_possible = weights.sum()
@@ -862,18 +865,18 @@ def tune(spec: Spec, network: CompiledNetwork, evidence: Mapping[str, Any] | Non
     >>> bool(table["achievable"].any())
     True
     """
-    if evidence is not None and not isinstance(evidence, Mapping):
-        raise InputError(f"tune: evidence got {type(evidence).__name__}; expected a mapping node -> finding for one "
-                         "case (tune one case at a time).")
-    likelihood = case_likelihood(network.states, dict(evidence or {}))
+    if isinstance(evidence, pd.DataFrame):
+        raise InputError(f"tune: evidence got a DataFrame of {len(evidence)} rows; expected a mapping node -> finding "
+                         "for one case (tune one case at a time).")
+    evidence = case_evidence(evidence, where="tune: evidence")
+    likelihood = case_likelihood(network.states, evidence)
     functions = sensitivity_functions(spec, network, likelihood, target, parameters=parameters, n_rows=1)
     if functions.impossible[0]:
-        raise EvidenceError("tune: the evidence has probability zero under the model (impossible evidence); "
-                            "expected findings the model allows together.")
+        raise impossible_evidence_error(evidence, where="tune: evidence")
     node_y, state_y = functions.target
     label = f"P({node_y}={state_y} | e)"
     alpha, beta, gamma, delta = (a[0] for a in (functions.alpha, functions.beta, functions.gamma, functions.delta))
-    if isinstance(threshold, (int, float)) and not isinstance(threshold, bool):
+    if is_number(threshold):
         p = float(threshold)
         if not 0.0 <= p <= 1.0:
             raise InputError(f"tune: threshold got {threshold!r}; expected a probability in [0, 1] or a rival "

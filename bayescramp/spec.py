@@ -55,7 +55,7 @@ class Parameter:
     Attributes
     ----------
     id : str
-        Stable identifier, e.g. ``P(diuretic=thiazide)`` or ``leak(leg_cramps)``.
+        Stable identifier, e.g. ``P(diuretic=thiazide|age_group=40_64)`` or ``leak(leg_cramps)``.
     value : float
         The probability (or link strength) used.
     low, high : float

@@ -33,6 +33,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ._arguments import as_generator, is_number
 from ._errors import InputError, SpecError
 from .engine import CompiledNetwork, distinct_rows, propagate
 from .evidence import EncodedColumn
@@ -198,12 +199,12 @@ def draw_parameters(spec: Spec, n_draws: int, rng: np.random.Generator | int | N
     --------
     >>> from bayescramp.priors import load_spec
     >>> draws = draw_parameters(load_spec(), 4, rng=0)
-    >>> draws["P(diuretic=thiazide)"].shape
+    >>> draws["P(diuretic=thiazide|age_group=40_64)"].shape
     (4,)
     """
     if isinstance(n_draws, bool) or not isinstance(n_draws, (int, np.integer)) or n_draws < 1:
         raise InputError(f"n_draws: got {n_draws!r}; expected a positive whole number.")
-    rng = np.random.default_rng(rng)
+    rng = as_generator(rng)
     draws = {}
     for parameter_id, (_, parameter) in parameters_by_id(spec).items():
         shapes = beta_parameters(parameter, range_coverage=range_coverage)
@@ -322,7 +323,7 @@ def posterior_intervals(network: CompiledNetwork, likelihood: Mapping[str, np.nd
     >>> bool((lower <= upper).all())
     True
     """
-    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0.0 < interval < 1.0:
+    if not is_number(interval) or not 0.0 < float(interval) < 1.0:
         raise InputError(f"interval: got {interval!r}; expected a probability strictly between 0 and 1, e.g. 0.9.")
     if n_rows is None:
         sizes = {np.shape(v)[0] for v in likelihood.values()}
@@ -475,6 +476,8 @@ def encoded_intervals(network: CompiledNetwork, encoded: Sequence[EncodedColumn]
 def add_interval_columns(scored: pd.DataFrame, bounds: pd.DataFrame) -> pd.DataFrame:
     """``scored`` with each ``p_<node>_lower``/``_upper`` column placed right after its ``p_<node>``.
 
+    Rows are matched by position; the result keeps ``scored``'s index.
+
     Examples
     --------
     >>> scored = pd.DataFrame({"p_a": [0.5], "status": ["ok"]})
@@ -489,8 +492,9 @@ def add_interval_columns(scored: pd.DataFrame, bounds: pd.DataFrame) -> pd.DataF
     for column in scored.columns:
         order.append(column)
         order.extend(c for c in (f"{column}_lower", f"{column}_upper") if c in bounds.columns)
-    combined = pd.concat([scored.reset_index(drop=True), bounds.reset_index(drop=True)], axis=1)
-    return combined[order]
+    combined = pd.concat([scored.reset_index(drop=True), bounds.reset_index(drop=True)], axis=1)[order]
+    combined.index = scored.index
+    return combined
 
 
 def case_intervals(spec: Spec, network: CompiledNetwork, likelihood: Mapping[str, np.ndarray],

@@ -37,6 +37,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from ._arguments import as_fraction, as_generator
 from ._errors import InputError, one_of
 from .engine import CompiledNetwork, compile_spec, propagate_codes
 from .evidence import default_alphabet
@@ -338,8 +339,7 @@ def validate(priors: Any = None, *, truth_priors: Any = None, n: int = 20000, se
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise InputError(f"validate: n got {n!r}; expected a positive whole number of people.")
-    if not 0.0 <= missing < 1.0:
-        raise InputError(f"validate: missing got {missing!r}; expected a fraction in [0, 1).")
+    missing = as_fraction(missing, argument="missing", caller="validate", below_one=True)
     if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
         raise InputError(f"validate: n_bins got {n_bins!r}; expected a positive whole number.")
     if binning not in BINNINGS:
@@ -354,7 +354,7 @@ def validate(priors: Any = None, *, truth_priors: Any = None, n: int = 20000, se
     if unknown:
         raise InputError(f"validate: target {unknown[0]!r} is not a node; expected some of {one_of(scoring.names)}.")
 
-    rng = np.random.default_rng(seed)
+    rng = as_generator(seed, argument="seed")
     sampled = sample_codes(truth_network, int(n), rng)
     observed = [node for node in _evidence_nodes(scoring) if node not in targets]
     alphabets = [default_alphabet(scoring.states[node]) for node in observed]

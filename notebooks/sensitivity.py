@@ -98,7 +98,7 @@ Image(filename=output / "tornado_case.png")
 # distance of the change (|logit θ' − logit θ| for a table entry).
 
 # %%
-thiazide_k = "P(potassium_deficiency=present|diuretic=thiazide,magnesium_deficiency=absent)"
+thiazide_k = "link(potassium_deficiency<-diuretic=thiazide)"
 rivals = [d for d in deficiencies if d not in ("potassium_deficiency", "choline_deficiency")]
 tuning = pd.concat([model.tune(case, target, (rival, "present"), parameters=[thiazide_k]).assign(rival=rival)
                     for rival in rivals], ignore_index=True)

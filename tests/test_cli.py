@@ -57,7 +57,7 @@ def test_errors_are_one_line_with_exit_codes(capsys, argv, code, message):
 def test_priors_check_reports_counts_and_published_prevalence(capsys):
     assert main(["priors", "check"]) == 0
     out = capsys.readouterr().out
-    assert "default.toml: valid. 19 nodes," in out and "expert judgement" in out
+    assert "default.toml: valid. 25 nodes," in out and "expert judgement" in out
     assert "potassium_deficiency" in out and "A1, A2, A3" in out
 
 
@@ -119,3 +119,45 @@ def test_unwritable_output_is_one_sentence(tmp_path, capsys):
     assert main(["export", "-o", str(target)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("bayescramp: error:") and "Traceback" not in err
+
+
+# ---- conflicting and impossible evidence: one refusal everywhere (issue 10) -------------------
+
+@pytest.mark.parametrize("command", [
+    ["query"], ["explain"], ["sensitivity"], ["plot", "network", "-o", "{out}"], ["plot", "case", "-o", "{out}"],
+    ["plot", "impact", "-o", "{out}"],
+])
+@pytest.mark.parametrize("findings", [
+    ["leg_cramps=yes", "leg_cramps=no"],
+    ["diuretic=thiazide", "fatigue=yes", "diuretic=thiazide|loop"],
+    ["fatigue=yes:0.8,no:0.2", "fatigue=yes:0.5,no:0.5"],
+], ids=["state twice", "state then set", "two likelihoods"])
+def test_a_node_given_twice_differently_is_refused(tmp_path, capsys, command, findings):
+    out = tmp_path / "picture.png"
+    argv = [part.format(out=out) for part in command]
+    assert main(argv[:1 + (command[0] == "plot")] + ["--evidence", *findings] + argv[1 + (command[0] == "plot"):]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is given twice" in err and "expected one finding per node" in err
+    assert "Traceback" not in err and not out.exists()
+
+
+def test_a_node_given_twice_with_the_same_finding_is_one_finding(capsys):
+    assert main(["query", "--evidence", "leg_cramps=yes", "leg_cramps=yes", "--json"]) == 0
+    twice = json.loads(capsys.readouterr().out)
+    assert main(["query", "--evidence", "leg_cramps=yes", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["posterior"] == twice["posterior"]
+
+
+@pytest.mark.parametrize("command", [
+    ["query"], ["explain"], ["sensitivity"], ["plot", "network"], ["plot", "case"], ["plot", "impact"],
+    ["plot", "case", "--interval", "0.9", "--draws", "20"],
+])
+def test_impossible_evidence_is_one_refusal_in_every_command(tmp_path, capsys, command):
+    out = tmp_path / "picture.png"
+    argv = command + ["--evidence", "leg_cramps=no", "cramp_timing=night"]
+    if command[0] == "plot":
+        argv += ["-o", str(out)]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("bayescramp: error: evidence leg_cramps='no', cramp_timing='night': has probability zero")
+    assert err.count("\n") == 1 and "NaN" not in err and not out.exists()

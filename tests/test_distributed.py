@@ -96,3 +96,13 @@ def test_missing_dask_is_one_sentence(monkeypatch, tmp_path, capsys):
     assert main(["score", str(survey), "-o", str(tmp_path / "o.parquet"), "--engine", "dask", "--quiet"]) == 1
     err = capsys.readouterr().err
     assert "--engine dask: No module named" in err and "expected dask installed" in err and "Traceback" not in err
+
+
+def test_score_dask_keeps_the_input_index(default_model):
+    frame = pd.DataFrame({"fatigue": ["yes", "no", None, "y", "no", "yes"],
+                          "leg_cramps": ["no", "yes", "yes", None, "no", "yes"]},
+                         index=pd.Index([50, 10, 40, 20, 30, 0], name="pid"))
+    ddf = dd.from_pandas(frame, npartitions=2, sort=False)
+    scored = bayescramp.score_dask(ddf).compute(scheduler="sync")
+    pd.testing.assert_index_equal(scored.index, frame.index)
+    pd.testing.assert_frame_equal(scored, default_model.score(frame), check_exact=False, atol=1e-12, rtol=0)

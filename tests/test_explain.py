@@ -143,7 +143,7 @@ def test_top_findings_match_the_largest_change(default_model, rng):
     assert len(top) == len(cohort)
     for target in default_model.default_targets:
         column = top[f"top_finding_{target}"]
-        part = table[table["target"] == target]
+        part = table[table["target"] == target].reset_index(drop=True)
         best = part.loc[part.groupby("row")["change"].idxmax()].set_index("row")
         for row in range(len(cohort)):
             if row in best.index and best.loc[row, "change"] > 1e-12:
@@ -166,3 +166,44 @@ def test_cli_explain_prints_a_ranked_table(capsys):
 def test_cli_explain_bad_evidence_is_exit_1(capsys):
     assert main(["explain", "--evidence", "fatigue=often"]) == 1
     assert "fatigue='often'" in capsys.readouterr().err
+
+
+# ---- the input's index comes back (issue 10) ----------------------------------------------
+
+def _labelled_cohort(model, index):
+    cohort = model.simulate(len(index), rng=5, missing=0.3)
+    cohort.index = index
+    return cohort
+
+
+@pytest.mark.parametrize("index", [
+    pd.Index([9, 3, 7, 1, 5, 0], name="pid"),
+    pd.Index([2, 2, 1, 1, 2, 1]),
+    pd.MultiIndex.from_tuples([("b", 1), ("a", 2), ("a", 1), ("c", 9), ("b", 0), ("c", 1)], names=["site", "n"]),
+], ids=["named non-monotonic", "duplicate", "multiindex"])
+def test_explain_table_index_holds_each_rows_input_index(default_model, index):
+    cohort = _labelled_cohort(default_model, index)
+    table = default_model.explain(cohort, target="potassium_deficiency")
+    assert table.index.names == index.names and table.index.nlevels == index.nlevels
+    for position in range(len(cohort)):
+        case = {k: v for k, v in cohort.iloc[position].items() if v is not None and v == v}
+        expected = default_model.explain(case, target="potassium_deficiency")
+        # lines come in input-row order, so the position's lines are the next len(expected) lines
+        start = sum(len({k for k, v in cohort.iloc[p].items() if v is not None and v == v})
+                    for p in range(position))
+        got = table.iloc[start:start + len(expected)]
+        assert all(label == index[position] for label in got.index)
+        np.testing.assert_allclose(got["posterior"].to_numpy(), expected["posterior"].to_numpy(), atol=1e-12)
+
+
+def test_explain_of_a_table_without_findings_keeps_the_index_type(default_model):
+    frame = pd.DataFrame({"fatigue": [None, None]}, index=pd.Index(["a", "b"], name="pid"))
+    table = default_model.explain(frame)
+    assert table.empty and table.index.name == "pid"
+
+
+def test_top_findings_keep_a_multiindex(default_model):
+    index = pd.MultiIndex.from_tuples([("x", 2), ("x", 1)], names=["site", "visit"])
+    frame = pd.DataFrame({"diuretic": ["thiazide", "none"], "cramp_timing": ["night", None]}, index=index)
+    top = top_findings(default_model.network, frame, target="potassium_deficiency")
+    pd.testing.assert_index_equal(top.index, index)

@@ -110,3 +110,18 @@ def test_too_many_configurations_is_an_error(default_model):
 def test_unknown_over_node_is_an_error(default_model):
     with pytest.raises(bayescramp.InputError, match="over: unknown node 'zinc'"):
         default_model.most_probable({}, over=["zinc"])
+
+
+@pytest.mark.parametrize("index", [
+    pd.Index([30, 10, 20], name="pid"),
+    pd.Index(["a", "a", "b"]),
+    pd.MultiIndex.from_tuples([(2, "x"), (1, "y"), (1, "x")], names=["visit", "arm"]),
+], ids=["named non-monotonic", "duplicate", "multiindex"])
+def test_most_probable_keeps_the_input_index(default_model, index):
+    frame = pd.DataFrame({"pale_skin": ["yes", None, "no"], "diuretic": ["none", "thiazide", "loop"]}, index=index)
+    table = default_model.most_probable(frame, over=["iron_deficiency", "magnesium_deficiency"])
+    pd.testing.assert_index_equal(table.index, index)
+    for position in range(3):
+        case = {k: v for k, v in frame.iloc[position].items() if v is not None and v == v}
+        expected = default_model.most_probable(case, over=["iron_deficiency", "magnesium_deficiency"]).iloc[0]
+        assert table.iloc[position]["probability"] == pytest.approx(expected["probability"], abs=1e-12)

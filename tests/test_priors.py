@@ -335,3 +335,156 @@ def test_priors_check_prints_strata_and_joint_checks(capsys):
     assert " NO " not in out
     assert main(["priors", "check", "older_adults"]) == 0
     assert "(condition impossible under this model)" in capsys.readouterr().out
+
+
+
+
+# ---- order of an explicit list, and meta.base (issue 10) --------------------------------------
+
+REPLACED_SYMPTOM = """
+[nodes.symptom]
+states = ["no", "yes"]
+parents = ["cause"]
+cpd = "noisy_or"
+leak = { value = 0.3, range = [0.2, 0.4], basis = "expert", source = "R1" }
+links.cause.present = { value = 0.9, range = [0.8, 1.0], basis = "expert", source = "R2" }
+"""
+
+LEAK_OVERRIDE = """
+[parameters]
+"leak(symptom)" = { value = 0.15, range = [0.1, 0.2], basis = "expert", source = "O1" }
+"""
+
+
+def test_overlay_listed_before_its_base_is_refused_in_one_sentence():
+    problems = problems_of("older_adults", "default")
+    assert problems == [problems[0]] and problems[0].startswith(
+        "older_adults.toml: overlays default.toml (its meta.base), which is listed after it; files apply in the "
+        "order given")
+    assert "expected default.toml first" in problems[0]
+
+
+def test_cli_priors_in_the_wrong_order_exit_1(capsys):
+    from bayescramp.cli import main
+
+    assert main(["query", "--evidence", "leg_cramps=yes", "--priors", "older_adults", "default"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "listed after it" in err
+
+
+def test_later_files_override_earlier_ones_in_the_order_given():
+    again = parameters_by_id(load_spec("default", "older_adults", "default"))
+    assert again == parameters_by_id(load_spec("default"))
+    assert parameters_by_id(load_spec("older_adults")) == parameters_by_id(load_spec("default", "older_adults"))
+
+
+def test_a_node_replaced_later_supersedes_an_earlier_override(tmp_path):
+    base = write(tmp_path, GOOD, "base.toml")
+    override = write(tmp_path, LEAK_OVERRIDE, "override.toml")
+    replace_node = write(tmp_path, REPLACED_SYMPTOM, "replace.toml")
+    replaced_last = parameters_by_id(load_spec(base, override, replace_node))["leak(symptom)"][1]
+    assert (replaced_last.value, replaced_last.source) == (0.3, "R1")
+    override_last = parameters_by_id(load_spec(base, replace_node, override))["leak(symptom)"][1]
+    assert (override_last.value, override_last.source) == (0.15, "O1")
+
+
+def test_an_override_of_a_node_defined_only_later_is_an_error(tmp_path):
+    override = write(tmp_path, LEAK_OVERRIDE, "override.toml")
+    base = write(tmp_path, GOOD, "base.toml")
+    problems = problems_of(override, base)
+    assert problems[0].startswith('override.toml, parameters."leak(symptom)": no earlier file defines this '
+                                  'parameter id')
+
+
+def _overlay(tmp_path, name, base):
+    return write(tmp_path, f'[meta]\nbase = {base}\n{LEAK_OVERRIDE}', name)
+
+
+def test_a_cycle_of_bases_is_named(tmp_path):
+    first = _overlay(tmp_path, "a.toml", '"b.toml"')
+    _overlay(tmp_path, "b.toml", '"c.toml"')
+    _overlay(tmp_path, "c.toml", '"a.toml"')
+    assert problems_of(first) == ["a.toml, meta.base: the bases form a cycle (a.toml -> b.toml -> c.toml -> a.toml); "
+                                  "expected a chain of bases that ends at a file without meta.base (such as "
+                                  "default.toml)."]
+
+
+def test_an_overlay_naming_itself_as_base_is_a_cycle(tmp_path):
+    problems = problems_of(_overlay(tmp_path, "self.toml", '"self.toml"'))
+    assert "cycle (self.toml -> self.toml)" in problems[0]
+
+
+@pytest.mark.parametrize("base, message", [
+    ('""', "self.toml, meta.base: got ''; expected the name of a bundled prior file"),
+    ('"   "', "self.toml, meta.base: got '   '; expected the name of a bundled prior file"),
+    ("5", "self.toml, meta.base: got 5; expected the name of a bundled prior file"),
+    ('"../../../../etc/passwd"', "self.toml, meta.base: got '../../../../etc/passwd', a path; expected the name"),
+    ('"/dev/zero"', "self.toml, meta.base: got '/dev/zero', a path; expected"),
+    ('"/proc/self/fd/0"', "self.toml, meta.base: got '/proc/self/fd/0', a path; expected"),
+    ('"..\\\\default.toml"', "a path; expected"),
+    ('"nowhere.toml"', "self.toml, meta.base: got 'nowhere.toml', which is neither a file in"),
+])
+def test_a_bad_base_is_one_sentence_naming_what_is_allowed(tmp_path, base, message):
+    problems = problems_of(_overlay(tmp_path, "self.toml", base))
+    assert len(problems) == 1 and message in problems[0]
+    assert f"bundled prior file ({', '.join(bundled_priors())})" in problems[0] or "a path" in problems[0]
+
+
+def test_a_base_beside_the_overlay_or_bundled_by_name_loads(tmp_path):
+    write(tmp_path, GOOD, "mybase.toml")
+    beside = parameters_by_id(load_spec(_overlay(tmp_path, "o1.toml", '"mybase.toml"')))["leak(symptom)"][1]
+    assert beside.value == 0.15
+    bundled = write(tmp_path, '[meta]\nbase = "default"\n[parameters]\n"P(diuretic=thiazide|age_group=40_64)" = { value = 0.2, '
+                              'range = [0.1, 0.3], basis = "expert", source = "x" }', "o2.toml")
+    assert parameters_by_id(load_spec(bundled))["P(diuretic=thiazide|age_group=40_64)"][1].value == 0.2
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "/dev/null"])
+def test_a_base_beside_the_overlay_that_is_a_device_is_refused_before_reading(tmp_path, target):
+    (tmp_path / "device.toml").symlink_to(target)
+    problems = problems_of(_overlay(tmp_path, "o.toml", '"device.toml"'))
+    assert len(problems) == 1
+    assert "is a character device, not a regular file; expected a .toml prior file" in problems[0]
+
+
+def test_a_pipe_is_refused_without_blocking(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.toml"
+    os.mkfifo(fifo)
+    assert "is a pipe, not a regular file" in problems_of(fifo)[0]
+    assert "is a pipe, not a regular file" in problems_of(_overlay(tmp_path, "o.toml", '"pipe.toml"'))[0]
+
+
+def test_a_folder_is_refused(tmp_path):
+    (tmp_path / "folder.toml").mkdir()
+    assert "folder.toml: is a folder, not a regular file" in problems_of(tmp_path / "folder.toml")[0]
+
+
+def test_priors_check_on_stdin_refuses_at_once():
+    import subprocess
+    import sys
+
+    # stdin is a pipe nobody writes to: reading it would block forever
+    done = subprocess.run([sys.executable, "-m", "bayescramp", "priors", "check", "/dev/stdin"],
+                          stdin=subprocess.PIPE, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "is a pipe, not a regular file; expected a .toml prior file" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_file_over_the_size_cap_is_refused(tmp_path):
+    from bayescramp._regular_file import read_regular_file
+
+    big = tmp_path / "big.toml"
+    big.write_bytes(b"#" * 2000)
+    with pytest.raises(SpecError, match="big.toml: larger than 1,000 bytes"):
+        read_regular_file(big, what="a .toml prior file", error=SpecError, max_bytes=1000)
+    assert read_regular_file(big, what="x", error=SpecError, max_bytes=2000) == b"#" * 2000
+
+
+def test_a_prior_file_that_is_not_utf8_is_one_sentence(tmp_path):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(GOOD.replace("A1", "caf\xe9").encode("latin-1"))
+    problems = problems_of(path)
+    assert len(problems) == 1 and problems[0].startswith("latin1.toml: byte ") and "is not UTF-8 text" in problems[0]

@@ -64,3 +64,25 @@ def test_targets_and_quantiles_shape_the_report(default_model, cohort):
     # one target: the ranking cannot change
     assert result.ranking_summary["n_ranking_changed"].tolist() == [0]
     assert isinstance(result.scores["b"], pd.DataFrame)
+
+
+def test_compare_scores_and_ranking_changes_keep_the_input_index(default_model, cohort):
+    labelled = cohort.set_axis(pd.Index([f"id{k}" for k in range(len(cohort))][::-1], name="person"), axis=0)
+    shuffled = labelled.sample(frac=1, random_state=4)
+    result = bayescramp.compare({"default": default_model, "folk": "seed_claims"}, shuffled)
+    for scored in result.scores.values():
+        pd.testing.assert_index_equal(scored.index, shuffled.index)
+    changes = result.ranking_changes
+    assert len(changes) > 0 and changes.index.name == "person"
+    assert list(changes.index) == list(shuffled.index[changes["row"].to_numpy()])
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"targets": 5}, "compare: targets got 5 (int)"),
+    ({"quantiles": 5}, "compare: quantiles got 5; expected a list of numbers in [0, 1]"),
+    ({"quantiles": [np.float32(0.5), "x"]}, "compare: quantile 'x'; expected numbers in [0, 1]"),
+])
+def test_compare_wrong_arguments_are_one_sentence(default_model, cohort, options, message):
+    with pytest.raises(bayescramp.InputError, match=message.replace("(", r"\(").replace(")", r"\)")
+                       .replace("[", r"\[").replace("]", r"\]")):
+        bayescramp.compare({"a": default_model, "b": default_model}, cohort, **options)

@@ -114,8 +114,9 @@ def test_table_has_the_documented_columns_sorted_by_swing(default_model):
 
 def test_parameters_select_ids_and_nodes(default_model):
     table = default_model.sensitivity(CASE, parameters=["leak(leg_cramps)", "diuretic"])
-    assert sorted(table["id"]) == sorted(["leak(leg_cramps)", "P(diuretic=thiazide)", "P(diuretic=loop)",
-                                          "P(diuretic=potassium_sparing)"])
+    parameters = default_model.parameters()
+    expected = ["leak(leg_cramps)"] + parameters.loc[parameters["node"] == "diuretic", "id"].tolist()
+    assert sorted(table["id"]) == sorted(expected)
     with pytest.raises(bayescramp.InputError, match="unknown parameter id or node 'nope'"):
         default_model.sensitivity(CASE, parameters=["nope"])
 
@@ -180,14 +181,16 @@ def test_sensitivity_function_is_a_monotone_probability(default_model, theta, ro
 
 def test_with_parameters_sets_several_entries_of_one_row(default_model):
     # regression: setting two entries of one row used to rescale the first by the second's co-variation
-    spec = with_parameters(default_model.spec, {"P(diuretic=thiazide)": 0.2, "P(diuretic=loop)": 0.1})
+    spec = with_parameters(default_model.spec, {"P(diuretic=thiazide|age_group=40_64)": 0.2,
+                                                "P(diuretic=loop|age_group=40_64)": 0.1})
     table = probability_table(spec, "diuretic")
     assert table[1] == pytest.approx(0.2) and table[2] == pytest.approx(0.1)
     # the rest (potassium_sparing 0.015, none = remainder) shares 0.7 in proportion 0.015 : 0.865
     assert table[3] == pytest.approx(0.015 * 0.7 / 0.88)
     assert table.sum() == pytest.approx(1.0)
     with pytest.raises(SpecError, match="sum to 1.1"):
-        with_parameters(default_model.spec, {"P(diuretic=thiazide)": 0.6, "P(diuretic=loop)": 0.5})
+        with_parameters(default_model.spec, {"P(diuretic=thiazide|age_group=40_64)": 0.6,
+                                             "P(diuretic=loop|age_group=40_64)": 0.5})
 
 
 def test_parameter_effect_reproduces_with_parameters_tables(default_model):
@@ -215,7 +218,7 @@ def test_tune_reaches_the_threshold_exactly(default_model):
 
 
 def test_tune_cd_distance_of_a_table_entry_is_the_logit_change(default_model):
-    parameter = "P(potassium_deficiency=present|diuretic=thiazide,magnesium_deficiency=absent)"
+    parameter = "link(potassium_deficiency<-diuretic=thiazide)"
     row = default_model.tune(CASE, "potassium_deficiency=present", 0.5, parameters=[parameter]).iloc[0]
 
     def logit(p):
@@ -270,7 +273,7 @@ def test_plot_tornado_rejects_a_rows_table(default_model):
 def test_cli_sensitivity_table_json_and_plot(tmp_path, capsys):
     assert main(["sensitivity", "--evidence", "leg_cramps=yes", "diuretic=thiazide", "--top", "3"]) == 0
     out = capsys.readouterr().out
-    assert "P(potassium_deficiency=present|diuretic=thiazide,magnesium_deficiency=absent)" in out
+    assert "link(potassium_deficiency<-diuretic=thiazide)" in out
     plot = tmp_path / "tornado.png"
     assert main(["sensitivity", "--evidence", "leg_cramps=yes", "--target", "magnesium_deficiency=present",
                  "--top", "4", "--json", "--plot", str(plot)]) == 0
@@ -302,3 +305,22 @@ def test_enumerated_core_and_junction_tree_give_the_same_coefficients(overlay, r
             assert np.allclose(getattr(fast, name)[ok], getattr(slow, name)[ok], rtol=1e-9, atol=1e-12), name
         assert np.allclose(fast.posterior[ok], slow.posterior[ok], atol=1e-12)
         assert np.allclose(fast.log_evidence_probability[ok], slow.log_evidence_probability[ok], atol=1e-9)
+
+
+@pytest.mark.parametrize("index", [
+    pd.Index([12, 4, 8, 0], name="pid"),
+    pd.Index(["a", "b", "a", "b"]),
+    pd.MultiIndex.from_tuples([("x", 2), ("y", 1), ("x", 1), ("y", 0)], names=["site", "visit"]),
+], ids=["named non-monotonic", "duplicate", "multiindex"])
+def test_cohort_rows_carry_the_input_index(default_model, index):
+    cohort = default_model.simulate(4, rng=8, missing=0.2).set_axis(index, axis=0)
+    parameters = ["diuretic", "potassium_deficiency"]
+    rows = default_model.sensitivity(cohort, summary="rows", parameters=parameters)
+    n_params = len(rows) // 4
+    pd.testing.assert_index_equal(rows.index, index.repeat(n_params))
+    assert rows["row"].tolist() == list(np.repeat(np.arange(4), n_params))
+    for position in range(4):
+        case = {k: v for k, v in cohort.iloc[position].items() if v is not None and not pd.isna(v)}
+        single = default_model.sensitivity(case, parameters=parameters).set_index("id")
+        mine = rows.iloc[position * n_params:(position + 1) * n_params].set_index("id").loc[single.index]
+        assert np.allclose(mine["posterior"], single["posterior"], rtol=1e-12)

@@ -74,17 +74,17 @@ def test_beta_has_the_value_as_mean_and_the_range_as_central_95_interval(paramet
 
 def test_distribution_override_and_its_errors(tmp_path):
     good = tmp_path / "override.toml"
-    good.write_text('[parameters]\n"P(diuretic=thiazide)" = { value = 0.09, range = [0.06, 0.12], basis = "evidence", '
+    good.write_text('[parameters]\n"P(diuretic=thiazide|age_group=40_64)" = { value = 0.09, range = [0.06, 0.12], basis = "evidence", '
                     'source = "B3", distribution = { kind = "beta", alpha = 9.0, beta = 91.0 } }\n'
-                    '"P(diuretic=loop)" = { value = 0.03, range = [0.02, 0.05], basis = "evidence", source = "B6", '
+                    '"P(diuretic=loop|age_group=40_64)" = { value = 0.03, range = [0.02, 0.05], basis = "evidence", source = "B6", '
                     'distribution = { kind = "fixed" } }\n')
     spec = bayescramp.load_model("default", good).spec
     table = parameter_distributions(spec).set_index("id")
-    assert table.loc["P(diuretic=thiazide)", ["alpha", "beta"]].tolist() == [9.0, 91.0]
-    assert table.loc["P(diuretic=thiazide)", "source"] == "override"
-    assert table.loc["P(diuretic=loop)", "kind"] == "fixed"
+    assert table.loc["P(diuretic=thiazide|age_group=40_64)", ["alpha", "beta"]].tolist() == [9.0, 91.0]
+    assert table.loc["P(diuretic=thiazide|age_group=40_64)", "source"] == "override"
+    assert table.loc["P(diuretic=loop|age_group=40_64)", "kind"] == "fixed"
     bad = tmp_path / "bad.toml"
-    bad.write_text('[parameters]\n"P(diuretic=thiazide)" = { value = 0.09, range = [0.06, 0.12], basis = "evidence", '
+    bad.write_text('[parameters]\n"P(diuretic=thiazide|age_group=40_64)" = { value = 0.09, range = [0.06, 0.12], basis = "evidence", '
                    'source = "B3", distribution = { kind = "beta", alpha = -1.0, beta = 91.0 } }\n')
     with pytest.raises(SpecError, match=r"bad.toml.*distribution.alpha: got -1.0; expected \{ kind = \"beta\""):
         parameter_distributions(bayescramp.load_model("default", bad).spec)
@@ -120,7 +120,7 @@ def test_interval_equals_the_point_posterior_when_nothing_is_uncertain(default_m
 
 def test_one_uncertain_parameter_maps_through_its_sensitivity_function(default_model):
     # f is monotone in the parameter, so the posterior's quantiles are f of the parameter's quantiles
-    parameter_id = "P(potassium_deficiency=present|diuretic=thiazide,magnesium_deficiency=absent)"
+    parameter_id = "link(potassium_deficiency<-diuretic=thiazide)"
     spec = _only_uncertain(default_model.spec, parameter_id)
     network = compile_spec(spec)
     likelihood = case_likelihood(network.states, CASE)

@@ -119,3 +119,15 @@ def test_cli_validate_writes_a_report(tmp_path, capsys):
 def test_cli_validate_missing_parent_is_exit_1(tmp_path, capsys):
     assert main(["validate", "-n", "100", "-o", str(tmp_path / "no" / "report")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"missing": "a"}, "validate: missing got 'a' (str); expected a fraction in [0, 1)"),
+    ({"missing": 1.0}, "validate: missing got 1.0 (float); expected a fraction in [0, 1)"),
+    ({"seed": "x"}, "seed: got 'x' (str); expected a numpy random Generator or a whole-number seed >= 0"),
+    ({"seed": -1}, "seed: got -1 (int)"),
+])
+def test_wrong_missing_and_seed_are_one_sentence(options, message):
+    with pytest.raises(bayescramp.InputError) as caught:
+        bayescramp.validate(n=10, **options)
+    assert message in str(caught.value)
