@@ -277,7 +277,8 @@ def prevalence(scores: pd.DataFrame, *, weights: str | Sequence[float] | None = 
     table.attrs.update(n_rows=n_rows, n_strata=design.n_strata, n_psu=design.n_psu,
                        lonely_strata=int(design.lonely.sum()), lonely_psu=lonely_psu, level=level,
                        statuses={str(k): int(v) for k, v in statuses.items()},
-                       design={k: (v if isinstance(v, str) or v is None else "values") for k, v in design_given.items()})
+                       design={k: v if isinstance(v, str) or v is None else "values"
+                               for k, v in design_given.items()})
     return table
 
 
