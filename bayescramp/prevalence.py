@@ -282,6 +282,11 @@ def prevalence(scores: pd.DataFrame, *, weights: str | Sequence[float] | None = 
     return table
 
 
+def _show(value: Any) -> str:
+    """A cell as messages print it (numpy scalars as plain numbers)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
 def _check_probability(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
         raise InputError(f"{name}: got {value!r}; expected a probability strictly between 0 and 1, e.g. 0.95.")
@@ -355,8 +360,8 @@ def _probabilities(scores: pd.DataFrame, columns: Sequence[str], ok: np.ndarray,
         bad = ok & ~((numbers >= 0.0) & (numbers <= 1.0))
         if bad.any():
             r = int(np.flatnonzero(bad)[0])
-            raise InputError(f"{source}, {row_label(r)}, column {column!r}: got {scores[column].iloc[r]!r} on a row "
-                             "with status ok; expected a probability in [0, 1] (give rows without a posterior "
+            raise InputError(f"{source}, {row_label(r)}, column {column!r}: got {_show(scores[column].iloc[r])} on a "
+                             "row with status ok; expected a probability in [0, 1] (give rows without a posterior "
                              "another status).")
         values[ok, t] = numbers[ok]
     return values
@@ -382,8 +387,8 @@ def _design(lookup: _ColumnLookup, given: Mapping[str, Any], n_rows: int, lonely
         bad = ~(np.isfinite(weight) & (weight >= 0))
         if bad.any():
             r = int(np.flatnonzero(bad)[0])
-            raise InputError(f"{lookup.source}, {lookup.row_label(r)}, column {name!r}: got {raw[r]!r}; expected a "
-                             "sampling weight, a finite number >= 0 (weights).")
+            raise InputError(f"{lookup.source}, {lookup.row_label(r)}, column {name!r}: got {_show(raw[r])}; "
+                             "expected a sampling weight, a finite number >= 0 (weights).")
     if given["strata"] is None:
         stratum, stratum_labels = np.zeros(n_rows, dtype=np.int64), np.array(["(all)"], dtype=object)
         strata_name = "strata"
@@ -435,7 +440,7 @@ def _fpc_factor(lookup: _ColumnLookup, spec: Any, stratum: np.ndarray, stratum_l
     bad = ~(np.isfinite(numbers) & (numbers > 0))
     if bad.any():
         r = int(np.flatnonzero(bad)[0])
-        raise InputError(f"{lookup.source}, {lookup.row_label(r)}, column {name!r}: got {raw[r]!r}; expected a "
+        raise InputError(f"{lookup.source}, {lookup.row_label(r)}, column {name!r}: got {_show(raw[r])}; expected a "
                          "positive number: the stratum's population count of PSUs, or a sampling fraction <= 1 (fpc).")
     n_strata = len(stratum_labels)
     low = np.full(n_strata, np.inf)
