@@ -20,7 +20,8 @@ table) and each subgroup, :func:`prevalence` gives
   (1 - n / N) s^2 / n`` with ``n`` the subgroup's ok rows, ``N = sum(w)`` and
   ``s^2 = n / (n - 1) sum w (p - R)^2 / sum w``, the variance of a simple random sample of
   the same ``n`` drawn without replacement (NaN when ``sum(w) <= n``: weights not scaled to
-  the population);
+  the population; and when the posteriors of the subgroup are all equal, as for a node no
+  finding informs);
 - ``n`` (ok rows), ``n_excluded`` (rows of the subgroup with another status, counted, never
   used) and ``sum_weights``.
 
@@ -84,6 +85,8 @@ LONELY_PSU_RULES = ("fail", "certainty", "remove", "adjust", "average")
 PREVALENCE_COLUMNS = ("estimate", "se", "lower", "upper", "df", "deff", "n", "n_excluded", "sum_weights")
 _INTERVAL_COLUMNS = ("se_parameter", "se_total", "lower_total", "upper_total")
 _DESIGN_KEYS = ("weights", "strata", "psu", "fpc")
+#: A weighted variance of the posteriors at or below this is rounding noise: no design effect.
+_CONSTANT_SPREAD = 1e-20
 #: Values (cells × draws × targets) held at once when the parameter draws are combined.
 _DRAW_BLOCK_VALUES = 1 << 23
 
@@ -247,7 +250,7 @@ def prevalence(scores: pd.DataFrame, *, weights: str | Sequence[float] | None = 
         t_interval = _t_quantile(interval, design.degrees_of_freedom)
     for g, ((label, cols), grouped) in enumerate(zip(groupings, mapped)):
         estimate, variance = _ratio_estimates(design, grouped, grouped.value_sum, lonely_psu)
-        deff = _design_effect(grouped, estimate, variance)
+        deff = _design_effect(grouped, estimate, variance, values, fine, np.where(ok, design.weight, 0.0))
         se = np.sqrt(variance)
         for t, column in enumerate(columns):
             piece = {"target": np.full(grouped.n_groups, column.removeprefix("p_"), dtype=object),
@@ -534,7 +537,6 @@ class _Cells:
     n_ok: np.ndarray  # [n_cells]
     n_excluded: np.ndarray  # [n_cells]
     value_sum: np.ndarray  # [n_cells, n_targets] sum of w p over ok rows
-    square_sum: np.ndarray  # [n_cells, n_targets] sum of w p^2 over ok rows
 
     @classmethod
     def of(cls, design: _Design, fine: np.ndarray, ok: np.ndarray, values: np.ndarray) -> "_Cells":
@@ -546,13 +548,11 @@ class _Cells:
         w_ok = np.where(ok, design.weight, 0.0)
         value_sum = np.column_stack([np.bincount(row_cell, weights=w_ok * values[:, t], minlength=n_cells)
                                      for t in range(values.shape[1])])
-        square_sum = np.column_stack([np.bincount(row_cell, weights=w_ok * values[:, t] ** 2, minlength=n_cells)
-                                      for t in range(values.shape[1])])
         return cls(row_cell=row_cell, psu=keys // n_fine, fine=keys % n_fine,
                    weight_sum=np.bincount(row_cell, weights=w_ok, minlength=n_cells),
                    n_ok=np.bincount(row_cell, weights=ok.astype(float), minlength=n_cells),
                    n_excluded=np.bincount(row_cell, weights=(~ok).astype(float), minlength=n_cells),
-                   value_sum=value_sum, square_sum=square_sum)
+                   value_sum=value_sum)
 
 
 @dataclass
@@ -561,13 +561,13 @@ class _GroupCells:
 
     n_groups: int
     levels: np.ndarray  # [n_groups, n_columns] labels of each subgroup
+    of_fine: np.ndarray  # [n_fine] subgroup of each cell of the full cross
     of_fine_cell: np.ndarray  # [n_fine_cells] index of the grouping's cell
     psu: np.ndarray  # [n_cells]
     group: np.ndarray  # [n_cells]
     weight_sum: np.ndarray  # [n_cells]
     value_sum: np.ndarray  # [n_cells, n_targets]
     group_weight: np.ndarray  # [n_groups]
-    group_square: np.ndarray  # [n_groups, n_targets]
     n_ok: np.ndarray  # [n_groups]
     n_excluded: np.ndarray  # [n_groups]
 
@@ -597,11 +597,11 @@ class _GroupCells:
         keys = np.asarray(keys, dtype=np.int64)
         n_cells = len(keys)
         group = keys % n_groups
-        return cls(n_groups=n_groups, levels=levels, of_fine_cell=of_fine_cell, psu=keys // n_groups, group=group,
+        return cls(n_groups=n_groups, levels=levels, of_fine=fine_group, of_fine_cell=of_fine_cell,
+                   psu=keys // n_groups, group=group,
                    weight_sum=_sum_by(of_fine_cell, cells.weight_sum, n_cells),
                    value_sum=_sum_by(of_fine_cell, cells.value_sum, n_cells),
                    group_weight=_sum_by(cell_group, cells.weight_sum, n_groups),
-                   group_square=_sum_by(cell_group, cells.square_sum, n_groups),
                    n_ok=np.rint(_sum_by(cell_group, cells.n_ok, n_groups)),
                    n_excluded=np.rint(_sum_by(cell_group, cells.n_excluded, n_groups)))
 
@@ -648,16 +648,27 @@ def _ratio_estimates(design: _Design, grouped: _GroupCells, value_sum: np.ndarra
     return estimate, np.broadcast_to(variance, (n_groups, n_values)).copy()
 
 
-def _design_effect(grouped: _GroupCells, estimate: np.ndarray, variance: np.ndarray) -> np.ndarray:
-    """R's ``deff = TRUE``: the variance over that of a simple random sample (without replacement) of the same n."""
+def _design_effect(grouped: _GroupCells, estimate: np.ndarray, variance: np.ndarray, values: np.ndarray,
+                   fine: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """R's ``deff = TRUE``: the variance over that of a simple random sample (without replacement) of the same n.
+
+    ``values[n_rows, K]`` are the posteriors, ``weight`` zero on rows that are not ok. NaN where
+    the weights do not add up to more than n (not scaled to a population), n < 2, or the
+    posteriors of the subgroup are all equal (no spread to compare with).
+    """
+    row_group = grouped.of_fine[fine]
+    deviation = values - np.nan_to_num(estimate)[row_group]
+    # straight from the rows (not sum w p^2 - R sum w p), so a small spread keeps its digits
+    spread = np.column_stack([np.bincount(row_group, weights=weight * deviation[:, k] ** 2, minlength=grouped.n_groups)
+                              for k in range(values.shape[1])])
     n = grouped.n_ok[:, None]
     total = grouped.group_weight[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):
-        spread = np.maximum(grouped.group_square - estimate * estimate * total, 0.0)
         s2 = n / (n - 1.0) * spread / total
         srs = s2 * (total - n) / (total * n)
         deff = variance / srs
-    deff[np.broadcast_to((total <= n) | (n < 2), deff.shape)] = np.nan
+        constant = spread <= _CONSTANT_SPREAD * total
+    deff[np.broadcast_to((total <= n) | (n < 2), deff.shape) | constant] = np.nan
     return deff
 
 
