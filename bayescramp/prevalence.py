@@ -232,7 +232,7 @@ def prevalence(scores: pd.DataFrame, *, weights: str | Sequence[float] | None = 
     n_rows = len(scores)
     if n_rows == 0:
         raise InputError(f"{source}: has no rows; expected at least one scored row.")
-    ok = (scores["status"].astype(str).to_numpy() == STATUS_OK) if "status" in scores.columns \
+    ok = scores["status"].eq(STATUS_OK).to_numpy(dtype=bool, na_value=False) if "status" in scores.columns \
         else np.ones(n_rows, dtype=bool)
     values = _probabilities(scores, columns, ok, source, row_label)
     design = _design(lookup, design_given, n_rows, lonely_psu)
@@ -240,6 +240,7 @@ def prevalence(scores: pd.DataFrame, *, weights: str | Sequence[float] | None = 
     by_columns = list(dict.fromkeys(c for _, cols in groupings for c in cols))
     fine, fine_levels, labels = _fine_groups(lookup, by_columns, n_rows)
     cells = _Cells.of(design, fine, ok, values)
+    spread = _fine_spread(cells, values, fine, np.where(ok, design.weight, 0.0))
     mapped = [_GroupCells.of(cells, fine_levels, labels, [by_columns.index(c) for c in cols]) for _, cols in groupings]
     t_level = _t_quantile(level, design.degrees_of_freedom)
     pieces = []
@@ -250,7 +251,7 @@ def prevalence(scores: pd.DataFrame, *, weights: str | Sequence[float] | None = 
         t_interval = _t_quantile(interval, design.degrees_of_freedom)
     for g, ((label, cols), grouped) in enumerate(zip(groupings, mapped)):
         estimate, variance = _ratio_estimates(design, grouped, grouped.value_sum, lonely_psu)
-        deff = _design_effect(grouped, estimate, variance, values, fine, np.where(ok, design.weight, 0.0))
+        deff = _design_effect(grouped, estimate, variance, spread)
         se = np.sqrt(variance)
         for t, column in enumerate(columns):
             piece = {"target": np.full(grouped.n_groups, column.removeprefix("p_"), dtype=object),
@@ -311,13 +312,17 @@ class _ColumnLookup:
                  row_label: Callable[[int], str]):
         self.scores, self.data, self.source, self.row_label = scores, data, source, row_label
 
-    def get(self, spec: Any, role: str) -> tuple[str, np.ndarray]:
-        """``(name used in messages, values)``."""
+    def get(self, spec: Any, role: str) -> tuple[str, pd.Series]:
+        """``(name used in messages, values)`` (a Series with positions as index)."""
         n_rows = len(self.scores)
         if isinstance(spec, str):
             for frame in (self.scores, self.data):
                 if frame is not None and spec in frame.columns:
-                    return spec, frame[spec].to_numpy()
+                    column = frame[spec]
+                    if isinstance(column, pd.DataFrame):
+                        raise InputError(f"{self.source}: column {spec!r} appears {column.shape[1]} times; expected "
+                                         f"one column of that name for {role} (rename the others).")
+                    return spec, column.reset_index(drop=True)
             seen = list(self.scores.columns) + ([c for c in self.data.columns if c not in self.scores.columns]
                                                 if self.data is not None else [])
             raise InputError(f"{self.source}: no column {spec!r} for {role}; expected one of {one_of(seen)}.")
@@ -325,7 +330,7 @@ class _ColumnLookup:
         if values.ndim != 1 or len(values) != n_rows:
             raise InputError(f"{role}: got values of shape {values.shape}; expected a column name or one value per "
                              f"row ({n_rows}).")
-        return f"{role} values", values
+        return f"{role} values", pd.Series(values)
 
     def missing_error(self, name: str, role: str, missing: np.ndarray, expected: str) -> InputError:
         rows = np.flatnonzero(missing)
@@ -357,20 +362,21 @@ def _target_columns(scores: pd.DataFrame, targets: Sequence[str] | None, source:
 def _probabilities(scores: pd.DataFrame, columns: Sequence[str], ok: np.ndarray, source: str,
                    row_label: Callable[[int], str]) -> np.ndarray:
     """``[n_rows, n_targets]`` posteriors, 0 on rows that are not ok; bad values on ok rows are errors."""
-    values = np.zeros((len(scores), len(columns)))
-    for t, column in enumerate(columns):
-        numbers = pd.to_numeric(scores[column], errors="coerce").to_numpy(dtype=float)
-        bad = ok & ~((numbers >= 0.0) & (numbers <= 1.0))
-        if bad.any():
-            r = int(np.flatnonzero(bad)[0])
-            raise InputError(f"{source}, {row_label(r)}, column {column!r}: got {_show(scores[column].iloc[r])} on a "
-                             "row with status ok; expected a probability in [0, 1] (give rows without a posterior "
-                             "another status).")
-        values[ok, t] = numbers[ok]
-    return values
+    try:
+        numbers = scores[list(columns)].to_numpy(dtype=float, na_value=np.nan)
+    except (TypeError, ValueError):
+        numbers = np.column_stack([pd.to_numeric(scores[c], errors="coerce").to_numpy(dtype=float) for c in columns])
+    bad = ok[:, None] & ~((numbers >= 0.0) & (numbers <= 1.0))
+    if bad.any():
+        r, t = (int(i) for i in np.argwhere(bad)[0])
+        column = columns[t]
+        raise InputError(f"{source}, {row_label(r)}, column {column!r}: got {_show(scores[column].iloc[r])} on a "
+                         "row with status ok; expected a probability in [0, 1] (give rows without a posterior "
+                         "another status).")
+    return np.where(ok[:, None], numbers, 0.0)
 
 
-def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes and their labels, in sorted order where the labels sort (missing last)."""
     try:
         codes, labels = pd.factorize(values, sort=True, use_na_sentinel=False)
@@ -384,21 +390,23 @@ def _design(lookup: _ColumnLookup, given: Mapping[str, Any], n_rows: int, lonely
         weight = np.ones(n_rows)
     else:
         name, raw = lookup.get(given["weights"], "weights")
-        weight = pd.to_numeric(pd.Series(raw), errors="coerce").to_numpy(dtype=float)
-        if pd.isna(raw).any():
-            raise lookup.missing_error(name, "weights", np.asarray(pd.isna(raw)), "a sampling weight")
+        missing = raw.isna().to_numpy()
+        if missing.any():
+            raise lookup.missing_error(name, "weights", missing, "a sampling weight")
+        weight = (raw.to_numpy(dtype=float) if pd.api.types.is_numeric_dtype(raw)
+                  else pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float))
         bad = ~(np.isfinite(weight) & (weight >= 0))
         if bad.any():
             r = int(np.flatnonzero(bad)[0])
-            raise InputError(f"{lookup.source}, {lookup.row_label(r)}, column {name!r}: got {_show(raw[r])}; "
+            raise InputError(f"{lookup.source}, {lookup.row_label(r)}, column {name!r}: got {_show(raw.iloc[r])}; "
                              "expected a sampling weight, a finite number >= 0 (weights).")
     if given["strata"] is None:
         stratum, stratum_labels = np.zeros(n_rows, dtype=np.int64), np.array(["(all)"], dtype=object)
         strata_name = "strata"
     else:
         strata_name, raw = lookup.get(given["strata"], "strata")
-        if pd.isna(raw).any():
-            raise lookup.missing_error(strata_name, "strata", np.asarray(pd.isna(raw)), "a stratum")
+        if raw.isna().any():
+            raise lookup.missing_error(strata_name, "strata", raw.isna().to_numpy(), "a stratum")
         stratum, stratum_labels = _codes(raw)
     n_strata = len(stratum_labels)
     if given["psu"] is None:
@@ -406,8 +414,8 @@ def _design(lookup: _ColumnLookup, given: Mapping[str, Any], n_rows: int, lonely
         psu_labels = None
     else:
         psu_name, raw = lookup.get(given["psu"], "psu")
-        if pd.isna(raw).any():
-            raise lookup.missing_error(psu_name, "psu", np.asarray(pd.isna(raw)), "a primary sampling unit")
+        if raw.isna().any():
+            raise lookup.missing_error(psu_name, "psu", raw.isna().to_numpy(), "a primary sampling unit")
         within, psu_labels = _codes(raw)
         # PSUs are nested in strata: the pair names the PSU
         psu, _ = pd.factorize(stratum * len(psu_labels) + within)
@@ -437,14 +445,15 @@ def _fpc_factor(lookup: _ColumnLookup, spec: Any, stratum: np.ndarray, stratum_l
                 stratum_n_psu: np.ndarray, strata_name: str) -> np.ndarray:
     """``1 - f_h`` per stratum from a per-row fpc (population PSU count > 1, or sampling fraction <= 1)."""
     name, raw = lookup.get(spec, "fpc")
-    if pd.isna(raw).any():
-        raise lookup.missing_error(name, "fpc", np.asarray(pd.isna(raw)), "a population size or sampling fraction")
-    numbers = pd.to_numeric(pd.Series(raw), errors="coerce").to_numpy(dtype=float)
+    if raw.isna().any():
+        raise lookup.missing_error(name, "fpc", raw.isna().to_numpy(), "a population size or sampling fraction")
+    numbers = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
     bad = ~(np.isfinite(numbers) & (numbers > 0))
     if bad.any():
         r = int(np.flatnonzero(bad)[0])
-        raise InputError(f"{lookup.source}, {lookup.row_label(r)}, column {name!r}: got {_show(raw[r])}; expected a "
-                         "positive number: the stratum's population count of PSUs, or a sampling fraction <= 1 (fpc).")
+        raise InputError(f"{lookup.source}, {lookup.row_label(r)}, column {name!r}: got {_show(raw.iloc[r])}; "
+                         "expected a positive number: the stratum's population count of PSUs, or a sampling fraction "
+                         "<= 1 (fpc).")
     n_strata = len(stratum_labels)
     low = np.full(n_strata, np.inf)
     high = np.full(n_strata, -np.inf)
@@ -648,19 +657,33 @@ def _ratio_estimates(design: _Design, grouped: _GroupCells, value_sum: np.ndarra
     return estimate, np.broadcast_to(variance, (n_groups, n_values)).copy()
 
 
-def _design_effect(grouped: _GroupCells, estimate: np.ndarray, variance: np.ndarray, values: np.ndarray,
-                   fine: np.ndarray, weight: np.ndarray) -> np.ndarray:
+def _fine_spread(cells: _Cells, values: np.ndarray, fine: np.ndarray, weight: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per cell of the full ``by`` cross: ``sum w``, the weighted mean and ``sum w (p - mean)^2`` (one pass over rows).
+
+    Any subgroup is a union of these cells, so its spread around its own mean ``R`` is
+    ``sum over cells (spread + w_cell (mean - R)^2)``: exact, without the cancellation of
+    ``sum w p^2 - R sum w p``.
+    """
+    n_fine = int(fine.max()) + 1 if len(fine) else 1
+    fine_weight = np.bincount(cells.fine, weights=cells.weight_sum, minlength=n_fine)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fine_mean = np.nan_to_num(_sum_by(cells.fine, cells.value_sum, n_fine) / fine_weight[:, None])
+    spread = np.column_stack([np.bincount(fine, weights=weight * (values[:, k] - fine_mean[fine, k]) ** 2,
+                                          minlength=n_fine) for k in range(values.shape[1])])
+    return fine_weight, fine_mean, spread
+
+
+def _design_effect(grouped: _GroupCells, estimate: np.ndarray, variance: np.ndarray,
+                   fine: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
     """R's ``deff = TRUE``: the variance over that of a simple random sample (without replacement) of the same n.
 
-    ``values[n_rows, K]`` are the posteriors, ``weight`` zero on rows that are not ok. NaN where
-    the weights do not add up to more than n (not scaled to a population), n < 2, or the
-    posteriors of the subgroup are all equal (no spread to compare with).
+    NaN where the weights do not add up to more than n (not scaled to a population), n < 2,
+    or the posteriors of the subgroup are all equal (no spread to compare with).
     """
-    row_group = grouped.of_fine[fine]
-    deviation = values - np.nan_to_num(estimate)[row_group]
-    # straight from the rows (not sum w p^2 - R sum w p), so a small spread keeps its digits
-    spread = np.column_stack([np.bincount(row_group, weights=weight * deviation[:, k] ** 2, minlength=grouped.n_groups)
-                              for k in range(values.shape[1])])
+    fine_weight, fine_mean, fine_spread = fine
+    between = fine_weight[:, None] * (fine_mean - np.nan_to_num(estimate)[grouped.of_fine]) ** 2
+    spread = _sum_by(grouped.of_fine, fine_spread + between, grouped.n_groups)
     n = grouped.n_ok[:, None]
     total = grouped.group_weight[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):
