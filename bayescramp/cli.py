@@ -293,6 +293,8 @@ def _add_plot(subparsers) -> None:
     cohort.add_argument("scored", metavar="SCORED", help="a scored table (.csv, .csv.gz or .parquet)")
     cohort.add_argument("--columns", nargs="+", metavar="COLUMN", help="p_ columns to draw (default: all)")
     cohort.add_argument("--bins", type=int, default=20, metavar="N", help="histogram bins (default 20)")
+    cohort.add_argument("--weights", metavar="COL",
+                        help="survey weight column: bars count the population, the line is the weighted mean")
     cohort.add_argument("-o", "--output", required=True, metavar="FILE", help="output .png, .pdf or .svg")
     _RUNNERS["plot"] = _run_plot
 
@@ -331,7 +333,7 @@ def _run_plot(args: argparse.Namespace) -> int:
     _figure_path(args.output)
     if args.plot_kind == "cohort":
         figure = plotting.plot_cohort(_read_scored(args.scored), columns=args.columns, n_bins=args.bins,
-                                      title=f"posterior across {Path(args.scored).name}")
+                                      title=f"posterior across {Path(args.scored).name}", weights=args.weights)
     else:
         model = _load(args)
         evidence = parse_evidence(args.evidence, model)

@@ -295,8 +295,8 @@ class Model:
         >>> frame = pd.DataFrame({"fatigue": ["yes", "no", "no", None], "w": [2.0, 1.0, 1.0, 1.0],
         ...                       "stratum": [1, 1, 2, 2], "unit": [1, 2, 1, 2]})
         >>> table = load_model().prevalence(frame, weights="w", strata="stratum", psu="unit")
-        >>> table[["target", "group", "n"]].head(2).values.tolist()
-        [['vitamin_d_deficiency', 'all', 4], ['iron_deficiency', 'all', 4]]
+        >>> table["group"].unique().tolist(), table["n"].unique().tolist()
+        (['all'], [4])
         """
         from .prevalence import prevalence
 

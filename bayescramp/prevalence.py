@@ -743,8 +743,9 @@ def _parameter_variances(model: Any, data: pd.DataFrame | None, book: Any, colum
         last = min(n_draws, first + block)
         sums = np.zeros((len(columns), n_cells, last - first))
         sub_tables = {node: values[first:last] for node, values in tables.items()}
+        # progress=None: a bar on a terminal only
         for start, stop, marginals in draw_marginals(network, likelihood, sub_tables, nodes, n_rows=n_patterns,
-                                                     progress=False):
+                                                     progress=None):
             lo, hi = np.searchsorted(pair_pattern, [start, stop])
             for t, column in enumerate(columns):
                 node, k = picks[column]

@@ -151,3 +151,13 @@ def test_prevalence_forest_plot(tmp_path):
         plotting.plot_prevalence(table, ax=axes)
     with pytest.raises(plotting.InputError, match="target 'c' is not in the table"):
         plotting.plot_prevalence(table, targets=["c"])
+
+
+def test_cli_plot_cohort_with_weights(default_model, tmp_path, capsys):
+    scored = default_model.score(default_model.simulate(100, rng=2)).assign(w=np.linspace(1.0, 3.0, 100))
+    scored.to_csv(tmp_path / "scored.csv", index=False)
+    assert main(["plot", "cohort", str(tmp_path / "scored.csv"), "--weights", "w", "-o", str(tmp_path / "c.png")]) == 0
+    assert (tmp_path / "c.png").stat().st_size > 0
+    assert main(["plot", "cohort", str(tmp_path / "scored.csv"), "--weights", "nope", "-o",
+                 str(tmp_path / "d.png")]) == 1
+    assert "no column 'nope' for weights" in capsys.readouterr().err
