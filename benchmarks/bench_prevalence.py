@@ -116,6 +116,7 @@ def main(argv=None) -> int:
     n_rows = 2_000 if args.quick else args.rows
     repeats = 1 if args.quick else 3
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
 
     model = bayescramp.load_model()
     cohort = cohort_with_design(model, n_rows, args.seed)
@@ -139,8 +140,8 @@ def main(argv=None) -> int:
     lines = [
         f"Machine: {platform.machine()}, {os.cpu_count()} CPU(s), load average {load:.2f} at the start, Python "
         f"{platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}, OPENBLAS_NUM_THREADS="
-        f"{os.environ['OPENBLAS_NUM_THREADS']}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
-        f"{' (--quick)' if args.quick else ''}.",
+        f"{os.environ['OPENBLAS_NUM_THREADS']}; started {started}, load average at the end "
+        f"{os.getloadavg()[0] if hasattr(os, 'getloadavg') else float('nan'):.2f}{' (--quick)' if args.quick else ''}.",
         "",
         f"Cohort: {n_rows:,} simulated rows (20% blanks), {N_STRATA} strata x {PSUS_PER_STRATUM} PSUs, lognormal "
         f"weights; {len(columns)} targets; groupings: overall, {', '.join(BY)} and their cross ({n_groups} subgroups "
