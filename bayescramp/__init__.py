@@ -7,6 +7,7 @@ which users should read and question.
 from ._errors import BayescrampError, EvidenceError, InputError, SpecError
 from .codebook import Codebook, load_codebook
 from .model import Model, Posterior, load_model
+from .prevalence import prevalence
 from .scenario import Comparison, compare
 from .survey import ScoreSummary, score_file
 from .validation import ValidationReport, validate
@@ -45,6 +46,7 @@ __all__ = [
     "load_codebook",
     "Codebook",
     "score_dask",
+    "prevalence",
     "compare",
     "Comparison",
     "validate",

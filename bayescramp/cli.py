@@ -340,6 +340,8 @@ def _add_plot(subparsers) -> None:
     cohort.add_argument("scored", metavar="SCORED", help="a scored table (.csv, .csv.gz or .parquet)")
     cohort.add_argument("--columns", nargs="+", metavar="COLUMN", help="p_ columns to draw (default: all)")
     cohort.add_argument("--bins", type=int, default=20, metavar="N", help="histogram bins (default 20)")
+    cohort.add_argument("--weights", metavar="COL",
+                        help="survey weight column: bars count the population, the line is the weighted mean")
     cohort.add_argument("-o", "--output", required=True, metavar="FILE", help="output .png, .pdf or .svg")
     _RUNNERS["plot"] = _run_plot
 
@@ -378,7 +380,7 @@ def _run_plot(args: argparse.Namespace) -> int:
     _figure_path(args.output)
     if args.plot_kind == "cohort":
         figure = plotting.plot_cohort(_read_scored(args.scored), columns=args.columns, n_bins=args.bins,
-                                      title=f"posterior across {Path(args.scored).name}")
+                                      title=f"posterior across {Path(args.scored).name}", weights=args.weights)
     else:
         model = _load(args)
         evidence = parse_evidence(args.evidence, model)
@@ -601,6 +603,130 @@ def _run_score(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_prevalence(subparsers) -> None:
+    from .prevalence import LONELY_PSU_RULES
+
+    parser = subparsers.add_parser(
+        "prevalence", help="population prevalence from a complex survey (weights, strata, PSUs), overall and by group",
+        description="Expected population prevalence of each target: the weighted mean of the posteriors over the "
+                    "rows scored ok, with a design-based standard error (Taylor linearisation, PSUs with replacement "
+                    "within strata, as R's survey package), a t confidence interval (df = PSUs - strata), the design "
+                    "effect and the unweighted n, overall and per subgroup. INPUT is a scored table (it has p_ "
+                    "columns and status: used as is) or a survey file (scored first with --priors and --codebook). "
+                    "Design columns default to the codebook's [design] table.",
+        epilog="examples: bayescramp prevalence bayescramp/data/example_survey.csv --codebook "
+               "bayescramp/data/example_codebook.toml --weights WTINT2YR --strata SDMVSTRA --psu SDMVPSU --by BCQ010 "
+               "-o prevalence.csv --plot forest.png ; bayescramp prevalence scores.csv --weights WTINT2YR --by sex "
+               "age_group \"sex*age_group\"")
+    parser.add_argument("input", metavar="SCORES_OR_SURVEY",
+                        help="a scored table (bayescramp score output) or a survey file: .csv, .csv.gz or .parquet")
+    parser.add_argument("--weights", metavar="COL", help="sampling weight column (default: equal weights)")
+    parser.add_argument("--strata", metavar="COL", help="stratum column (default: one stratum)")
+    parser.add_argument("--psu", metavar="COL",
+                        help="primary sampling unit column, nested in strata (default: every row its own PSU)")
+    parser.add_argument("--fpc", metavar="COL",
+                        help="finite population correction: population PSU count per stratum, or a sampling fraction "
+                             "<= 1 (default: none, sampling with replacement)")
+    parser.add_argument("--by", nargs="+", default=[], metavar="COL",
+                        help="subgroups: each COL gives its levels; A*B gives the cross of A and B (the overall "
+                             "population always comes first)")
+    parser.add_argument("--targets", nargs="+", metavar="NODE",
+                        help="nodes to report (default: every p_ column, or the deficiencies when scoring)")
+    parser.add_argument("--level", type=float, default=0.95, metavar="P",
+                        help="confidence level of the interval (default 0.95)")
+    parser.add_argument("--lonely-psu", choices=LONELY_PSU_RULES, default="fail",
+                        help="a stratum with one PSU: fail (default, an error naming it), certainty or remove (no "
+                             "variance), adjust (centred at the grand mean), average (other strata scaled up)")
+    _priors_argument(parser)
+    parser.add_argument("--codebook", metavar="FILE",
+                        help="codebook of the survey file; its [design] table gives the default design columns")
+    parser.add_argument("--on-invalid", choices=("error", "flag"), default="error",
+                        help="when scoring: error (default) stops on a cell that cannot be read; flag counts such "
+                             "rows as excluded")
+    parser.add_argument("--interval", type=float, metavar="P",
+                        help="also give se_parameter, se_total and a P interval (lower_total, upper_total) that adds "
+                             "the prevalence's variance across parameter draws (needs a survey file, not scores)")
+    parser.add_argument("--draws", type=int, default=200, metavar="N", help="parameter draws for --interval "
+                                                                            "(default 200)")
+    parser.add_argument("--seed", type=int, default=None, metavar="S", help="seed of the --interval draws")
+    parser.add_argument("-o", "--output", metavar="FILE", help="write the table as .csv, .csv.gz or .parquet")
+    parser.add_argument("--plot", metavar="FILE", help="also draw a forest plot (.png, .pdf or .svg)")
+    _RUNNERS["prevalence"] = _run_prevalence
+
+
+def _run_prevalence(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .prevalence import prevalence
+    from .tabular import table_format, write_table
+
+    if args.output:
+        table_format(args.output)
+    if args.plot:
+        _figure_path(args.plot)
+    if args.draws < 1:
+        raise InputError(f"prevalence: --draws got {args.draws}; expected a positive number of draws.")
+    path = Path(args.input)
+    kind = table_format(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file; expected a scored table or a survey file (.csv, .csv.gz or "
+                         ".parquet).")
+    # text as written: codes keep their spelling (01, .), blanks are missing
+    frame = pd.read_parquet(path) if kind == "parquet" else pd.read_csv(path, dtype=str)
+    first_row = 1 if kind == "parquet" else 2
+    scored = "status" in frame.columns and any(str(c).startswith("p_") for c in frame.columns)
+    design = {"weights": args.weights, "strata": args.strata, "psu": args.psu, "fpc": args.fpc, "by": args.by or None,
+              "level": args.level, "lonely_psu": args.lonely_psu, "source": path.name,
+              "row_label": lambda position: f"row {position + first_row}"}
+    if scored:
+        if args.interval is not None:
+            raise InputError(f"{path}: is a scored table; --interval needs the survey file the scores came from (its "
+                             "answers are scored under every parameter draw); expected a survey file or no --interval.")
+        from .survey import resolve_codebook
+
+        table = prevalence(frame, targets=args.targets, codebook=resolve_codebook(args.codebook), **design)
+    else:
+        table = _load(args).prevalence(frame, codebook=args.codebook, targets=args.targets,
+                                       on_invalid=args.on_invalid, interval=args.interval, n_draws=args.draws,
+                                       rng=args.seed, **design)
+    _print_prevalence(table, path.name, scored)
+    if args.output:
+        print(f"wrote {write_table(table, args.output)}")
+    if args.plot:
+        from .plotting import plot_prevalence
+
+        print(f"wrote {_save_figure(plot_prevalence(table, title=f'prevalence in {path.name}'), args.plot)}")
+    return EXIT_OK
+
+
+def _print_prevalence(table, name: str, scored: bool) -> None:
+    """The table as people read it: per target, each subgroup's prevalence in percent with its interval."""
+    import pandas as pd
+
+    attrs = table.attrs
+    statuses = ", ".join(f"{n:,} {status}" for status, n in attrs["statuses"].items())
+    design = ", ".join(f"{key} {value}" for key, value in attrs["design"].items() if value is not None) or "none"
+    print(f"{name}: {attrs['n_rows']:,} rows ({statuses}){'' if scored else ', scored'}; design: {design}; "
+          f"{attrs['n_strata']} strata, {attrs['n_psu']:,} PSUs, df {int(table['df'].iloc[0])}; lonely PSU rule "
+          f"{attrs['lonely_psu']} ({attrs['lonely_strata']} lonely strata)")
+    by_columns = [c for c in table.columns[2:table.columns.get_loc("estimate")]]
+    total = "lower_total" in table.columns
+    header = f"{'subgroup':<34}{'prevalence':>11}  {attrs['level']:.0%} CI{'':<12}{'SE':>8}{'deff':>7}{'n':>9}"
+    for target, rows in table.groupby("target", sort=False):
+        print(f"\n{target}")
+        print(header + (f"  {'with parameters':<18}" if total else ""))
+        for row in rows.itertuples(index=False):
+            values = row._asdict()
+            parts = [c for c in by_columns if c in row.group.split("*")]
+            label = ", ".join(f"{c}={'(missing)' if pd.isna(values[c]) else values[c]}" for c in parts) or "all"
+            deff = "-" if pd.isna(row.deff) else f"{row.deff:.2f}"
+            line = (f"{label[:33]:<34}{row.estimate:>10.2%}  {row.lower:>7.2%} to {row.upper:<7.2%}"
+                    f"{row.se:>9.2%}{deff:>7}{row.n:>9,}")
+            if total:
+                line += f"  {row.lower_total:>6.2%} to {row.upper_total:.2%}"
+            print(line)
+
+
 def _raise_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
@@ -614,7 +740,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
     for add in (_add_query, _add_priors, _add_export, _add_simulate, _add_explain, _add_plot, _add_validate,
-                _add_sensitivity, _add_score):
+                _add_sensitivity, _add_score, _add_prevalence):
         add(subparsers)
     return parser
 

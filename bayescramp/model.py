@@ -286,6 +286,29 @@ class Model:
                                                             encoder=encoder, interval=interval, n_draws=n_draws,
                                                             rng=rng))
 
+    def prevalence(self, data: pd.DataFrame, *, codebook=None, targets: Sequence[str] | None = None,
+                   on_invalid: str = "error", **options) -> pd.DataFrame:
+        """Expected population prevalence of each target, overall and per subgroup, from a complex survey.
+
+        Scores ``data`` (as :meth:`score`), then calls :func:`bayescramp.prevalence.prevalence` with
+        ``data`` and this model, so design and ``by`` columns are read from ``data`` and
+        ``interval=`` can score parameter draws. ``options``: ``weights``, ``strata``, ``psu``,
+        ``fpc`` (default: the codebook's ``[design]`` columns), ``by``, ``level``, ``lonely_psu``,
+        ``interval``, ``n_draws``, ``rng``.
+
+        Examples
+        --------
+        >>> frame = pd.DataFrame({"fatigue": ["yes", "no", "no", None], "w": [2.0, 1.0, 1.0, 1.0],
+        ...                       "stratum": [1, 1, 2, 2], "unit": [1, 2, 1, 2]})
+        >>> table = load_model().prevalence(frame, weights="w", strata="stratum", psu="unit")
+        >>> table["group"].unique().tolist(), table["n"].unique().tolist()
+        (['all'], [4])
+        """
+        from .prevalence import prevalence
+
+        return prevalence(self.score(data, targets=targets, codebook=codebook, on_invalid=on_invalid), data=data,
+                          model=self, codebook=codebook, **options)
+
     def simulate(self, n: int, *, rng: np.random.Generator | int | None = None, missing: float = 0.0,
                  truth: bool = False) -> pd.DataFrame:
         """Simulate a cohort by forward sampling.

@@ -16,7 +16,7 @@ import pandas as pd
 from ._errors import EvidenceError, InputError, one_of
 
 __all__ = ["layered_layout", "plot_network", "plot_case", "plot_cohort", "plot_evidence_impact", "plot_reliability",
-           "plot_tornado"]
+           "plot_tornado", "plot_prevalence"]
 
 _POSITIVE = ("present", "yes")
 _PRIOR_COLOUR = "#b8b8b8"
@@ -242,7 +242,7 @@ def plot_case(posterior: Mapping[str, float], prior: Mapping[str, float], *, low
 
 
 def plot_cohort(scored: pd.DataFrame, *, columns: Sequence[str] | None = None, n_bins: int = 20,
-                title: str | None = None):
+                title: str | None = None, weights: str | Sequence[float] | None = None):
     """Histogram of each target's posterior across a scored cohort (one panel per ``p_`` column).
 
     Parameters
@@ -256,6 +256,10 @@ def plot_cohort(scored: pd.DataFrame, *, columns: Sequence[str] | None = None, n
         Equal-width bins from 0 to just above the column's largest value (the dashed line
         is the mean).
     title : str, optional
+    weights : str or array-like, optional
+        Survey weights (a column of ``scored`` or one value per row): bars count the population
+        each row stands for and the dashed line is the weighted mean, the population prevalence
+        (:func:`bayescramp.prevalence` gives its standard error).
 
     Returns
     -------
@@ -266,6 +270,8 @@ def plot_cohort(scored: pd.DataFrame, *, columns: Sequence[str] | None = None, n
     >>> frame = pd.DataFrame({"p_a_deficiency": [0.1, 0.2, 0.25], "p_b_deficiency": [0.5, 0.6, 0.9]})
     >>> len(plot_cohort(frame).axes)
     2
+    >>> plot_cohort(frame.assign(w=[1.0, 5.0, 2.0]), weights="w").axes[0].get_ylabel()
+    'people (sum of weights)'
     """
     if columns is None:
         columns = [c for c in scored.columns if str(c).startswith("p_")]
@@ -276,21 +282,132 @@ def plot_cohort(scored: pd.DataFrame, *, columns: Sequence[str] | None = None, n
     if unknown:
         raise InputError(f"plot_cohort: column {unknown[0]!r} is not in the table; expected some of "
                          f"{one_of(scored.columns)}.")
-    rows = scored[scored["status"] == "ok"] if "status" in scored.columns else scored
+    weight = _row_weights(scored, weights, "plot_cohort")
+    keep = (scored["status"] == "ok").to_numpy() if "status" in scored.columns else np.ones(len(scored), dtype=bool)
+    rows = scored[keep]
+    weight = weight[keep]
     figure, axes = _grid(len(columns), width=3.8, height=2.8)
     for ax, column in zip(axes, columns):
-        values = pd.to_numeric(rows[column], errors="coerce").dropna().to_numpy()
+        values = pd.to_numeric(rows[column], errors="coerce").to_numpy()
+        present = ~np.isnan(values)
+        values, row_weight = values[present], weight[present]
         # each panel spans its own range: rare deficiencies would otherwise sit in one bar at 0
         right = min(1.0, max(float(values.max(initial=0.0)) * 1.05, 0.01))
-        ax.hist(values, bins=np.linspace(0.0, right, n_bins + 1), color=_POSTERIOR_COLOUR, alpha=0.85)
-        mean = f" (mean {values.mean():.3f})" if len(values) else " (no rows)"
+        ax.hist(values, bins=np.linspace(0.0, right, n_bins + 1), weights=row_weight, color=_POSTERIOR_COLOUR,
+                alpha=0.85)
+        mean = float(np.average(values, weights=row_weight)) if row_weight.sum() > 0 else math.nan
+        label = f" ({'weighted ' if weights is not None else ''}mean {mean:.3f})" if len(values) else " (no rows)"
         if len(values):
-            ax.axvline(values.mean(), color="black", linestyle="--", linewidth=1)
-        ax.set_title(_pretty(str(column).removeprefix("p_")) + mean, fontsize=10)
+            ax.axvline(mean, color="black", linestyle="--", linewidth=1)
+        ax.set_title(_pretty(str(column).removeprefix("p_")) + label, fontsize=10)
         ax.set_xlim(0, right)
         ax.set_xlabel("posterior P(present)")
-        ax.set_ylabel("people")
-    figure.suptitle(title or f"posterior across the cohort ({len(rows)} rows)")
+        ax.set_ylabel("people" if weights is None else "people (sum of weights)")
+    weighted = ", weighted" if weights is not None else ""
+    figure.suptitle(title or f"posterior across the cohort ({len(rows)} rows{weighted})")
+    return figure
+
+
+def _row_weights(table: pd.DataFrame, weights, caller: str) -> np.ndarray:
+    """Per-row weights from a column name or values (ones when ``None``); missing or negative ones are errors."""
+    if weights is None:
+        return np.ones(len(table))
+    if isinstance(weights, str):
+        if weights not in table.columns:
+            raise InputError(f"{caller}: no column {weights!r} for weights; expected one of {one_of(table.columns)}.")
+        values = pd.to_numeric(table[weights], errors="coerce").to_numpy(dtype=float)
+        name = repr(weights)
+    else:
+        values = np.asarray(weights, dtype=float)
+        name = "weights"
+        if values.shape != (len(table),):
+            raise InputError(f"{caller}: weights have shape {values.shape}; expected one per row ({len(table)}).")
+    bad = ~(np.isfinite(values) & (values >= 0))
+    if bad.any():
+        raise InputError(f"{caller}: {name} at row {table.index[int(np.flatnonzero(bad)[0])]} is "
+                         f"{values[bad][0]!r}; expected a finite weight >= 0 on every row.")
+    return values
+
+
+def plot_prevalence(table: pd.DataFrame, *, targets: str | Sequence[str] | None = None, ax=None,
+                    title: str | None = None):
+    """Forest plot of population prevalences with their confidence intervals, one panel per target.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Output of :func:`bayescramp.prevalence` (or ``bayescramp prevalence -o``).
+    targets : str or sequence of str, optional
+        Targets to draw (default: all in the table).
+    ax : matplotlib Axes, optional
+        Draw one target into these axes (then ``targets`` must name one target, or the table hold one).
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Each subgroup is a point at its estimate with a bar over its confidence interval (``lower``
+        to ``upper``); with ``interval=`` columns, a thin grey bar spans the interval that also
+        counts parameter uncertainty. The dashed line is the overall prevalence.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"target": ["a", "a", "a"], "group": ["all", "sex", "sex"], "sex": [None, "f", "m"],
+    ...                       "estimate": [0.2, 0.15, 0.25], "lower": [0.18, 0.12, 0.21], "upper": [0.22, 0.18, 0.29]})
+    >>> [label.get_text() for label in plot_prevalence(table).axes[0].get_yticklabels()]
+    ['all', 'sex=f', 'sex=m']
+    """
+    from matplotlib.ticker import PercentFormatter
+
+    needed = {"target", "group", "estimate", "lower", "upper"}
+    if not needed <= set(table.columns):
+        raise InputError(f"plot_prevalence: got columns {one_of(table.columns)}; expected the columns of "
+                         f"bayescramp.prevalence ({one_of(sorted(needed))}).")
+    available = list(dict.fromkeys(table["target"]))
+    chosen = available if targets is None else [targets] if isinstance(targets, str) else list(targets)
+    unknown = [t for t in chosen if t not in available]
+    if unknown:
+        raise InputError(f"plot_prevalence: target {unknown[0]!r} is not in the table; expected some of "
+                         f"{one_of(available)}.")
+    if ax is not None and len(chosen) != 1:
+        raise InputError(f"plot_prevalence: ax= draws one target, got {len(chosen)} ({one_of(chosen)}); expected "
+                         "targets= naming one.")
+    by_columns = list(table.columns[table.columns.get_loc("group") + 1:table.columns.get_loc("estimate")])
+    if ax is None:
+        sizes = [int((table["target"] == t).sum()) for t in chosen]
+        figure = _figure(7.5, 0.28 * sum(sizes) + 1.1 * len(chosen) + 0.6)
+        axes = figure.subplots(len(chosen), 1, squeeze=False, height_ratios=[s + 2 for s in sizes]).ravel()
+    else:
+        figure, axes = ax.figure, [ax]
+    for ax_, target in zip(axes, chosen):
+        rows = table[table["target"] == target].reset_index(drop=True)
+        y = np.arange(len(rows))[::-1]
+        labels = []
+        for _, row in rows.iterrows():
+            parts = [c for c in by_columns if c in str(row["group"]).split("*")]
+            labels.append(", ".join(f"{c}={'(missing)' if pd.isna(row[c]) else row[c]}" for c in parts) or "all")
+        if {"lower_total", "upper_total"} <= set(rows.columns):
+            ax_.hlines(y, rows["lower_total"], rows["upper_total"], color=_PRIOR_COLOUR, linewidth=5,
+                       label="with parameter uncertainty")
+        ax_.hlines(y, rows["lower"], rows["upper"], color=_POSTERIOR_COLOUR, linewidth=2, label="confidence interval")
+        ax_.plot(rows["estimate"], y, "o", color="black", markersize=4, label="estimate")
+        overall = rows.loc[rows["group"] == "all", "estimate"]
+        if len(overall):
+            ax_.axvline(float(overall.iloc[0]), color="black", linestyle="--", linewidth=0.8)
+        changes = np.flatnonzero(rows["group"].to_numpy()[1:] != rows["group"].to_numpy()[:-1])
+        for k in changes:
+            ax_.axhline(y[k] - 0.5, color="#dddddd", linewidth=0.8)
+        ax_.set_yticks(y, labels)
+        for tick, label in zip(ax_.get_yticklabels(), labels):
+            if label == "all":
+                tick.set_fontweight("bold")
+        ax_.set_ylim(-0.7, len(rows) - 0.3)
+        ax_.xaxis.set_major_formatter(PercentFormatter(xmax=1.0))
+        ax_.set_title(_pretty(str(target)), fontsize=10)
+        ax_.set_xlabel("population prevalence")
+    axes[0].legend(loc="best", fontsize=7)
+    if title:
+        figure.suptitle(title)
     return figure
 
 

@@ -97,7 +97,8 @@ def _as_models(models) -> dict[str, object]:
 
 
 def compare(models, data: pd.DataFrame, *, targets: Sequence[str] | None = None,
-            quantiles: Sequence[float] = (0.05, 0.5, 0.95), codebook=None) -> Comparison:
+            quantiles: Sequence[float] = (0.05, 0.5, 0.95), codebook=None,
+            weights: str | Sequence[float] | None = None) -> Comparison:
     """Score one cohort under several prior sets and report per-target shifts and ranking changes.
 
     Parameters
@@ -115,6 +116,11 @@ def compare(models, data: pd.DataFrame, *, targets: Sequence[str] | None = None,
         Quantiles of the per-row shift to report.
     codebook : Codebook, optional
         Passed to ``Model.score``.
+    weights : str or array-like, optional
+        Survey weights (a column of ``data`` or one value per row): means become weighted means
+        ``sum(w x) / sum(w)`` (population means), shares of rows become shares of the
+        population, and quantiles are weighted (the smallest shift whose share of the weight at
+        or below it reaches ``q``). ``n_rows`` stays the unweighted count.
 
     Returns
     -------
@@ -130,6 +136,9 @@ def compare(models, data: pd.DataFrame, *, targets: Sequence[str] | None = None,
     ['default', 'seed_claims']
     >>> result.shifts.columns[:3].tolist()
     ['scenario', 'target', 'baseline_mean']
+    >>> weighted = compare({"default": default, "seed_claims": "seed_claims"}, cohort, weights=np.arange(1.0, 201.0))
+    >>> bool((weighted.shifts["mean_shift"] != result.shifts["mean_shift"]).any())
+    True
     """
     resolved = _as_models(models)
     if not isinstance(data, pd.DataFrame):
@@ -140,6 +149,7 @@ def compare(models, data: pd.DataFrame, *, targets: Sequence[str] | None = None,
     for q in quantiles:
         if not is_number(q) or not 0.0 <= float(q) <= 1.0:
             raise InputError(f"compare: quantile {q!r}; expected numbers in [0, 1].")
+    weight = _weights(data, weights)
     names = list(resolved)
     baseline = names[0]
     if targets is None:
@@ -165,15 +175,18 @@ def compare(models, data: pd.DataFrame, *, targets: Sequence[str] | None = None,
         before = base.loc[ok, columns].to_numpy(dtype=float)
         after = other.loc[ok, columns].to_numpy(dtype=float)
         shift = after - before
+        w = weight[ok]
+        any_weight = bool(ok.any()) and w.sum() > 0
         for j, column in enumerate(columns):
             row = {"scenario": name, "target": column,
-                   "baseline_mean": before[:, j].mean() if ok.any() else np.nan,
-                   "scenario_mean": after[:, j].mean() if ok.any() else np.nan,
-                   "mean_shift": shift[:, j].mean() if ok.any() else np.nan,
-                   "mean_abs_shift": np.abs(shift[:, j]).mean() if ok.any() else np.nan,
+                   "baseline_mean": np.average(before[:, j], weights=w) if any_weight else np.nan,
+                   "scenario_mean": np.average(after[:, j], weights=w) if any_weight else np.nan,
+                   "mean_shift": np.average(shift[:, j], weights=w) if any_weight else np.nan,
+                   "mean_abs_shift": np.average(np.abs(shift[:, j]), weights=w) if any_weight else np.nan,
                    "max_abs_shift": np.abs(shift[:, j]).max() if ok.any() else np.nan}
             for q in quantiles:
-                row[f"shift_q{100 * q:g}"] = float(np.quantile(shift[:, j], q)) if ok.any() else np.nan
+                row[f"shift_q{100 * q:g}"] = (_quantile(shift[:, j], q, w if weights is not None else None)
+                                              if any_weight else np.nan)
             shift_rows.append(row)
         labels = np.array([c.removeprefix("p_") for c in columns], dtype=object)
         order_before = np.argsort(-before, axis=1, kind="stable")
@@ -182,9 +195,10 @@ def compare(models, data: pd.DataFrame, *, targets: Sequence[str] | None = None,
         ranking_changed = (order_before != order_after).any(axis=1)
         n_rows = int(ok.sum())
         summary_rows.append({"scenario": name, "n_rows": n_rows, "n_top_changed": int(top_changed.sum()),
-                             "share_top_changed": top_changed.mean() if n_rows else np.nan,
+                             "share_top_changed": np.average(top_changed, weights=w) if any_weight else np.nan,
                              "n_ranking_changed": int(ranking_changed.sum()),
-                             "share_ranking_changed": ranking_changed.mean() if n_rows else np.nan})
+                             "share_ranking_changed": np.average(ranking_changed, weights=w) if any_weight
+                             else np.nan})
         positions = np.flatnonzero(ok)[ranking_changed]
         changed_before = order_before[ranking_changed]
         changed_after = order_after[ranking_changed]
@@ -198,3 +212,32 @@ def compare(models, data: pd.DataFrame, *, targets: Sequence[str] | None = None,
     ranking_changes = pd.concat(changes) if changes else pd.DataFrame()
     return Comparison(baseline=baseline, scores=scores, shifts=pd.DataFrame(shift_rows),
                       ranking_summary=pd.DataFrame(summary_rows), ranking_changes=ranking_changes)
+
+
+def _weights(data: pd.DataFrame, weights) -> np.ndarray:
+    """One weight per row of ``data`` (ones without weights); missing or negative weights are errors."""
+    if weights is None:
+        return np.ones(len(data))
+    if isinstance(weights, str):
+        if weights not in data.columns:
+            raise InputError(f"compare: no column {weights!r} for weights; expected one of {one_of(data.columns)}.")
+        values = pd.to_numeric(data[weights], errors="coerce").to_numpy(dtype=float)
+    else:
+        values = np.asarray(weights, dtype=float)
+        if values.shape != (len(data),):
+            raise InputError(f"compare: weights have shape {values.shape}; expected one per row ({len(data)}).")
+    bad = ~(np.isfinite(values) & (values >= 0))
+    if bad.any():
+        r = int(np.flatnonzero(bad)[0])
+        raise InputError(f"compare: weights at row {data.index[r]!r} got {values[r]!r}; expected a finite weight >= 0 "
+                         "on every row.")
+    return values
+
+
+def _quantile(values: np.ndarray, q: float, weights: np.ndarray | None) -> float:
+    """``np.quantile`` (linear) without weights; with weights the inverted weighted CDF."""
+    if weights is None:
+        return float(np.quantile(values, q))
+    order = np.argsort(values, kind="stable")
+    share = np.cumsum(weights[order]) / weights.sum()
+    return float(values[order][min(int(np.searchsorted(share, q, side="left")), len(values) - 1)])

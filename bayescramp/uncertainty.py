@@ -28,7 +28,7 @@ seed.
 from __future__ import annotations
 
 import math
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -46,6 +46,7 @@ __all__ = [
     "parameter_distributions",
     "draw_parameters",
     "draw_tables",
+    "draw_marginals",
     "posterior_intervals",
     "score_intervals",
     "add_interval_columns",
@@ -330,10 +331,58 @@ def posterior_intervals(network: CompiledNetwork, likelihood: Mapping[str, np.nd
         if len(sizes) != 1:
             raise InputError("posterior_intervals: pass n_rows when nothing is observed.")
         n_rows = sizes.pop()
-    n_draws = next(iter(tables.values())).shape[0] if tables else 1
     quantiles = [(1.0 - interval) / 2.0, (1.0 + interval) / 2.0]
     bounds = {t: (np.full((n_rows, len(network.states[t])), np.nan), np.full((n_rows, len(network.states[t])), np.nan))
               for t in targets}
+    for start, stop, marginals in draw_marginals(network, likelihood, tables, targets, n_rows=n_rows,
+                                                 chunk_rows=chunk_rows, progress=progress):
+        for target in targets:
+            lower, upper = _quantiles(marginals[target], quantiles)
+            bounds[target][0][start:stop] = lower
+            bounds[target][1][start:stop] = upper
+    return bounds
+
+
+def draw_marginals(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray], tables: Mapping[str, np.ndarray],
+                   targets: Sequence[str], *, n_rows: int, chunk_rows: int = DEFAULT_CHUNK_ROWS,
+                   progress: bool | None = None) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
+    """Each target's posterior under every parameter draw, a block of evidence patterns at a time.
+
+    Patterns × draws are stacked as rows of one batched propagation with per-row CPDs
+    (``chunk_rows`` rows at a time), so memory stays bounded whatever the number of patterns.
+
+    Parameters
+    ----------
+    network : CompiledNetwork
+    likelihood : mapping
+        Node -> ``[n_rows, n_states]``: distinct evidence patterns.
+    tables : mapping
+        Node -> ``[n_draws, *parent_cards, n_states]`` from :func:`draw_tables`.
+    targets : sequence of str
+    n_rows : int
+        Number of patterns.
+    chunk_rows, progress
+        As for :func:`posterior_intervals`.
+
+    Yields
+    ------
+    tuple
+        ``(start, stop, marginals)``: patterns ``start:stop`` and, per target, their posteriors
+        ``[stop - start, n_draws, n_states]`` (NaN where a draw makes the evidence impossible).
+
+    Examples
+    --------
+    >>> from bayescramp.engine import compile_spec
+    >>> from bayescramp.evidence import case_likelihood
+    >>> from bayescramp.priors import load_spec
+    >>> spec = load_spec()
+    >>> network = compile_spec(spec)
+    >>> likelihood = case_likelihood(network.states, {"leg_cramps": "yes"})
+    >>> blocks = draw_marginals(network, likelihood, draw_tables(spec, network, 5, rng=1), ["anemia"], n_rows=1)
+    >>> [(start, stop, marginals["anemia"].shape) for start, stop, marginals in blocks]
+    [(0, 1, (1, 5, 2))]
+    """
+    n_draws = next(iter(tables.values())).shape[0] if tables else 1
     patterns_per_chunk = max(1, chunk_rows // n_draws)
     starts = range(0, n_rows, patterns_per_chunk)
     iterator = starts
@@ -351,12 +400,7 @@ def posterior_intervals(network: CompiledNetwork, likelihood: Mapping[str, np.nd
         block_tables = {node: np.tile(values, (n_block,) + (1,) * (values.ndim - 1)) for node, values in tables.items()}
         result = propagate(network, block_likelihood, targets=list(targets), tables=block_tables,
                            n_rows=n_block * n_draws)
-        for target in targets:
-            marginal = result.marginals[target].reshape(n_block, n_draws, -1)
-            lower, upper = _quantiles(marginal, quantiles)
-            bounds[target][0][start:stop] = lower
-            bounds[target][1][start:stop] = upper
-    return bounds
+        yield start, stop, {target: result.marginals[target].reshape(n_block, n_draws, -1) for target in targets}
 
 
 def _quantiles(marginal: np.ndarray, quantiles: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:

@@ -21,6 +21,17 @@ target's posteriors are compared with the hidden truth:
   of sampling noise; ``ece_noise`` is the value expected from noise alone,
   ``sum_b n_b / n * sqrt(2 / pi) * sqrt(p_b (1 - p_b) / n_b)``.
 
+**Weights** (``weights=``: survey weights, e.g. to validate against laboratory truth in a weighted
+survey such as NHANES through :func:`discrimination_and_calibration`): every metric becomes its
+population version. AUROC is the weighted probability
+``sum_{i pos, j neg} w_i w_j [p_i > p_j] + 1/2 [p_i = p_j]`` over ``sum_pos w * sum_neg w``; the
+Brier score, prevalence and mean prediction are weighted means; the logistic recalibration
+maximises the weighted (pseudo) likelihood with the weights rescaled to add up to ``n`` (so the
+standard errors treat rows as independent: they are not design-based); equal-mass bins hold
+equal shares of the weight, and each bin's rate, mean prediction and Wilson interval are
+weighted, with Kish's effective size ``(sum w)^2 / sum w^2`` in place of ``n`` for the
+intervals and ``ece_noise``. Without weights every number is as before.
+
 When truth and scoring use the same priors the posteriors are calibrated by construction, so
 the metrics show sampling error only; with mismatched priors (truth from ``older_adults``,
 scoring with ``default``) they show the cost of scoring a population with the wrong priors.
@@ -195,18 +206,41 @@ def _logistic_fit(x: np.ndarray, count: np.ndarray, positive: np.ndarray, *, fit
     return float(fit.x[0]), float(se[0]), 1.0, 0.0
 
 
-def _bins(predicted: np.ndarray, n_bins: int, binning: str) -> np.ndarray:
+def _bins(predicted: np.ndarray, n_bins: int, binning: str, weights: np.ndarray | None = None) -> np.ndarray:
     if binning == "equal_width":
         return np.minimum((predicted * n_bins).astype(np.int64), n_bins - 1)
     order = np.argsort(predicted, kind="stable")
     bins = np.empty(len(predicted), dtype=np.int64)
-    bins[order] = (np.arange(len(predicted)) * n_bins) // max(1, len(predicted))
+    if weights is None:
+        bins[order] = (np.arange(len(predicted)) * n_bins) // max(1, len(predicted))
+    else:
+        before = np.cumsum(weights[order]) - weights[order]
+        total = float(weights.sum())
+        bins[order] = np.minimum((before * n_bins / total).astype(np.int64) if total > 0 else 0, n_bins - 1)
     return bins
 
 
+def _weights(weights, n: int, caller: str) -> np.ndarray | None:
+    """Weights as floats (``None`` stays ``None``); wrong length, missing or negative ones are errors."""
+    if weights is None:
+        return None
+    values = np.asarray(weights, dtype=float)
+    if values.shape != (n,):
+        raise InputError(f"{caller}: weights have shape {values.shape}; expected one per person ({n}).")
+    bad = ~(np.isfinite(values) & (values >= 0))
+    if bad.any():
+        r = int(np.flatnonzero(bad)[0])
+        raise InputError(f"{caller}: weight {r} is {values[r]!r}; expected finite weights >= 0.")
+    return values
+
+
 def reliability_table(truth: np.ndarray, predicted: np.ndarray, *, n_bins: int = 10,
-                      binning: str = "equal_mass") -> pd.DataFrame:
+                      binning: str = "equal_mass", weights: np.ndarray | None = None) -> pd.DataFrame:
     """Observed rate against mean predicted probability per bin, with Wilson 95% intervals.
+
+    With ``weights`` the rate and mean prediction are weighted, equal-mass bins hold equal
+    shares of the weight and the Wilson interval uses Kish's effective size; ``n`` stays the
+    number of people in the bin.
 
     Examples
     --------
@@ -218,25 +252,30 @@ def reliability_table(truth: np.ndarray, predicted: np.ndarray, *, n_bins: int =
         raise InputError(f"binning: got {binning!r}; expected one of {one_of(BINNINGS)}.")
     truth = np.asarray(truth, dtype=float)
     predicted = np.asarray(predicted, dtype=float)
-    bins = _bins(predicted, n_bins, binning)
+    weights = _weights(weights, len(truth), "reliability_table")
+    bins = _bins(predicted, n_bins, binning, weights)
     n = np.bincount(bins, minlength=n_bins).astype(float)
+    w = np.ones(len(truth)) if weights is None else weights
+    total = np.bincount(bins, w, minlength=n_bins)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean_predicted = np.bincount(bins, predicted, minlength=n_bins) / n
-        rate = np.bincount(bins, truth, minlength=n_bins) / n
+        mean_predicted = np.bincount(bins, w * predicted, minlength=n_bins) / total
+        rate = np.bincount(bins, w * truth, minlength=n_bins) / total
+        size = n if weights is None else total ** 2 / np.bincount(bins, w * w, minlength=n_bins)
         z = 1.959963984540054
-        centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
-        half = z * np.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        centre = (rate + z * z / (2 * size)) / (1 + z * z / size)
+        half = z * np.sqrt(rate * (1 - rate) / size + z * z / (4 * size * size)) / (1 + z * z / size)
     low = np.full(n_bins, np.nan)
     high = np.full(n_bins, np.nan)
     np.fmin.at(low, bins, predicted)
     np.fmax.at(high, bins, predicted)
-    return pd.DataFrame({"bin": np.arange(n_bins), "n": n, "low": low, "high": high, "mean_predicted": mean_predicted,
+    return pd.DataFrame({"bin": np.arange(n_bins), "n": n, "effective_n": size, "low": low, "high": high,
+                         "mean_predicted": mean_predicted,
                          "observed_rate": rate, "lower": np.clip(np.fmin(centre - half, rate), 0, 1),
                          "upper": np.clip(np.fmax(centre + half, rate), 0, 1)})
 
 
 def discrimination_and_calibration(truth: np.ndarray, predicted: np.ndarray, *, n_bins: int = 10,
-                                   binning: str = "equal_mass") -> dict[str, float]:
+                                   binning: str = "equal_mass", weights: np.ndarray | None = None) -> dict[str, float]:
     """AUROC, Brier score and skill, calibration intercept and slope (with SEs), ECE and its noise level.
 
     Parameters
@@ -248,11 +287,13 @@ def discrimination_and_calibration(truth: np.ndarray, predicted: np.ndarray, *, 
     n_bins : int
         Bins for the expected calibration error.
     binning : {"equal_mass", "equal_width"}
+    weights : array of float, optional
+        Survey weights: every metric becomes its weighted, population version (module docstring).
 
     Returns
     -------
     dict
-        ``n``, ``prevalence``, ``mean_predicted``, ``auroc``, ``brier``, ``brier_skill``,
+        ``n``, ``prevalence, ``mean_predicted``, ``auroc``, ``brier``, ``brier_skill``,
         ``calibration_intercept``, ``intercept_se``, ``calibration_slope``, ``slope_se``,
         ``ece``, ``ece_noise`` (see the module docstring for how to read them).
 
@@ -263,23 +304,34 @@ def discrimination_and_calibration(truth: np.ndarray, predicted: np.ndarray, *, 
     >>> result = discrimination_and_calibration(rng.random(20000) < p, p)
     >>> abs(result["calibration_slope"] - 1) < 4 * result["slope_se"]
     True
+    >>> weighted = discrimination_and_calibration([0, 1, 0, 1], [0.1, 0.8, 0.9, 0.7], weights=[1.0, 1.0, 3.0, 1.0])
+    >>> weighted["auroc"]  # pairs (pos, neg) weighted: (1 + 1 + 0 + 0) / (2 * 4)
+    0.25
     """
     truth = np.asarray(truth, dtype=float)
     predicted = np.asarray(predicted, dtype=float)
     n = len(truth)
+    weights = _weights(weights, n, "discrimination_and_calibration")
+    w = np.ones(n) if weights is None else weights
+    total = float(w.sum())
     n_positive = float(truth.sum())
-    prevalence = n_positive / n if n else math.nan
-    brier = float(np.mean((predicted - truth) ** 2)) if n else math.nan
+    positive_weight = float(w @ truth)
+    prevalence = positive_weight / total if n and total > 0 else math.nan
+    brier = float(w @ (predicted - truth) ** 2 / total) if n and total > 0 else math.nan
     reference = prevalence * (1 - prevalence)
-    if 0 < n_positive < n:
-        from scipy.stats import rankdata
-
-        ranks = rankdata(predicted)
-        auroc = (ranks[truth == 1].sum() - n_positive * (n_positive + 1) / 2) / (n_positive * (n - n_positive))
+    if 0 < n_positive < n and 0 < positive_weight < total:
+        values, inverse = np.unique(predicted, return_inverse=True)
+        positive_at = np.bincount(inverse, w * truth, minlength=len(values))
+        negative_at = np.bincount(inverse, w * (1 - truth), minlength=len(values))
+        # each positive beats the negatives below it and ties with half of those at its value
+        below = np.cumsum(negative_at) - negative_at
+        auroc = float(positive_at @ (below + 0.5 * negative_at)) / (positive_weight * (total - positive_weight))
         x = np.log(np.clip(predicted, EPSILON, 1 - EPSILON)) - np.log1p(-np.clip(predicted, EPSILON, 1 - EPSILON))
         values, inverse = np.unique(x, return_inverse=True)
-        count = np.bincount(inverse).astype(float)
-        positive = np.bincount(inverse, truth)
+        # weights rescaled to add up to n: a pseudo-likelihood on the sample's scale
+        scaled = w * (n / total)
+        count = np.bincount(inverse, scaled)
+        positive = np.bincount(inverse, scaled * truth)
         intercept, intercept_se, _, _ = _logistic_fit(values, count, positive, fit_slope=False)
         if np.std(x) > 1e-6:
             _, _, slope, slope_se = _logistic_fit(values, count, positive, fit_slope=True)
@@ -287,13 +339,15 @@ def discrimination_and_calibration(truth: np.ndarray, predicted: np.ndarray, *, 
             slope, slope_se = math.nan, math.nan
     else:
         auroc = intercept = intercept_se = slope = slope_se = math.nan
-    table = reliability_table(truth, predicted, n_bins=n_bins, binning=binning)
+    table = reliability_table(truth, predicted, n_bins=n_bins, binning=binning, weights=weights)
     filled = table[table["n"] > 0]
-    weight = filled["n"] / max(n, 1)
-    ece = float((weight * (filled["mean_predicted"] - filled["observed_rate"]).abs()).sum())
-    noise = float((weight * np.sqrt(2 / np.pi) * np.sqrt(filled["mean_predicted"] * (1 - filled["mean_predicted"])
-                                                          / filled["n"])).sum())
-    return {"n": n, "prevalence": prevalence, "mean_predicted": float(predicted.mean()) if n else math.nan,
+    share = (filled["n"] / max(n, 1) if weights is None
+             else pd.Series(np.bincount(_bins(predicted, n_bins, binning, weights), w, minlength=n_bins))[filled.index]
+             / total)
+    ece = float((share * (filled["mean_predicted"] - filled["observed_rate"]).abs()).sum())
+    noise = float((share * np.sqrt(2 / np.pi) * np.sqrt(filled["mean_predicted"] * (1 - filled["mean_predicted"])
+                                                         / filled["effective_n"])).sum())
+    return {"n": n, "prevalence": prevalence, "mean_predicted": float(w @ predicted / total) if n else math.nan,
             "auroc": float(auroc), "brier": brier,
             "brier_skill": 1 - brier / reference if reference > 0 else math.nan,
             "calibration_intercept": intercept, "intercept_se": intercept_se, "calibration_slope": slope,
@@ -302,7 +356,7 @@ def discrimination_and_calibration(truth: np.ndarray, predicted: np.ndarray, *, 
 
 def validate(priors: Any = None, *, truth_priors: Any = None, n: int = 20000, seed: int | None = None,
              missing: float = 0.0, targets: Sequence[str] | None = None, n_bins: int = 10,
-             binning: str = "equal_mass") -> ValidationReport:
+             binning: str = "equal_mass", weights: Sequence[float] | None = None) -> ValidationReport:
     """Simulate a cohort with hidden truth, score it, and measure discrimination and calibration per target.
 
     Parameters
@@ -323,6 +377,9 @@ def validate(priors: Any = None, *, truth_priors: Any = None, n: int = 20000, se
     n_bins : int
         Bins for ECE and the reliability table.
     binning : {"equal_mass", "equal_width"}
+    weights : array of float, optional
+        One weight per simulated person (``n`` of them): weighted metrics (module docstring),
+        e.g. to give the simulated cohort a survey's population mix.
 
     Returns
     -------
@@ -354,6 +411,7 @@ def validate(priors: Any = None, *, truth_priors: Any = None, n: int = 20000, se
     if unknown:
         raise InputError(f"validate: target {unknown[0]!r} is not a node; expected some of {one_of(scoring.names)}.")
 
+    weights = _weights(weights, int(n), "validate")
     rng = as_generator(seed, argument="seed")
     sampled = sample_codes(truth_network, int(n), rng)
     observed = [node for node in _evidence_nodes(scoring) if node not in targets]
@@ -369,15 +427,18 @@ def validate(priors: Any = None, *, truth_priors: Any = None, n: int = 20000, se
     for _, node, k in target_columns(scoring, targets):
         truth = sampled[node][keep] == k
         predicted = result.marginals[node][keep, k]
+        kept_weights = None if weights is None else weights[keep]
         rows.append({"target": node, "state": scoring.states[node][k],
-                     **discrimination_and_calibration(truth, predicted, n_bins=n_bins, binning=binning)})
-        table = reliability_table(truth, predicted, n_bins=n_bins, binning=binning)
+                     **discrimination_and_calibration(truth, predicted, n_bins=n_bins, binning=binning,
+                                                      weights=kept_weights)})
+        table = reliability_table(truth, predicted, n_bins=n_bins, binning=binning, weights=kept_weights)
         table.insert(0, "state", scoring.states[node][k])
         table.insert(0, "target", node)
         bins.append(table)
     settings = {"priors": [Path(f).name for f in scoring_spec.files] or ["(in memory)"],
                 "truth_priors": [Path(f).name for f in truth_spec.files] or ["(in memory)"],
                 "n": int(n), "seed": seed, "missing": float(missing), "binning": binning, "n_bins": int(n_bins),
+                "weighted": weights is not None,
                 "n_impossible": int((~keep).sum())}
     return ValidationReport(metrics=pd.DataFrame(rows, columns=METRIC_COLUMNS),
                             reliability=pd.concat(bins, ignore_index=True), settings=settings)

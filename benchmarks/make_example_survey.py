@@ -1,10 +1,25 @@
 """Regenerate the bundled example survey, ``bayescramp/data/example_survey.csv``.
 
 20,000 people simulated from the default model (fixed seed), coded NHANES style as
-``bayescramp/data/example_codebook.toml`` describes: SEQN ids, an interview weight
-WTINT2YR (never used in scoring), BCQ010 diuretic class (0-3), SLQ160 leg cramps while
-trying to sleep (0-4), and BCQ020-BCQ100 yes/no symptoms (1 = Yes, 2 = No); about 8% of
-answers are missing (blank or "."), 1% refused (7 or 77) and 1% don't know (9 or 99).
+``bayescramp/data/example_codebook.toml`` describes: SEQN ids, the design columns (interview
+weight WTINT2YR, masked variance PSU SDMVPSU and stratum SDMVSTRA; never used in scoring, used
+by ``bayescramp prevalence``), BCQ010 diuretic class (0-3), SLQ160 leg cramps while trying to
+sleep (0-4), and BCQ020-BCQ100 yes/no symptoms (1 = Yes, 2 = No); about 8% of answers are
+missing (blank or "."), 1% refused (7 or 77) and 1% don't know (9 or 99).
+
+The design (:func:`simulate_design`) imitates NHANES's masked variance units: 15 strata
+(codes 134-148) of 2 PSUs each, drawn with replacement in the variance sense.
+
+- **Clustering.** Each PSU has a random effect ``u ~ Normal(0, 0.5)``; a person joins PSU
+  ``j`` with probability proportional to ``size_j * exp(u_j * s)``, ``s`` their standardised
+  count of deficiencies (``size_j`` uniform 0.7-1.3). PSUs thus differ in how many people with
+  deficiencies they hold, as real areas do, and posteriors cluster by PSU (design effects > 1).
+- **Weights.** A group is oversampled 2.5-fold (as NHANES oversamples older adults and some
+  ethnic groups): here diuretic users (60% of them; a stand-in for older age until the model
+  has age) and 25% of the others, at random. A person's weight is
+  ``1 / relative selection probability`` times a stratum factor (uniform 0.8-1.25, unequal
+  stratum populations) times a non-response adjustment (log-normal, sd 0.25), scaled so that
+  the weights add up to 255 million (about the US adult population), rounded to cents.
 
 Run from the repository root: ``python benchmarks/make_example_survey.py`` (or import
 :func:`make_example_survey` to write another size elsewhere). The output is identical
@@ -30,6 +45,9 @@ SYMPTOM_COLUMNS = {
     "seizures": "BCQ100",
 }
 DIURETIC_CODES = {"none": 0, "thiazide": 1, "loop": 2, "potassium_sparing": 3}
+N_STRATA, PSUS_PER_STRATUM, FIRST_STRATUM = 15, 2, 134
+POPULATION = 255_000_000
+OVERSAMPLING = 2.5
 DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "bayescramp" / "data" / "example_survey.csv"
 
 
@@ -59,13 +77,44 @@ def _code_missing(codes: np.ndarray, rng: np.random.Generator, *, two_digit: boo
     return text
 
 
+def simulate_design(oversampled: np.ndarray, cluster_score: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+    """NHANES-like design columns: ``WTINT2YR``, ``SDMVPSU`` (1, 2) and ``SDMVSTRA`` (134-148).
+
+    Parameters
+    ----------
+    oversampled : ndarray of bool ``[n_rows]``
+        People sampled ``OVERSAMPLING`` times more often than the rest (their weight is smaller).
+    cluster_score : ndarray of float ``[n_rows]``
+        What clusters by PSU (standardised inside); PSUs with a larger random effect hold more
+        people with a high score.
+    rng : numpy Generator
+    """
+    n_rows = len(oversampled)
+    n_psus = N_STRATA * PSUS_PER_STRATUM
+    effect = rng.normal(0.0, 0.5, size=n_psus)
+    size = rng.uniform(0.7, 1.3, size=n_psus)
+    score = (cluster_score - cluster_score.mean()) / max(float(cluster_score.std()), 1e-12)
+    # Gumbel-max: one categorical draw per person over the PSUs, vectorised
+    logits = np.log(size)[None, :] + score[:, None] * effect[None, :] + rng.gumbel(size=(n_rows, n_psus))
+    unit = np.argmax(logits, axis=1)
+    stratum_factor = rng.uniform(0.8, 1.25, size=N_STRATA)
+    weight = (np.where(oversampled, 1.0 / OVERSAMPLING, 1.0) * stratum_factor[unit // PSUS_PER_STRATUM]
+              * rng.lognormal(0.0, 0.25, size=n_rows))
+    weight *= POPULATION / weight.sum()
+    return pd.DataFrame({"WTINT2YR": np.round(weight, 2), "SDMVPSU": unit % PSUS_PER_STRATUM + 1,
+                         "SDMVSTRA": unit // PSUS_PER_STRATUM + FIRST_STRATUM})
+
+
 def make_example_survey(n_rows: int = N_ROWS, *, seed: int = SEED) -> pd.DataFrame:
     """The example survey as a DataFrame (columns as text, as in the CSV file)."""
     rng = np.random.default_rng(seed)
     model = bayescramp.load_model()
     truth = model.simulate(n_rows, rng=rng, truth=True)
     frame = pd.DataFrame({"SEQN": np.arange(31_127, 31_127 + n_rows)})
-    frame["WTINT2YR"] = np.round(rng.lognormal(mean=np.log(15_000), sigma=0.6, size=n_rows), 2)
+    design_rng = np.random.default_rng([seed, 1])
+    oversampled = design_rng.random(n_rows) < np.where(truth["diuretic"].to_numpy() != "none", 0.6, 0.25)
+    deficiencies = sum((truth[node].to_numpy() == "present").astype(float) for node in model.default_targets)
+    frame = pd.concat([frame, simulate_design(oversampled, deficiencies, design_rng)], axis=1)
     diuretic = truth["diuretic"].map(DIURETIC_CODES).to_numpy()
     frame["BCQ010"] = _code_missing(diuretic, rng, two_digit=True)
     slq160 = _slq160(truth["leg_cramps"].to_numpy(), truth["cramp_timing"].to_numpy(), rng)

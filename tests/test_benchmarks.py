@@ -50,3 +50,16 @@ def test_bench_engine_quick_against_pyagrum(bench_engine, capsys):
     table = _table(capsys.readouterr().out, bench_engine.HEADER)
     assert [row[0] for row in table if row[1] == "pyAgrum LazyPropagation"] == [
         "default cohort", "distinct soft evidence", "alarm"]
+
+
+def test_bench_prevalence_quick_against_samplics(capsys):
+    path = ROOT / "benchmarks" / "bench_prevalence.py"
+    spec = importlib.util.spec_from_file_location("bench_prevalence", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--quick", "--no-readme"]) == 0
+    out = capsys.readouterr().out
+    table = _table(out, ["what", "seconds", "ratio", "target", "met?"])
+    assert [row[0].split(" (")[0] for row in table] == ["one scoring pass", "`bayescramp.prevalence`",
+                                                         "samplics `TaylorEstimator`"]
+    assert "Largest difference between bayescramp and samplics" in out

@@ -119,3 +119,45 @@ def test_cli_plot_case_with_credible_intervals(tmp_path):
     assert main(["plot", "case", "--evidence", "diuretic=thiazide", "--interval", "0.9", "--draws", "100",
                  "--seed", "1", "-o", str(out)]) == 0
     assert out.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_cohort_plot_with_weights_shows_the_weighted_mean(default_model):
+    scored = default_model.score(default_model.simulate(200, rng=1, missing=0.2))
+    weights = np.linspace(0.1, 10.0, 200)
+    figure = plotting.plot_cohort(scored, columns=["p_iron_deficiency"], weights=weights)
+    mean = np.average(scored["p_iron_deficiency"], weights=weights)
+    assert f"weighted mean {mean:.3f}" in figure.axes[0].get_title()
+    assert figure.axes[0].get_ylabel() == "people (sum of weights)"
+    with pytest.raises(plotting.InputError, match="weights have shape"):
+        plotting.plot_cohort(scored, weights=[1.0, 2.0])
+
+
+def test_prevalence_forest_plot(tmp_path):
+    import matplotlib
+
+    from bayescramp.prevalence import prevalence
+
+    frame = pd.DataFrame({"p_a": [0.1, 0.5, 0.2, 0.9, 0.4, 0.3], "p_b": [0.3] * 6, "status": "ok",
+                          "sex": ["f", "m", "f", "m", "f", None], "age": ["old", "old", "young", "young", "old", "y"]})
+    table = prevalence(frame, by=["sex", "sex*age"])
+    figure = plotting.plot_prevalence(table)
+    assert [ax.get_title() for ax in figure.axes] == ["a", "b"]
+    labels = [t.get_text() for t in figure.axes[0].get_yticklabels()]
+    assert labels[:4] == ["all", "sex=f", "sex=m", "sex=(missing)"] and "sex=f, age=old" in labels
+    figure.savefig(tmp_path / "forest.png")
+    axes = matplotlib.figure.Figure().add_subplot()
+    assert plotting.plot_prevalence(table, targets="b", ax=axes) is axes.figure
+    with pytest.raises(plotting.InputError, match="ax= draws one target, got 2"):
+        plotting.plot_prevalence(table, ax=axes)
+    with pytest.raises(plotting.InputError, match="target 'c' is not in the table"):
+        plotting.plot_prevalence(table, targets=["c"])
+
+
+def test_cli_plot_cohort_with_weights(default_model, tmp_path, capsys):
+    scored = default_model.score(default_model.simulate(100, rng=2)).assign(w=np.linspace(1.0, 3.0, 100))
+    scored.to_csv(tmp_path / "scored.csv", index=False)
+    assert main(["plot", "cohort", str(tmp_path / "scored.csv"), "--weights", "w", "-o", str(tmp_path / "c.png")]) == 0
+    assert (tmp_path / "c.png").stat().st_size > 0
+    assert main(["plot", "cohort", str(tmp_path / "scored.csv"), "--weights", "nope", "-o",
+                 str(tmp_path / "d.png")]) == 1
+    assert "no column 'nope' for weights" in capsys.readouterr().err

@@ -86,3 +86,18 @@ def test_compare_wrong_arguments_are_one_sentence(default_model, cohort, options
     with pytest.raises(bayescramp.InputError, match=message.replace("(", r"\(").replace(")", r"\)")
                        .replace("[", r"\[").replace("]", r"\]")):
         bayescramp.compare({"a": default_model, "b": default_model}, cohort, **options)
+
+
+def test_weights_give_population_means_and_whole_numbers_equal_repeated_rows(default_model, cohort):
+    counts = np.random.default_rng(2).integers(1, 4, len(cohort))
+    weighted = bayescramp.compare({"default": default_model, "older": "older_adults"}, cohort,
+                                  weights=counts.astype(float), quantiles=(0.5,))
+    repeated = bayescramp.compare({"default": default_model, "older": "older_adults"},
+                                  cohort.loc[cohort.index.repeat(counts)].reset_index(drop=True), quantiles=(0.5,))
+    for column in ("baseline_mean", "scenario_mean", "mean_shift", "mean_abs_shift", "max_abs_shift"):
+        np.testing.assert_allclose(weighted.shifts[column], repeated.shifts[column], rtol=1e-9)
+    assert weighted.ranking_summary["share_ranking_changed"].iloc[0] == pytest.approx(
+        repeated.ranking_summary["share_ranking_changed"].iloc[0])
+    assert weighted.ranking_summary["n_rows"].iloc[0] == len(cohort)
+    with pytest.raises(bayescramp.InputError, match="compare: no column 'w' for weights"):
+        bayescramp.compare({"default": default_model, "older": "older_adults"}, cohort, weights="w")

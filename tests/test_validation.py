@@ -131,3 +131,44 @@ def test_wrong_missing_and_seed_are_one_sentence(options, message):
     with pytest.raises(bayescramp.InputError) as caught:
         bayescramp.validate(n=10, **options)
     assert message in str(caught.value)
+
+
+# --- weights ----------------------------------------------------------------------------------------------------
+
+def test_weighted_auroc_is_the_weighted_share_of_correctly_ordered_pairs(rng):
+    truth = rng.random(60) < 0.4
+    predicted = np.round(rng.random(60), 1)                          # ties on purpose
+    weights = rng.uniform(0.1, 5.0, 60)
+    pos, neg = np.flatnonzero(truth), np.flatnonzero(~truth)
+    pairs = sum(weights[i] * weights[j] * ((predicted[i] > predicted[j]) + 0.5 * (predicted[i] == predicted[j]))
+                for i in pos for j in neg)
+    expected = pairs / (weights[pos].sum() * weights[neg].sum())
+    result = discrimination_and_calibration(truth, predicted, weights=weights)
+    assert result["auroc"] == pytest.approx(expected, rel=1e-12)
+    assert result["brier"] == pytest.approx(np.average((predicted - truth) ** 2, weights=weights), rel=1e-12)
+    assert result["prevalence"] == pytest.approx(np.average(truth, weights=weights), rel=1e-12)
+
+
+def test_whole_number_weights_equal_repeating_the_rows(rng):
+    truth = rng.random(300) < 0.3
+    predicted = np.clip(truth * 0.3 + rng.random(300) * 0.6, 0.01, 0.99)
+    counts = rng.integers(1, 4, 300)
+    weighted = discrimination_and_calibration(truth, predicted, weights=counts.astype(float), binning="equal_width")
+    repeated = discrimination_and_calibration(np.repeat(truth, counts), np.repeat(predicted, counts),
+                                              binning="equal_width")
+    for key in ("prevalence", "mean_predicted", "auroc", "brier", "brier_skill", "ece"):
+        assert weighted[key] == pytest.approx(repeated[key], rel=1e-9), key
+    unit = discrimination_and_calibration(truth, predicted, weights=np.ones(300))
+    plain = discrimination_and_calibration(truth, predicted)
+    for key in ("auroc", "brier", "calibration_intercept", "calibration_slope", "slope_se", "ece", "ece_noise"):
+        assert unit[key] == pytest.approx(plain[key], rel=1e-9), key
+
+
+def test_validate_with_weights_reports_weighted_metrics():
+    weights = np.random.default_rng(4).uniform(0.5, 2.0, 2000)
+    report = bayescramp.validate(n=2000, seed=1, weights=weights)
+    plain = bayescramp.validate(n=2000, seed=1)
+    assert report.settings["weighted"] and not plain.settings["weighted"]
+    assert not np.allclose(report.metrics["brier"], plain.metrics["brier"])
+    with pytest.raises(bayescramp.InputError, match=r"validate: weights have shape \(3,\); expected one per person"):
+        bayescramp.validate(n=10, weights=[1.0, 2.0, 3.0])
