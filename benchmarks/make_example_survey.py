@@ -3,9 +3,14 @@
 20,000 people simulated from the default model (fixed seed), coded NHANES style as
 ``bayescramp/data/example_codebook.toml`` describes: SEQN ids, the design columns (interview
 weight WTINT2YR, masked variance PSU SDMVPSU and stratum SDMVSTRA; never used in scoring, used
-by ``bayescramp prevalence``), BCQ010 diuretic class (0-3), SLQ160 leg cramps while trying to
-sleep (0-4), and BCQ020-BCQ100 yes/no symptoms (1 = Yes, 2 = No); about 8% of answers are
-missing (blank or "."), 1% refused (7 or 77) and 1% don't know (9 or 99).
+by ``bayescramp prevalence``), RIAGENDR sex (1 = male, 2 = female) and RIDAGEYR age in years
+(top-coded at 80, as NHANES does; both always answered), KIQ022 "ever told you had weak or
+failing kidneys" (simulated as if self-report matched stage 3-5 CKD, which in real surveys it
+mostly does not), BCQ010 diuretic class (0-4), BCQ110 proton-pump inhibitor use, SLQ160 leg
+cramps while trying to sleep (0-4), and BCQ020-BCQ100 yes/no symptoms (1 = Yes, 2 = No);
+about 8% of the other answers are missing (blank or "."), 1% refused (7 or 77) and 1% don't
+know (9 or 99). Dietary magnesium is not simulated (no dietary recall in the example), so
+``low_magnesium_intake`` is marginalised for everyone.
 
 The design (:func:`simulate_design`) imitates NHANES's masked variance units: 15 strata
 (codes 134-148) of 2 PSUs each, drawn with replacement in the variance sense.
@@ -15,8 +20,7 @@ The design (:func:`simulate_design`) imitates NHANES's masked variance units: 15
   count of deficiencies (``size_j`` uniform 0.7-1.3). PSUs thus differ in how many people with
   deficiencies they hold, as real areas do, and posteriors cluster by PSU (design effects > 1).
 - **Weights.** A group is oversampled 2.5-fold (as NHANES oversamples older adults and some
-  ethnic groups): here diuretic users (60% of them; a stand-in for older age until the model
-  has age) and 25% of the others, at random. A person's weight is
+  ethnic groups): here 60% of people aged 65 and over and 25% of the others, at random. A person's weight is
   ``1 / relative selection probability`` times a stratum factor (uniform 0.8-1.25, unequal
   stratum populations) times a non-response adjustment (log-normal, sd 0.25), scaled so that
   the weights add up to 255 million (about the US adult population), rounded to cents.
@@ -44,7 +48,9 @@ SYMPTOM_COLUMNS = {
     "pale_skin": "BCQ060", "nausea": "BCQ070", "loss_of_appetite": "BCQ080", "abnormal_heart_rhythm": "BCQ090",
     "seizures": "BCQ100",
 }
-DIURETIC_CODES = {"none": 0, "thiazide": 1, "loop": 2, "potassium_sparing": 3}
+DIURETIC_CODES = {"none": 0, "thiazide": 1, "loop": 2, "potassium_sparing": 3, "thiazide_potassium_sparing": 4}
+YES_NO_COLUMNS = {"chronic_kidney_disease": "KIQ022", "ppi_use": "BCQ110"}
+AGE_RANGES = {"18_39": (18, 39), "40_64": (40, 64), "65_plus": (65, 89)}   # 65+: drawn to 89, top-coded at 80
 N_STRATA, PSUS_PER_STRATUM, FIRST_STRATUM = 15, 2, 134
 POPULATION = 255_000_000
 OVERSAMPLING = 2.5
@@ -112,9 +118,18 @@ def make_example_survey(n_rows: int = N_ROWS, *, seed: int = SEED) -> pd.DataFra
     truth = model.simulate(n_rows, rng=rng, truth=True)
     frame = pd.DataFrame({"SEQN": np.arange(31_127, 31_127 + n_rows)})
     design_rng = np.random.default_rng([seed, 1])
-    oversampled = design_rng.random(n_rows) < np.where(truth["diuretic"].to_numpy() != "none", 0.6, 0.25)
+    oversampled = design_rng.random(n_rows) < np.where(truth["age_group"].to_numpy() == "65_plus", 0.6, 0.25)
     deficiencies = sum((truth[node].to_numpy() == "present").astype(float) for node in model.default_targets)
     frame = pd.concat([frame, simulate_design(oversampled, deficiencies, design_rng)], axis=1)
+    frame["RIAGENDR"] = np.where(truth["sex"].to_numpy() == "female", 2, 1)
+    age_rng = np.random.default_rng([seed, 2])
+    age = np.zeros(n_rows, dtype=np.int64)
+    for group, (low, high) in AGE_RANGES.items():
+        members = truth["age_group"].to_numpy() == group
+        age[members] = age_rng.integers(low, high + 1, size=int(members.sum()))
+    frame["RIDAGEYR"] = np.minimum(age, 80)
+    for node, column in YES_NO_COLUMNS.items():
+        frame[column] = _code_missing(np.where(truth[node].to_numpy() == "yes", 1, 2), age_rng)
     diuretic = truth["diuretic"].map(DIURETIC_CODES).to_numpy()
     frame["BCQ010"] = _code_missing(diuretic, rng, two_digit=True)
     slq160 = _slq160(truth["leg_cramps"].to_numpy(), truth["cramp_timing"].to_numpy(), rng)
