@@ -193,9 +193,7 @@ class Codebook:
         self.code_sets: dict[str, CodeSet] = {**BUILTIN_CODE_SETS, **dict(code_sets or {})}
         self.id_columns: list[str] = list(id_columns)
         self.design: dict[str, str] = dict(design or {})
-        # design columns pass through to the output by default, like keep columns
-        self.keep_columns: list[str] = [c for c in dict.fromkeys([*keep_columns, *self.design.values()])
-                                        if c not in self.id_columns]
+        self.keep_columns: list[str] = [c for c in dict.fromkeys(keep_columns) if c not in self.id_columns]
         self.source = source
         self.name = name
         self.description = description
@@ -787,8 +785,11 @@ def column_code_maps(network, columns: Sequence[str], codebook: Codebook | None 
 
 
 def passthrough_columns(columns: Sequence[str], maps: Sequence[CodeMap], id_columns: Sequence[str] = (),
-                        keep_columns: Sequence[str] = (), *, source: str = "data") -> list[str]:
+                        keep_columns: Sequence[str] = (), *, optional: Sequence[str] = (),
+                        source: str = "data") -> list[str]:
     """Columns copied to the output: the id and keep columns if any are named, else every non-evidence column.
+
+    ``optional`` columns (a codebook's survey-design columns) are copied when the data has them.
 
     Examples
     --------
@@ -801,9 +802,9 @@ def passthrough_columns(columns: Sequence[str], maps: Sequence[CodeMap], id_colu
         return [c for c in columns if c not in used]
     missing = [c for c in named if c not in set(columns)]
     if missing:
-        raise InputError(f"{source}: has no column {missing[0]!r} to pass through (an id, keep or design column); "
+        raise InputError(f"{source}: has no column {missing[0]!r} to pass through (an id or keep column); "
                          f"columns seen: {one_of(columns)}; expected one of them.")
-    return named
+    return named + [c for c in dict.fromkeys(optional) if c in set(columns) and c not in named]
 
 
 def table_encoder(codebook: Codebook | None = None, *, id_columns: Sequence[str] | None = None,
@@ -826,12 +827,14 @@ def table_encoder(codebook: Codebook | None = None, *, id_columns: Sequence[str]
     """
     ids = (codebook.id_columns if codebook else []) if id_columns is None else list(id_columns)
     keeps = (codebook.keep_columns if codebook else []) if keep_columns is None else list(keep_columns)
+    # survey-design columns pass through too, when the data has them (scoring never uses them)
+    design = list(codebook.design.values()) if codebook and keep_columns is None else []
 
     def encode(network, data, source: str = "data") -> tuple[list[EncodedColumn], list[str]]:
         columns = [str(c) for c in data.columns]
         check_unique_columns(columns, source)
         maps = column_code_maps(network, columns, codebook, source=source)
-        passthrough = passthrough_columns(columns, maps, ids, keeps, source=source)
+        passthrough = passthrough_columns(columns, maps, ids, keeps, optional=design, source=source)
         return [encode_codes(data[m.column], m) for m in maps], passthrough
 
     return encode

@@ -108,7 +108,7 @@ def compile_spec(spec: Spec) -> CompiledNetwork:
     >>> from bayescramp.priors import load_spec
     >>> network = compile_spec(load_spec())
     >>> len(network.names)
-    19
+    25
     """
     names = topological_order(spec)
     return compile_network(

@@ -41,7 +41,7 @@ def load_model(*paths: str | Path) -> "Model":
     --------
     >>> model = load_model()
     >>> model.states("diuretic")
-    ('none', 'thiazide', 'loop', 'potassium_sparing')
+    ('none', 'thiazide', 'loop', 'potassium_sparing', 'thiazide_potassium_sparing')
     """
     paths = tuple(as_path(p, argument="paths", caller="load_model") for p in paths)
     if any(str(p).lower().endswith(_NETWORK_SUFFIXES) for p in paths):

@@ -146,8 +146,8 @@ def parameter_effects(spec: Spec, network: CompiledNetwork,
     >>> from bayescramp.priors import load_spec
     >>> spec = load_spec()
     >>> effect = parameter_effects(spec, compile_spec(spec), ["P(diuretic=thiazide|age_group=40_64)"])[0]
-    >>> [round(float(p), 4) for p in effect.table(0.2)]
-    [0.7604, 0.2, 0.0264, 0.0132]
+    >>> [round(float(p), 4) for p in effect.table(0.2)[1]]   # the row of age_group = 40_64
+    [0.7741, 0.2, 0.013, 0.0069, 0.0061]
     """
     known = parameters_by_id(spec)
     if parameters is None:

@@ -72,7 +72,7 @@ def network_of(model: Any) -> CompiledNetwork:
     Examples
     --------
     >>> len(network_of(None).names)
-    19
+    25
     """
     if model is None:
         return compile_spec(load_spec())
@@ -376,7 +376,8 @@ def score_file(input: str | Path, output: str | Path, *, model=None, codebook: C
     maps = column_code_maps(network, source.columns, book, source=str(input))
     ids = id_columns if id_columns is not None else (book.id_columns if book else [])
     keeps = keep_columns if keep_columns is not None else (book.keep_columns if book else [])
-    passthrough = passthrough_columns(source.columns, maps, ids, keeps, source=str(input))
+    design = list(book.design.values()) if book and keep_columns is None else []
+    passthrough = passthrough_columns(source.columns, maps, ids, keeps, optional=design, source=str(input))
     targets = check_targets(network, targets, [m.node for m in maps])
     names = [name for name, _, _ in target_columns(network, targets)]
     interval_names = [f"{name}_{side}" for name in names for side in ("lower", "upper")] if interval else []

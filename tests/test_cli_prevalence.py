@@ -38,7 +38,7 @@ def test_survey_file_is_scored_then_estimated(tmp_path, capsys, example_table):
 def test_scored_file_is_used_as_is(tmp_path, capsys, example_table):
     scores = load_model().score(pd.read_csv(SURVEY, dtype=str), codebook=load_codebook(CODEBOOK))
     survey = pd.read_csv(SURVEY, dtype=str)
-    scored = pd.concat([scores, survey[["SDMVSTRA", "SDMVPSU", "BCQ010"]]], axis=1)
+    scored = pd.concat([scores, survey[[c for c in ["SDMVSTRA", "SDMVPSU", "BCQ010"] if c not in scores]]], axis=1)
     path = tmp_path / "scores.parquet"
     scored.to_parquet(path)
     assert main(["prevalence", str(path), *DESIGN, "--by", "BCQ010", "--targets", "iron_deficiency",

@@ -108,7 +108,8 @@ def example_survey():
 @pytest.fixture(scope="module")
 def example_scores(default_model, example_survey):
     scores = default_model.score(example_survey, codebook=load_codebook(CODEBOOK))
-    return pd.concat([scores, example_survey[["SDMVPSU", "SDMVSTRA", "BCQ010", "BCQ040"]]], axis=1)
+    extra = [c for c in ["SDMVPSU", "SDMVSTRA", "BCQ010", "BCQ040"] if c not in scores]
+    return pd.concat([scores, example_survey[extra]], axis=1)
 
 
 @pytest.mark.parametrize("by", [(), ("BCQ010",), ("BCQ010", "BCQ040")])

@@ -9,7 +9,8 @@ import bayescramp
 
 @pytest.fixture(scope="module")
 def cohort():
-    return bayescramp.load_model().simulate(300, rng=11, missing=0.1)
+    # no age column: the older_adults scenario then reads as "if these people were 65 or over"
+    return bayescramp.load_model().simulate(300, rng=11, missing=0.1).drop(columns=["age_group"])
 
 
 def test_shifts_are_differences_of_the_scored_posteriors(default_model, cohort):

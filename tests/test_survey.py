@@ -167,7 +167,7 @@ def test_a_node_mapped_twice_in_a_codebook(tmp_path):
 
 
 def test_no_column_informs_the_model(tmp_path):
-    fails(tmp_path, "id,age,sex\n1,40,f\n", ["no column informs the model", "columns seen: id, age, sex",
+    fails(tmp_path, "id,age,gender\n1,40,f\n", ["no column informs the model", "columns seen: id, age, gender",
                                             "--codebook FILE"])
 
 
