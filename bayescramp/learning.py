@@ -641,6 +641,8 @@ def _m_step(problem: _Problem, state: _State, counts: Mapping[str, np.ndarray], 
     tables = dict(state.tables)
     noisy = dict(state.noisy)
     for name, table in state.tables.items():
+        if name not in counts:
+            continue  # every free parameter of this node is uninformed
         if name in problem.tables:
             node = problem.tables[name]
             learn = node.free & ~frozen[name][:, None]
@@ -860,13 +862,13 @@ def fit(spec: Spec, network: CompiledNetwork, data: pd.DataFrame | str | Path | 
     --------
     >>> from bayescramp.engine import compile_spec
     >>> from bayescramp.priors import load_spec
-    >>> spec = load_spec("tests/data/tiny.toml")
-    >>> frame = pd.DataFrame({"medication": ["drug", "none", "none", "drug"],
-    ...                       "x_deficiency": ["present", "absent", "present", "absent"],
-    ...                       "symptom": ["yes", "no", "yes", "no"]})
-    >>> result = fit(spec, compile_spec(spec), frame, prior_strength=0)
-    >>> float(result.report.set_index("id").loc["P(medication=drug)", "fitted"])
-    0.5
+    >>> spec = load_spec()
+    >>> frame = pd.DataFrame({"diuretic": ["none"] * 90 + ["thiazide"] * 10})
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", UninformedParameterWarning)   # no column below the diuretic
+    ...     result = fit(spec, compile_spec(spec), frame, prior_strength=0)
+    >>> round(float(result.report.set_index("id").loc["P(diuretic=thiazide)", "fitted"]), 12)
+    0.1
     """
     _check_options(max_iter, tol, n_restarts, interval)
     _check_strength(prior_strength, spec)
@@ -1301,7 +1303,7 @@ def _report(problem: _Problem, run: _Run, runs: list[_Run], best: int, frozen, l
             row = {"id": parameter_id, "node": name, "kind": kind, "parents": parents, "state": state,
                    "prior": parameter.value, "prior_low": parameter.low, "prior_high": parameter.high,
                    "fitted": fitted_value, "lower": parameter.low, "upper": parameter.high,
-                   "expected_count": n_effective, "prior_count": alpha, "information_share": math.nan,
+                   "expected_count": n_effective, "prior_count": prior_count_total, "information_share": math.nan,
                    "status": STATUS_FITTED, "note": ""}
             is_frozen = _is_frozen(problem, name, key, frozen)
             if not is_free:

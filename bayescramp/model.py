@@ -447,9 +447,13 @@ class Model:
 
         Examples
         --------
+        >>> import warnings
+        >>> from bayescramp.learning import FitWarning
         >>> model = load_model()
         >>> cohort = model.simulate(2_000, rng=1, truth=True)     # every node observed: no EM needed
-        >>> result = model.fit(cohort, rng=1)
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore", FitWarning)      # rare parent configurations no row holds
+        ...     result = model.fit(cohort, rng=1)
         >>> result.report.loc[0, ["id", "status"]].tolist()
         ['P(diuretic=thiazide)', 'fitted']
         """
