@@ -1136,19 +1136,42 @@ def _observed_information(problem: _Problem, run: _Run, coordinates: list[_Coord
     return information
 
 
-def _prior_information(problem: _Problem, run: _Run, coordinates: list[_Coordinate]) -> np.ndarray:
-    """Curvature of the pseudo-counts' log-prior Σ α log θ in the same coordinates."""
+def _same_row(coordinates: list[_Coordinate]) -> np.ndarray:
+    """``[P, P]`` True where two table coordinates share a row (node and parent configuration)."""
+    groups = {}
+    index = np.array([groups.setdefault((c.node, c.u), len(groups)) if c.u >= 0 else -1 - i
+                      for i, c in enumerate(coordinates)])
+    return index[:, None] == index[None, :]
+
+
+def _row_information(problem: _Problem, run: _Run, coordinates: list[_Coordinate], weight) -> np.ndarray:
+    """``diag(w_j / θ_j^x) + (w_r / θ_r^x)`` on each table row's block, for the row weights ``weight``.
+
+    ``weight(node, u, j, theta)`` gives ``(w_j / θ_j^x, w_r / θ_r^x)`` for a coordinate and its
+    row's reference state: the information of Σ w log θ (x = 2) or of a multinomial (x = 1).
+    """
     size = len(coordinates)
-    information = np.zeros((size, size))
+    own = np.zeros(size)
+    shared = np.zeros(size)
     for i, c in enumerate(coordinates):
         if c.u >= 0:
             node = problem.tables[c.node]
             theta = run.state.tables[c.node].reshape(node.prior.shape)
-            information[i, i] += node.alpha[c.u, c.j] / theta[c.u, c.j] ** 2
-            for k, d in enumerate(coordinates):
-                if d.node == c.node and d.u == c.u:
-                    information[i, k] += node.alpha[c.u, c.reference] / theta[c.u, c.reference] ** 2
-        else:
+            own[i], shared[i] = weight(c.node, c.u, c.j, c.reference, theta)
+    return np.diag(own) + np.where(_same_row(coordinates), shared[:, None], 0.0)
+
+
+def _prior_information(problem: _Problem, run: _Run, coordinates: list[_Coordinate]) -> np.ndarray:
+    """Curvature of the pseudo-counts' log-prior Σ α log θ in the same coordinates."""
+
+    def weight(name, u, j, reference, theta):
+        alpha = problem.tables[name].alpha
+        return (alpha[u, j] / theta[u, j] ** 2 if alpha[u, j] > 0 else 0.0,
+                alpha[u, reference] / theta[u, reference] ** 2 if alpha[u, reference] > 0 else 0.0)
+
+    information = _row_information(problem, run, coordinates, weight)
+    for i, c in enumerate(coordinates):
+        if c.u < 0:
             node = problem.noisy[c.node]
             value = run.state.noisy[c.node][c.j]
             acts = node.a[c.j] / value ** 2 if node.a[c.j] > 0 else 0.0
@@ -1159,17 +1182,12 @@ def _prior_information(problem: _Problem, run: _Run, coordinates: list[_Coordina
 def _complete_information(problem: _Problem, run: _Run, coordinates: list[_Coordinate],
                           counts: Mapping[str, np.ndarray]) -> np.ndarray:
     """The information a fully observed family would give, per node block (the identifiability yardstick)."""
-    size = len(coordinates)
-    information = np.zeros((size, size))
-    for i, c in enumerate(coordinates):
-        if c.u >= 0:
-            node = problem.tables[c.node]
-            theta = run.state.tables[c.node].reshape(node.prior.shape)
-            n_u = counts[c.node][c.u].sum()
-            information[i, i] += n_u / theta[c.u, c.j]
-            for k, d in enumerate(coordinates):
-                if d.node == c.node and d.u == c.u:
-                    information[i, k] += n_u / theta[c.u, c.reference]
+
+    def weight(name, u, j, reference, theta):
+        n_u = counts[name][u].sum()
+        return n_u / theta[u, j], n_u / theta[u, reference]
+
+    information = _row_information(problem, run, coordinates, weight)
     for name in dict.fromkeys(c.node for c in coordinates if c.u < 0):
         node = problem.noisy[name]
         where = [i for i, c in enumerate(coordinates) if c.node == name]
@@ -1180,8 +1198,8 @@ def _complete_information(problem: _Problem, run: _Run, coordinates: list[_Coord
         n_u = counts[name].sum(axis=1)
         # d P(on | u) / d λ_p = [p acts in u] · P(off | u) / (1 − λ_p)
         derivative = node.activity[:, ps] * off[:, None] / (1.0 - values[ps])[None, :]
-        weight = np.where(on > 0, n_u / np.where(on > 0, on * off, 1.0), 0.0)
-        information[np.ix_(where, where)] += derivative.T @ (derivative * weight[:, None])
+        weight_u = np.where(on > 0, n_u / np.where(on > 0, on * off, 1.0), 0.0)
+        information[np.ix_(where, where)] += derivative.T @ (derivative * weight_u[:, None])
     return information
 
 
