@@ -6,6 +6,7 @@ which users should read and question.
 
 from ._errors import BayescrampError, EvidenceError, InputError, SpecError
 from .codebook import Codebook, load_codebook
+from .learning import FitResult, FitWarning
 from .model import Model, Posterior, load_model
 from .scenario import Comparison, compare
 from .survey import ScoreSummary, score_file
@@ -47,6 +48,8 @@ __all__ = [
     "score_dask",
     "compare",
     "Comparison",
+    "FitResult",
+    "FitWarning",
     "validate",
     "ValidationReport",
     "BayescrampError",
