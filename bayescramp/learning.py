@@ -71,7 +71,7 @@ import numpy as np
 import pandas as pd
 
 from ._errors import InputError, one_of
-from .codebook import Codebook, column_code_maps, table_encoder
+from .codebook import Codebook, check_unique_columns, column_code_maps
 from .engine import CompiledNetwork, distinct_rows, propagate
 from .evidence import encode_codes
 from .scoring import MAX_LISTED_PROBLEMS, cell_problems
@@ -209,7 +209,9 @@ def count_patterns(network: CompiledNetwork, data: pd.DataFrame | str | Path, *,
 
 
 def _frame_patterns(network: CompiledNetwork, data: pd.DataFrame, book: Codebook | None) -> PatternCounts:
-    encoded, _ = table_encoder(book)(network, data, "data")
+    check_unique_columns([str(c) for c in data.columns], "data")
+    maps = column_code_maps(network, [str(c) for c in data.columns], book, source="data")
+    encoded = [encode_codes(data[m.column], m) for m in maps]
     listed, n_bad = cell_problems(encoded, source="data", row_label=lambda r: f"row {data.index[r]!r}")
     if n_bad:
         raise _bad_cells(listed, n_bad)
@@ -904,7 +906,7 @@ def fit(spec: Spec, network: CompiledNetwork, data: pd.DataFrame | str | Path | 
     run = runs[best]
     trace = pd.DataFrame([row for r in runs for row in r.trace])
     trace["chosen"] = trace["restart"] == best
-    report, fitted_spec = _report(problem, run, runs, best, frozen, interval, tol, counts, prior_strength)
+    report, fitted_spec = _report(problem, run, runs, best, frozen, interval, tol, counts)
     provenance = {
         "data": counts.source, "sha256": counts.sha256, "n_rows": counts.n_rows - n_impossible,
         "n_rows_impossible": n_impossible, "n_patterns": counts.n_patterns, "iterations": run.iterations,
@@ -1284,7 +1286,7 @@ def _interval(mean: float, variance: float, n_effective: float, level: float) ->
 
 
 def _report(problem: _Problem, run: _Run, runs: list[_Run], best: int, frozen, level: float, tol: float,
-            counts: PatternCounts, prior_strength) -> tuple[pd.DataFrame, Spec]:
+            counts: PatternCounts) -> tuple[pd.DataFrame, Spec]:
     expected = run.e_step.counts
     # a family observed in every row that informs it: its parameters' likelihood factor multiplies out of
     # P(e), so their information is its own block (exact Dirichlet for tables, per-configuration for noisy-ORs)
@@ -1448,6 +1450,10 @@ def _warn(result: FitResult, n_impossible: int, counts: PatternCounts) -> None:
     report = result.report
     uninformed = report.loc[report["status"] == STATUS_UNINFORMED, "id"].tolist()
     unidentified = report.loc[report["status"] == STATUS_NOT_IDENTIFIABLE, "id"].tolist()
+    if len(report) and (report["status"] == STATUS_FIXED).all():
+        warnings.warn(f"every parameter is fixed (an empty range or distribution kind fixed, as in a network imported "
+                      f"from BIF), so {counts.source} changed nothing; pass prior_strength=N (a number of "
+                      "pseudo-observations, 0 for maximum likelihood) to learn them.", FitWarning, stacklevel=3)
     if n_impossible:
         warnings.warn(f"{counts.source}: {n_impossible:,} row(s) hold evidence the model's fixed parameters rule out "
                       "(probability zero, e.g. leg_cramps = no with cramp_timing = night) and were left out of the "

@@ -414,6 +414,13 @@ def test_a_hidden_cause_with_three_symptoms_is_identifiable(tmp_path):
     assert ((report["lower"] <= truth) & (truth <= report["upper"])).mean() >= 0.8
 
 
+def test_an_imported_network_has_no_ranges_so_only_a_number_learns_it(alarm, alarm_cohort):
+    with pytest.warns(FitWarning, match="every parameter is fixed"):
+        result = alarm.fit(alarm_cohort.head(500))
+    assert (result.report["status"] == "fixed").all()
+    assert all(np.array_equal(result.model.network.tables[n], alarm.network.tables[n]) for n in alarm.nodes)
+
+
 def test_impossible_rows_are_left_out_with_a_warning(default_model):
     cohort = default_model.simulate(2_000, rng=2, truth=True)
     cohort.loc[:4, "leg_cramps"] = "no"
