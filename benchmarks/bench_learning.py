@@ -206,10 +206,15 @@ def bench_em(args, folder: Path, pyagrum) -> list[dict]:
     print(f"textbook EM in bayescramp (every row in every node's counts), {theirs_iterations} iterations as pyAgrum "
           f"ran: log-likelihood {standard.provenance['log_likelihood']:.9f} against pyAgrum's "
           f"{theirs_log_likelihood:.9f}; largest CPT difference {largest:.2g}")
-    difference = abs(theirs_log_likelihood - ours_small.provenance["log_likelihood"])
-    print(f"log-likelihoods on the first {len(subset):,} rows, both stopped at tol {args.baseline_tol:g}: bayescramp "
-          f"{ours_small.provenance['log_likelihood']:.6f}, pyAgrum {theirs_log_likelihood:.6f} (difference "
-          f"{difference:.3g}, relative {difference / abs(theirs_log_likelihood):.2g})")
+    difference = ours_small.provenance["log_likelihood"] - theirs_log_likelihood
+    print(f"both stopped at tol {args.baseline_tol:g} on the first {len(subset):,} rows: bayescramp after "
+          f"{ours_small.provenance['iterations']} iterations, log-likelihood "
+          f"{ours_small.provenance['log_likelihood']:.6f}; "
+          f"pyAgrum after {theirs_iterations}, {theirs_log_likelihood:.6f} (bayescramp higher by {difference:.3g}; "
+          "pyAgrum's rate criterion reads its EM history, the expected complete-data log-likelihood)")
+    print(f"one pyAgrum iteration on {len(cohort):,} rows (extrapolated, {extrapolated:,.0f} s) takes "
+          f"{extrapolated / ours['seconds']:,.0f}x bayescramp's whole fit ({ours['seconds']:.1f} s, "
+          f"{ours['iterations']} iterations)")
     return lines
 
 
