@@ -542,7 +542,6 @@ class _Problem:
         for name in self.names:
             self.complete &= hard_code[name] >= 0
         self.weights = np.asarray(data.counts, dtype=float)
-        self.impossible_patterns = np.zeros(0, dtype=np.int64)
         self.family_hard = {name: np.all([hard_code[v] >= 0 for v in (*network.parents[name], name)], axis=0)
                             for name in self.names}
 
@@ -573,11 +572,10 @@ class _State:
 class _EStep:
     counts: dict[str, np.ndarray]      # node -> [U, k] expected counts from rows informing it
     log_likelihood: float
-    log_pe: np.ndarray                 # [n_patterns] (0 where weight 0 and not computed)
 
 
-def _e_step(problem: _Problem, state: _State, nodes: Sequence[str], complete_counts: Mapping[str, np.ndarray],
-            *, all_patterns: bool = False) -> _EStep:
+def _e_step(problem: _Problem, state: _State, nodes: Sequence[str], complete_counts: Mapping[str, np.ndarray]
+            ) -> _EStep:
     """Expected family counts over the patterns (complete ones counted directly) and ``log P(data)``."""
     network = problem.network
     weights = problem.weights
@@ -588,8 +586,7 @@ def _e_step(problem: _Problem, state: _State, nodes: Sequence[str], complete_cou
         observed = observed.reshape(-1)
         full = tables.get(name, network.tables[name]).reshape(-1)
         log_likelihood += float(np.where(observed > 0, observed * np.log(np.where(observed > 0, full, 1.0)), 0.0).sum())
-    log_pe = np.zeros(problem.data.n_patterns)
-    pending = np.flatnonzero(((weights > 0) | all_patterns) & ~problem.complete)
+    pending = np.flatnonzero((weights > 0) & ~problem.complete)
     per_row_tables = {n: t[None] for n, t in tables.items()}
     for start in range(0, len(pending), ENGINE_BLOCK):
         rows = pending[start:start + ENGINE_BLOCK]
@@ -597,14 +594,13 @@ def _e_step(problem: _Problem, state: _State, nodes: Sequence[str], complete_cou
         wanted = [n for n in nodes if problem.informed[n][rows].any()]
         result = propagate(network, likelihood, targets=[], families=wanted, tables=per_row_tables,
                            n_rows=len(rows))
-        log_pe[rows] = result.log_evidence_probability
         w = weights[rows]
         log_likelihood += float(np.where(w > 0, w * result.log_evidence_probability, 0.0).sum())
         for name in wanted:
             family = result.families[name].reshape(len(rows), -1)
             effective = np.where(problem.informed[name][rows] & (w > 0), w, 0.0)
             counts[name] += (effective @ np.nan_to_num(family)).reshape(counts[name].shape)
-    return _EStep(counts=counts, log_likelihood=log_likelihood, log_pe=log_pe)
+    return _EStep(counts=counts, log_likelihood=log_likelihood)
 
 
 def _complete_counts(problem: _Problem) -> dict[str, np.ndarray]:
@@ -976,7 +972,6 @@ def _drop_impossible(problem: _Problem, start: _State, nodes: Sequence[str]) -> 
         possible[rows] = ~result.impossible
     n_impossible = int(round(float(problem.weights[~possible].sum())))
     problem.drop(possible)
-    problem.impossible_patterns = np.flatnonzero(~possible)
     if problem.weights.sum() <= 0:
         raise InputError(f"{problem.data.source}: every row's evidence is impossible under the model's fixed "
                          "parameters (structural zeros); expected rows the model allows.")
