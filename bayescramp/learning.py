@@ -1097,18 +1097,30 @@ def _family_posteriors(problem: _Problem, state: _State, rows: np.ndarray, nodes
 
 
 def _observed_information(problem: _Problem, run: _Run, coordinates: list[_Coordinate]) -> np.ndarray:
-    """Σ over rows of the outer products of the per-row scores of ``coordinates`` (empirical information)."""
+    """The observed information of ``coordinates``, summed over rows.
+
+    In a row where a node's family is observed (hard findings on the node and its parents),
+    ``log P(e)`` splits into that family's ``log θ(x | u)`` plus terms free of it, so the row's
+    information about the node is exactly its score's outer product (a multinomial's Hessian)
+    and has no cross terms with other nodes. The rest of the row, where hidden states couple the
+    nodes, is estimated by the outer product of the row's score over those nodes (the empirical
+    information; Fisher's identity gives each score from the family posteriors). Keeping the
+    exact part exact stops a few rows in a rare configuration from making the estimate singular.
+    """
     size = len(coordinates)
     information = np.zeros((size, size))
     if not size:
         return information
     nodes = list(dict.fromkeys(c.node for c in coordinates))
     by_node = {n: [i for i, c in enumerate(coordinates) if c.node == n] for n in nodes}
+    node_of = np.array([nodes.index(c.node) for c in coordinates])
+    same_node = node_of[:, None] == node_of[None, :]
     rows_all = np.flatnonzero(problem.weights > 0)
     for start in range(0, len(rows_all), ENGINE_BLOCK):
         rows = rows_all[start:start + ENGINE_BLOCK]
         families = _family_posteriors(problem, run.state, rows, nodes)
         scores = np.zeros((len(rows), size))
+        observed = np.zeros((len(rows), size), dtype=bool)
         for name in nodes:
             family = families[name]
             where = by_node[name]
@@ -1129,7 +1141,11 @@ def _observed_information(problem: _Problem, run: _Run, coordinates: list[_Coord
                 per_configuration = -family[:, :, 0] + family[:, :, 1] * ratio
                 score = per_configuration @ (node.activity[:, ps] / (1.0 - values[ps]))
             scores[:, where] = np.where(informed, score, 0.0)
-        information += scores.T @ (scores * problem.weights[rows][:, None])
+            observed[:, where] = problem.family_hard[name][rows][:, None]
+        weights = problem.weights[rows][:, None]
+        exact = np.where(observed, scores, 0.0)
+        coupled = np.where(observed, 0.0, scores)
+        information += np.where(same_node, exact.T @ (exact * weights), 0.0) + coupled.T @ (coupled * weights)
     return information
 
 
@@ -1178,25 +1194,23 @@ def _prior_information(problem: _Problem, run: _Run, coordinates: list[_Coordina
 
 def _complete_information(problem: _Problem, run: _Run, coordinates: list[_Coordinate],
                           counts: Mapping[str, np.ndarray]) -> np.ndarray:
-    """The information a fully observed family would give, per node block (the identifiability yardstick)."""
+    """The information the rows would carry if every family were observed (the identifiability yardstick).
+
+    The same estimator as for observed families (the per-row score's outer product), over the
+    expected counts of each family configuration: ``m_j / θ_j² + m_r / θ_r²`` for a table row,
+    the per-configuration sum for a noisy-OR. Where every family is observed it equals the
+    observed information, so the share is 1.
+    """
 
     def weight(name, u, j, reference, theta):
-        n_u = counts[name][u].sum()
-        return n_u / theta[u, j], n_u / theta[u, reference]
+        m = counts[name][u]
+        return m[j] / theta[u, j] ** 2, m[reference] / theta[u, reference] ** 2
 
     information = _row_information(problem, run, coordinates, weight)
     for name in dict.fromkeys(c.node for c in coordinates if c.u < 0):
-        node = problem.noisy[name]
         where = [i for i, c in enumerate(coordinates) if c.node == name]
-        ps = np.array([coordinates[i].j for i in where])
-        values = run.state.noisy[name]
-        off = np.exp(-node.activity @ _t_of(values))
-        on = 1.0 - off
-        n_u = counts[name].sum(axis=1)
-        # d P(on | u) / d λ_p = [p acts in u] · P(off | u) / (1 − λ_p)
-        derivative = node.activity[:, ps] * off[:, None] / (1.0 - values[ps])[None, :]
-        weight_u = np.where(on > 0, n_u / np.where(on > 0, on * off, 1.0), 0.0)
-        information[np.ix_(where, where)] += derivative.T @ (derivative * weight_u[:, None])
+        block = [coordinates[i] for i in where]
+        information[np.ix_(where, where)] += _configuration_information(problem, run, block, counts)
     return information
 
 
