@@ -37,19 +37,22 @@ distinct evidence patterns once, and updates every free parameter of the model:
   never lowers ``J``) finds the maximum. This is the exact M-step that one step of the
   hidden-cause augmentation (each active cause's inhibitor and the leak latent) only approximates.
 - **Intervals.** A table family observed in every row that informs it has the exact Dirichlet
-  posterior. Otherwise the covariance is the inverse of the observed information, estimated by
-  the sum over rows of the outer products of the per-row scores (Fisher's identity gives each
-  row's score from its family posteriors; Meilijson 1989), plus the pseudo-counts' curvature.
-  Each parameter's posterior is then the Beta with the fitted value as mean and that variance,
-  and the interval is its central ``interval`` (default 95%, the reading of a prior range).
+  posterior. Otherwise the covariance is the inverse of the observed information plus the
+  pseudo-counts' curvature. A row that observes a node's family contributes that node's exact
+  information (its likelihood factorises: no cross terms); where hidden states couple nodes the
+  row's information is estimated by the outer product of its score over those nodes (the
+  empirical information, Meilijson 1989; Fisher's identity gives each score from the family
+  posteriors). Each parameter's posterior is then the Beta with the fitted value as mean and that
+  variance, and the interval is its central ``interval`` (default 95%, the reading of a range).
 - **Uninformed and non-identifiable parameters.** A parameter whose parent configuration has no
   expected count in rows that inform its node keeps its prior value (status ``uninformed``,
   :class:`UninformedParameterWarning`). A parameter is flagged ``not_identifiable``
   (:class:`NotIdentifiableWarning`) when the observed columns carry less than
-  :data:`IDENTIFIABLE_SHARE` (1%) of the information a fully observed family would give about it
-  (the "fraction of observed information", from the observed information matrix with the
-  parameter's partners profiled out), or when restarts that reach an equally good ``J`` disagree
-  about it by more than its interval's width (for example swapped labels of a hidden node).
+  :data:`IDENTIFIABLE_SHARE` (1%) of the information the same rows would carry about it if every
+  family were observed (the fraction of observed information of Dempster, Laird & Rubin, each
+  from the inverse of its information matrix, so the parameter's partners are profiled out), or
+  when restarts that reach an equally good ``J`` disagree about it by more than its interval's
+  width (for example swapped labels of a hidden node).
 
 This module works on a :class:`~bayescramp.spec.Spec` and its compiled network; ``Model.fit``
 is the user's entry point.
