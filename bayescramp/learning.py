@@ -87,7 +87,7 @@ __all__ = ["fit", "FitResult", "PatternCounts", "count_patterns", "FitWarning", 
            "NotIdentifiableWarning", "ImpossibleRowsWarning", "NotConvergedWarning", "IDENTIFIABLE_SHARE",
            "DEFAULT_MAX_ITER", "DEFAULT_TOL", "DEFAULT_RESTARTS"]
 
-#: A parameter is flagged not identifiable below this share of a fully observed family's information.
+#: A parameter is flagged not identifiable below this share of the information fully observed families would give.
 IDENTIFIABLE_SHARE = 0.01
 DEFAULT_MAX_ITER = 500
 DEFAULT_TOL = 1e-6
@@ -721,10 +721,10 @@ class FitResult:
         ``interval`` of the parameter's posterior), ``change_in_widths`` ((fitted − prior) / (prior
         high − prior low); NaN for an empty range), ``expected_count`` (expected number of rows in
         the parameter's parent configuration among rows that inform its node: its effective sample
-        size), ``prior_count`` (its pseudo-observations), ``information_share`` (share of a fully
-        observed family's information the observed columns carry: 1 when the family is observed,
-        near 0 when the data say nothing about it), ``status`` (``fitted``, ``fixed``,
-        ``uninformed``, ``not_identifiable``) and ``note``.
+        size), ``prior_count`` (its pseudo-observations), ``information_share`` (share of the
+        information the same rows would carry if every family were observed that the observed
+        columns carry: 1 when the family is observed, near 0 when the data cannot tell its value),
+        ``status`` (``fitted``, ``fixed``, ``uninformed``, ``not_identifiable``) and ``note``.
     log_likelihood_trace : DataFrame
         Per restart and EM iteration: ``log_likelihood`` (natural log of P(data) under the values
         of that iteration), ``prior_term`` (Σ α log θ) and ``objective`` (their sum, which EM
@@ -1351,8 +1351,8 @@ def _report(problem: _Problem, run: _Run, runs: list[_Run], best: int, frozen, l
                 row.update(lower=lower, upper=upper, information_share=share)
                 notes = []
                 if share < IDENTIFIABLE_SHARE:
-                    notes.append(f"the observed columns carry {share:.2g} of the information a fully observed "
-                                 "family would")
+                    notes.append(f"the observed columns carry {share:.2g} of the information observed families "
+                                 "would")
                 width = upper - lower
                 if spread.get(parameter_id, 0.0) > max(width, 1e-3):
                     notes.append(f"restarts with equally good fits differ by {spread[parameter_id]:.3g}")
