@@ -101,6 +101,8 @@ MIN_EXPECTED_COUNT = 1e-8
 # a free value of exactly 0 or 1 would never move in EM: starting points keep this far from them
 _START_MARGIN = 1e-3
 _T_MAX = 50.0
+#: A fitted value closer than this to 0 (or to 1 for a noisy-OR parameter) counts as on the boundary.
+_BOUNDARY = 1e-10
 
 STATUS_FITTED, STATUS_FIXED, STATUS_UNINFORMED, STATUS_NOT_IDENTIFIABLE = (
     "fitted", "fixed", "uninformed", "not_identifiable")
@@ -1056,7 +1058,8 @@ def _coordinates(problem: _Problem, run: _Run, frozen, nodes: set[str]) -> list[
             continue
         theta = run.state.tables[name].reshape(node.prior.shape)
         for u in np.flatnonzero(node.free.any(axis=1) & ~frozen.get(name, np.zeros(len(node.prior), bool))):
-            free = np.flatnonzero(node.free[u] & (theta[u] > 0))
+            # an entry at (or underflowing to) 0 is on the boundary: no interior coordinate
+            free = np.flatnonzero(node.free[u] & (theta[u] > _BOUNDARY))
             if len(free) < 2:
                 continue
             reference = int(free[np.argmax(theta[u, free])])
@@ -1066,7 +1069,7 @@ def _coordinates(problem: _Problem, run: _Run, frozen, nodes: set[str]) -> list[
             continue
         values = run.state.noisy.get(name, node.prior)
         # a link at 0 (its lower bound) still has a score; only a value of 1 has none
-        learn = node.free & ~frozen.get(name, np.zeros(len(node.ids), bool)) & (values < 1)
+        learn = node.free & ~frozen.get(name, np.zeros(len(node.ids), bool)) & (values < 1.0 - _BOUNDARY)
         coordinates.extend(_Coordinate(name, -1, int(p), -1) for p in np.flatnonzero(learn))
     return coordinates
 
@@ -1280,14 +1283,14 @@ def _interval(mean: float, variance: float, n_effective: float, level: float) ->
     if shapes is not None:
         lower, upper = stats.beta.ppf([tail, 1.0 - tail], *shapes)
         return min(float(lower), mean), max(float(upper), mean), shapes
-    if mean <= 0.0 or mean >= 1.0:
+    if mean <= _BOUNDARY or mean >= 1.0 - _BOUNDARY:
         if math.isfinite(variance) and variance > 0:
             reach = min(1.0, float(stats.norm.ppf(level)) * math.sqrt(variance))
         elif n_effective > 0:
             reach = 1.0 - (1.0 - level) ** (1.0 / (n_effective + 1.0))
         else:
             reach = 1.0
-        return (0.0, reach, None) if mean <= 0.0 else (1.0 - reach, 1.0, None)
+        return (0.0, max(reach, mean), None) if mean <= 0.5 else (min(1.0 - reach, mean), 1.0, None)
     if variance == 0.0:
         return mean, mean, None
     return 0.0, 1.0, None
