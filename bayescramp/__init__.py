@@ -6,6 +6,7 @@ which users should read and question.
 
 from ._errors import BayescrampError, EvidenceError, InputError, SpecError
 from .codebook import Codebook, load_codebook
+from .learning import FitResult, FitWarning
 from .model import Model, Posterior, load_model
 from .prevalence import prevalence
 from .scenario import Comparison, compare
@@ -49,6 +50,8 @@ __all__ = [
     "prevalence",
     "compare",
     "Comparison",
+    "FitResult",
+    "FitWarning",
     "validate",
     "ValidationReport",
     "BayescrampError",

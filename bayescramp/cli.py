@@ -731,6 +731,73 @@ def _raise_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+def _add_fit(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "fit", help="learn the parameters from a cohort file; write them as a prior overlay",
+        description="Update every free parameter from a cohort (CSV or Parquet, streamed): a Bayesian update on "
+                    "complete data, EM when cells are blank or nodes have no column (hidden). Each parameter's "
+                    "prior pseudo-counts come from its value and range (or --prior-strength). Writes an overlay "
+                    "(TOML) with the fitted values, their intervals, basis = \"fitted\" and the data's provenance; "
+                    "load it with load_model(PRIORS..., OUTPUT). Prints the largest changes in units of the prior's "
+                    "width and warns about parameters no row informs or the data cannot identify.",
+        epilog="example: bayescramp fit cohort.csv -o learned.toml --seed 1")
+    parser.add_argument("data", metavar="DATA", help="cohort file: .csv, .csv.gz or .parquet")
+    parser.add_argument("-o", "--output", required=True, metavar="FILE.toml", help="the overlay to write (.toml)")
+    _priors_argument(parser)
+    parser.add_argument("--codebook", metavar="FILE",
+                        help="TOML codebook mapping the file's columns and codes to nodes and states")
+    parser.add_argument("--max-iter", type=int, default=500, metavar="N", help="EM iterations per restart (500)")
+    parser.add_argument("--tol", type=float, default=1e-6, metavar="X",
+                        help="stop when the objective's relative increase is below X (default 1e-6)")
+    parser.add_argument("--restarts", type=int, default=3, metavar="K",
+                        help="EM runs: from the priors, then from random starting points (default 3)")
+    parser.add_argument("--seed", type=int, default=None, metavar="S", help="seed of the random restarts")
+    parser.add_argument("--prior-strength", default="ranges", metavar="ranges|N",
+                        help="pseudo-observations per parameter: 'ranges' (from each value and range, the default) "
+                             "or a number N (0: maximum likelihood)")
+    parser.add_argument("--top", type=int, default=10, metavar="K", help="largest changes listed (default 10)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    _RUNNERS["fit"] = _run_fit
+
+
+def _run_fit(args: argparse.Namespace) -> int:
+    import time
+    import warnings
+
+    if not args.output.lower().endswith(".toml"):
+        raise InputError(f"-o {args.output}: an overlay is a TOML file; expected a name ending in .toml.")
+    if args.top < 0:
+        raise InputError(f"--top: got {args.top}; expected a number of parameters >= 0.")
+    strength = args.prior_strength
+    if strength != "ranges":
+        try:
+            strength = float(strength)
+        except ValueError:
+            raise InputError(f"--prior-strength: got {strength!r}; expected 'ranges' or a number of "
+                             "pseudo-observations >= 0.") from None
+    model = _load(args)
+    started = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = model.fit(args.data, codebook=args.codebook, prior_strength=strength, max_iter=args.max_iter,
+                           tol=args.tol, n_restarts=args.restarts, rng=args.seed, progress=not args.quiet)
+    path = result.save_overlay(args.output)
+    seconds = time.perf_counter() - started
+    for warning in caught:
+        print(f"bayescramp: warning: {warning.message}", file=sys.stderr)
+    print(f"{result.summary()} {seconds:.1f} s; wrote {path}")
+    shown = result.largest_changes(args.top)
+    if len(shown):
+        print("\nlargest changes (in units of the prior's width; '-' for an empty prior range):")
+        print(f"{'parameter':<84}{'prior':>9}{'fitted':>9}{'interval':>22}{'change':>8}{'count':>11}  status")
+        for row in shown.itertuples():
+            change = f"{row.change_in_widths:+.2f}" if row.change_in_widths == row.change_in_widths else "-"
+            interval = f"[{row.lower:.4g}, {row.upper:.4g}]"
+            print(f"{row.id:<84}{row.prior:>9.4g}{row.fitted:>9.4g}{interval:>22}{change:>8}"
+                  f"{row.expected_count:>11,.0f}  {row.status}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = _Parser(prog="bayescramp",
@@ -740,7 +807,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
     for add in (_add_query, _add_priors, _add_export, _add_simulate, _add_explain, _add_plot, _add_validate,
-                _add_sensitivity, _add_score, _add_prevalence):
+                _add_sensitivity, _add_score, _add_prevalence, _add_fit):
         add(subparsers)
     return parser
 

@@ -15,7 +15,7 @@ from .evidence import case_evidence, case_likelihood, impossible_evidence_error
 from .priors import load_spec
 from .scoring import default_targets, score_frame
 from .simulate import sample_codes
-from .spec import Spec, check, parameters_by_id, with_parameters
+from .spec import Spec, check, parameter_kind, parameters_by_id, with_parameters
 from .survey import resolve_codebook
 
 __all__ = ["load_model", "Model", "Posterior"]
@@ -440,6 +440,57 @@ class Model:
 
         return tune(self.spec, self.network, evidence, target, threshold, parameters=parameters)
 
+    def fit(self, data: pd.DataFrame | str | Path, *, codebook=None, prior_strength: str | float | Mapping = "ranges",
+            max_iter: int = 500, tol: float = 1e-6, n_restarts: int = 3, rng: np.random.Generator | int | None = None,
+            interval: float = 0.95, progress: bool = False):
+        """Update the parameters from a cohort: Bayesian update on complete data, EM with blanks and hidden nodes.
+
+        Each parameter's prior pseudo-counts come from its value and range (the Beta of the
+        credible intervals), or ``prior_strength`` pseudo-observations (0: maximum likelihood).
+        Nodes without a column are hidden; blank cells are no finding. See
+        :func:`bayescramp.learning.fit` for the method, the objective EM maximises, the intervals
+        and the identifiability checks.
+
+        Parameters
+        ----------
+        data : DataFrame or path
+            A table, or a ``.csv``/``.csv.gz``/``.parquet`` file (streamed in chunks).
+        codebook : Codebook or path, optional
+        prior_strength : "ranges", number, or mapping {node: number or "ranges"}
+        max_iter, tol : int, float
+            EM stops after ``max_iter`` iterations or when the objective's relative increase is below ``tol``.
+        n_restarts : int
+            EM runs from the model's values and from random starting points (``rng``); the best is kept.
+        rng : numpy Generator or int seed, optional
+        interval : float
+            Probability inside each fitted parameter's interval (0.95: comparable with prior ranges).
+        progress : bool
+            Progress bar of EM iterations.
+
+        Returns
+        -------
+        FitResult
+            ``.model`` (the fitted Model), ``.report`` (per parameter: prior, fitted, interval, change in
+            prior widths, expected count, status), ``.log_likelihood_trace``, ``.provenance`` and
+            ``.save_overlay(path)``.
+
+        Examples
+        --------
+        >>> import warnings
+        >>> from bayescramp.learning import FitWarning
+        >>> model = load_model()
+        >>> cohort = model.simulate(2_000, rng=1, truth=True)     # every node observed: no EM needed
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore", FitWarning)      # rare parent configurations no row holds
+        ...     result = model.fit(cohort, rng=1)
+        >>> result.report.loc[0, ["id", "status"]].tolist()
+        ['P(diuretic=thiazide)', 'fitted']
+        """
+        from .learning import fit
+
+        return fit(self.spec, self.network, data, codebook=codebook, prior_strength=prior_strength, max_iter=max_iter,
+                   tol=tol, n_restarts=n_restarts, rng=rng, interval=interval, progress=progress, model_type=Model)
+
     def parameters(self) -> pd.DataFrame:
         """Every free parameter, one row each.
 
@@ -454,7 +505,7 @@ class Model:
         """
         rows = []
         for parameter_id, (node, parameter) in parameters_by_id(self.spec).items():
-            kind, parents, state = _describe(parameter_id, node)
+            kind, parents, state = parameter_kind(parameter_id)
             rows.append({"id": parameter_id, "node": node, "parents": parents, "state": state, "kind": kind,
                          "value": parameter.value, "low": parameter.low, "high": parameter.high,
                          "source": parameter.source, "basis": parameter.basis, "note": parameter.note})
@@ -484,14 +535,3 @@ class Model:
         name = self.spec.meta.get("name", "model")
         return f"Model({name!r}, {len(self.nodes)} nodes, {len(parameters_by_id(self.spec))} parameters)"
 
-
-def _describe(parameter_id: str, node: str) -> tuple[str, str, str]:
-    """(kind, named parent configuration, state or link) of a parameter id."""
-    if parameter_id.startswith("leak("):
-        return "leak", "", ""
-    if parameter_id.startswith("link("):
-        inner = parameter_id[len("link("):-1]
-        return "link", inner.split("<-", 1)[1], ""
-    inner = parameter_id[2:-1]
-    head, _, given = inner.partition("|")
-    return "table", given, head.split("=", 1)[1]

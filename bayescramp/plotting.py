@@ -16,7 +16,7 @@ import pandas as pd
 from ._errors import EvidenceError, InputError, one_of
 
 __all__ = ["layered_layout", "plot_network", "plot_case", "plot_cohort", "plot_evidence_impact", "plot_reliability",
-           "plot_tornado", "plot_prevalence"]
+           "plot_tornado", "plot_prevalence", "plot_fit"]
 
 _POSITIVE = ("present", "yes")
 _PRIOR_COLOUR = "#b8b8b8"
@@ -588,4 +588,88 @@ def plot_tornado(sensitivity: pd.DataFrame, *, top: int = 10, title: str | None 
     ax.set_xlabel("posterior probability")
     ax.legend(loc="lower right", fontsize=8)
     ax.set_title(title or f"tornado: the {len(rows)} parameters moving the posterior most over their ranges")
+    return figure
+
+
+def plot_fit(report: pd.DataFrame, *, truth: Mapping[str, float] | pd.Series | None = None,
+             parameters: Sequence[str] | None = None, top: int | None = 20, title: str | None = None, ax=None):
+    """Prior against fitted (and true) values of a model's parameters: one line per parameter.
+
+    Parameters
+    ----------
+    report : DataFrame
+        ``Model.fit(...).report`` (needs ``id``, ``prior``, ``prior_low``, ``prior_high``, ``fitted``,
+        ``lower``, ``upper`` and ``status``).
+    truth : mapping or Series, optional
+        Parameter id -> the value it was simulated with, drawn as a black cross.
+    parameters : sequence of str, optional
+        The parameter ids to draw (default: the ``top`` that moved most in units of their prior's width).
+    top : int or None
+        How many parameters to draw when ``parameters`` is not given (None: all fitted ones).
+    title : str, optional
+    ax : matplotlib Axes, optional
+        Draw into this Axes (its figure is returned); default a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Grey: the prior value and its range; red: the fitted value and its interval; black cross:
+        the truth. Labels end with ``(not identifiable)`` or ``(uninformed)`` where the fit says so.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> report = pd.DataFrame({"id": ["P(a=yes)"], "prior": [0.2], "prior_low": [0.1], "prior_high": [0.3],
+    ...                        "fitted": [0.25], "lower": [0.22], "upper": [0.28], "status": ["fitted"],
+    ...                        "change_in_widths": [0.25]})
+    >>> len(plot_fit(report, truth={"P(a=yes)": 0.26}).axes)
+    1
+    """
+    import textwrap
+
+    needed = ["id", "prior", "prior_low", "prior_high", "fitted", "lower", "upper", "status"]
+    missing = [c for c in needed if c not in report.columns]
+    if missing:
+        raise InputError(f"plot_fit: column {missing[0]!r} is missing; expected the report of Model.fit with columns "
+                         f"{one_of(needed)}.")
+    if parameters is not None:
+        unknown = [p for p in parameters if p not in set(report["id"])]
+        if unknown:
+            raise InputError(f"plot_fit: parameters names {unknown[0]!r}, which the report does not hold; expected "
+                             "ids from its id column.")
+        rows = report.set_index("id").loc[list(parameters)].reset_index()
+    else:
+        rows = report[report["status"] != "fixed"].copy()
+        moved = (rows["fitted"] - rows["prior"]).abs()
+        change = rows["change_in_widths"].abs() if "change_in_widths" in rows else moved
+        rows = rows.assign(_order=change.fillna(moved))
+        rows = rows.sort_values("_order", ascending=False, kind="stable")
+        if top is not None:
+            if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
+                raise InputError(f"plot_fit: top got {top!r}; expected a positive whole number or None.")
+            rows = rows.head(int(top))
+    rows = rows.iloc[::-1]
+    flags = {"not_identifiable": " (not identifiable)", "uninformed": " (uninformed)"}
+    labels = ["\n".join(textwrap.wrap(_pretty(str(r.id)).replace("|", " | ").replace(",", ", "), 55,
+                                       break_on_hyphens=False)) + flags.get(r.status, "") for r in rows.itertuples()]
+    if ax is None:
+        n_lines = sum(label.count("\n") + 1 for label in labels)
+        figure = _figure(10.0, 0.17 * n_lines + 0.15 * len(rows) + 1.4)
+        ax = figure.add_subplot()
+    else:
+        figure = ax.figure
+    y = np.arange(len(rows), dtype=float)
+    ax.hlines(y + 0.15, rows["prior_low"], rows["prior_high"], color=_PRIOR_COLOUR, linewidth=4, label="prior range")
+    ax.plot(rows["prior"], y + 0.15, "o", color="#7f7f7f", markersize=5, label="prior value")
+    ax.hlines(y - 0.15, rows["lower"], rows["upper"], color=_POSTERIOR_COLOUR, linewidth=2, label="fitted interval")
+    ax.plot(rows["fitted"], y - 0.15, "o", color=_POSTERIOR_COLOUR, markersize=5, label="fitted value")
+    if truth is not None:
+        truth = pd.Series(truth, dtype=float)
+        known = rows["id"].isin(truth.index).to_numpy()
+        ax.plot(truth.reindex(rows["id"]).to_numpy()[known], y[known], "x", color="black", markersize=7,
+                label="truth")
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_xlabel("probability")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(title or f"prior and fitted values of {len(rows)} parameters")
     return figure

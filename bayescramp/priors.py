@@ -10,7 +10,6 @@ from __future__ import annotations
 import difflib
 import math
 import tomllib
-from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from .spec import (
     leak_parameter_id,
     link_parameter_id,
     parameters_by_id,
+    replace_parameters,
     table_parameter_id,
     validate,
 )
@@ -554,17 +554,4 @@ def _apply_overrides(spec: Spec, overrides: list[tuple[str, Any, str, int]], def
             replacements[parameter_id] = parameter
     if problems:
         return spec
-    nodes = dict(spec.nodes)
-    for name, node in spec.nodes.items():
-        if isinstance(node.cpd, TableCPD):
-            rows = tuple(
-                replace(row, probability={s: (replacements.get(p.id, p) if p is not None else None)
-                                          for s, p in row.probability.items()})
-                for row in node.cpd.rows)
-            nodes[name] = replace(node, cpd=TableCPD(rows=rows))
-        else:
-            leak = replacements.get(node.cpd.leak.id, node.cpd.leak)
-            links = {parent: {s: replacements.get(p.id, p) for s, p in by_state.items()}
-                     for parent, by_state in node.cpd.links.items()}
-            nodes[name] = replace(node, cpd=NoisyOrCPD(leak=leak, links=links))
-    return replace(spec, nodes=nodes)
+    return replace_parameters(spec, replacements)

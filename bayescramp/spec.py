@@ -36,16 +36,18 @@ __all__ = [
     "parameters_by_id",
     "with_parameters",
     "silent_share",
+    "replace_parameters",
     "table_parameter_id",
     "leak_parameter_id",
     "link_parameter_id",
+    "parameter_kind",
 ]
 
 #: How far a fully explicit table row may stray from summing to 1.
 ROW_SUM_TOLERANCE = 1e-6
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
-BASES = ("evidence", "derived", "expert", "imported", "structural")
+BASES = ("evidence", "derived", "expert", "imported", "structural", "fitted")
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,8 @@ class Parameter:
     low, high : float
         Plausible range, ``low <= value <= high``.
     basis : str
-        ``evidence``, ``derived``, ``expert`` (judgement), ``imported`` or ``structural``.
+        ``evidence``, ``derived``, ``expert`` (judgement), ``imported``, ``structural`` or
+        ``fitted`` (learned from data by :mod:`bayescramp.learning`).
     source : str
         Evidence-file row ids or a citation.
     note : str
@@ -208,6 +211,27 @@ def leak_parameter_id(node: str) -> str:
 def link_parameter_id(node: str, parent: str, parent_state: str) -> str:
     """Id of a noisy-OR link: ``link(node<-parent=state)``."""
     return f"link({node}<-{parent}={parent_state})"
+
+
+def parameter_kind(parameter_id: str) -> tuple[str, str, str]:
+    """``(kind, configuration, state)`` of a parameter id.
+
+    The kind is ``table``, ``leak`` or ``link``; the configuration is the named parent
+    configuration (``parent=state`` for a link); the state is a table entry's.
+
+    Examples
+    --------
+    >>> parameter_kind("P(anemia=present|iron_deficiency=present)")
+    ('table', 'iron_deficiency=present', 'present')
+    >>> parameter_kind("link(fatigue<-anemia=present)")
+    ('link', 'anemia=present', '')
+    """
+    if parameter_id.startswith("leak("):
+        return "leak", "", ""
+    if parameter_id.startswith("link("):
+        return "link", parameter_id[len("link("):-1].split("<-", 1)[1], ""
+    head, _, given = parameter_id[len("P("):-1].partition("|")
+    return "table", given, head.split("=", 1)[1]
 
 
 def _where(location: str, fallback: str) -> str:
@@ -607,3 +631,37 @@ def _covary_row(row: TableRow, values: Mapping[str, float]) -> TableRow:
     for state, parameter in changed.items():
         probability[state] = _set(parameter, float(values[parameter.id]))
     return replace(row, probability=probability)
+
+
+def replace_parameters(spec: Spec, replacements: Mapping[str, Parameter]) -> Spec:
+    """A copy of ``spec`` with whole parameters (value, range, basis, source, ...) replaced by id.
+
+    Unlike :func:`with_parameters` nothing co-varies: a table row's other entries stay as
+    they are (a ``remainder`` state follows automatically), so the caller keeps rows summing
+    to 1. Ids not in ``spec`` are ignored; check them with :func:`parameters_by_id` first.
+
+    Examples
+    --------
+    >>> from bayescramp.priors import load_spec
+    >>> spec = load_spec()
+    >>> old = parameters_by_id(spec)["P(diuretic=thiazide)"][1]
+    >>> new = replace_parameters(spec, {old.id: replace(old, value=0.1, basis="fitted")})
+    >>> parameters_by_id(new)["P(diuretic=thiazide)"][1].basis
+    'fitted'
+    """
+    if not replacements:
+        return spec
+    nodes = dict(spec.nodes)
+    for name, node in spec.nodes.items():
+        if isinstance(node.cpd, TableCPD):
+            rows = tuple(
+                replace(row, probability={s: (replacements.get(p.id, p) if p is not None else None)
+                                          for s, p in row.probability.items()})
+                for row in node.cpd.rows)
+            nodes[name] = replace(node, cpd=TableCPD(rows=rows))
+        else:
+            leak = replacements.get(node.cpd.leak.id, node.cpd.leak)
+            links = {parent: {s: replacements.get(p.id, p) for s, p in by_state.items()}
+                     for parent, by_state in node.cpd.links.items()}
+            nodes[name] = replace(node, cpd=NoisyOrCPD(leak=leak, links=links))
+    return replace(spec, nodes=nodes)

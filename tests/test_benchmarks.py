@@ -63,3 +63,29 @@ def test_bench_prevalence_quick_against_samplics(capsys):
     assert [row[0].split(" (")[0] for row in table] == ["one scoring pass", "`bayescramp.prevalence`",
                                                          "samplics `TaylorEstimator`"]
     assert "Largest difference between bayescramp and samplics" in out
+
+
+@pytest.fixture(scope="module")
+def bench_learning():
+    path = ROOT / "benchmarks" / "bench_learning.py"
+    spec = importlib.util.spec_from_file_location("bench_learning", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_learning"] = module
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop("bench_learning", None)
+
+
+def test_bench_learning_quick(bench_learning, capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        has_pyagrum = importlib.util.find_spec("pyagrum") is not None
+    assert bench_learning.main(["--quick"] + ([] if has_pyagrum else ["--no-pyagrum"])) == 0
+    out = capsys.readouterr().out
+    table = _table(out, bench_learning.HEADER)
+    tools = {row[1] for row in table}
+    assert {"bayescramp Model.fit", "bayescramp score_file (one scoring pass)"} <= tools
+    assert not has_pyagrum or "pyAgrum BNLearner EM (extrapolated)" in tools
+    assert any(row[-1].endswith("scoring passes") for row in table)

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import bayescramp
 from bayescramp import plotting
 from bayescramp.cli import main
 from bayescramp.validation import validate
@@ -161,3 +162,25 @@ def test_cli_plot_cohort_with_weights(default_model, tmp_path, capsys):
     assert main(["plot", "cohort", str(tmp_path / "scored.csv"), "--weights", "nope", "-o",
                  str(tmp_path / "d.png")]) == 1
     assert "no column 'nope' for weights" in capsys.readouterr().err
+
+
+def test_fit_plot_draws_prior_fitted_and_truth(tiny_model):
+    import warnings
+
+    from bayescramp.learning import FitWarning
+
+    cohort = tiny_model.simulate(2_000, rng=1, truth=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        result = tiny_model.fit(cohort)
+    truth = tiny_model.parameters().set_index("id")["value"]
+    figure = plotting.plot_fit(result.report, truth=truth, top=3)
+    ax = figure.axes[0]
+    assert len(ax.get_yticklabels()) == 3
+    assert {t.get_text() for t in ax.get_legend().get_texts()} >= {"prior range", "fitted interval", "truth"}
+    from matplotlib.figure import Figure
+
+    axes = Figure().subplots(1, 2)
+    assert plotting.plot_fit(result.report, parameters=["P(medication=drug)"], ax=axes[1]) is axes[1].figure
+    with pytest.raises(bayescramp.InputError, match="does not hold"):
+        plotting.plot_fit(result.report, parameters=["nope"])
