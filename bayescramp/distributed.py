@@ -29,7 +29,7 @@ from ._errors import InputError
 from .codebook import Codebook, table_encoder
 from .scoring import STATUS_IMPOSSIBLE, STATUS_OK, score_frame
 from .survey import ScoreSummary, network_of, resolve_codebook
-from .tabular import table_format
+from .tabular import check_not_input, table_format
 
 __all__ = ["score_dask", "score_dask_file"]
 
@@ -146,6 +146,7 @@ def score_dask_file(input: str | Path, output: str | Path, *, model=None,
     if not output.parent.exists():
         raise InputError(f"{output}: the output folder {output.parent} does not exist; expected an existing folder "
                          "(create it first).")
+    check_not_input(output, [input, *_expand(str(input))])
     ddf = _read(input)
     scored = score_dask(ddf, model=model, codebook=codebook, targets=targets, id_columns=id_columns,
                         keep_columns=keep_columns, on_invalid=on_invalid, source=str(input))

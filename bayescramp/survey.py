@@ -44,7 +44,7 @@ from .scoring import (
     score_encoded,
     target_columns,
 )
-from .tabular import atomic_path, table_format
+from .tabular import atomic_path, check_not_input, table_format
 
 __all__ = ["score_file", "ScoreSummary", "example_paths", "DEFAULT_CHUNK_SIZE", "network_of", "resolve_codebook"]
 
@@ -366,8 +366,7 @@ def score_file(input: str | Path, output: str | Path, *, model=None, codebook: C
     input, output = Path(input), Path(output)
     output_kind = table_format(output)
     source = _Source(input)
-    if output.resolve() == input.resolve():
-        raise InputError(f"{output}: is the input file; expected a different output path.")
+    check_not_input(output, [input])
     network = network_of(model)
     book = resolve_codebook(codebook)
     id_columns = [id_columns] if isinstance(id_columns, str) else id_columns
