@@ -11,8 +11,9 @@ import json
 import math
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from ._errors import BayescrampError, InputError
 
@@ -485,6 +486,10 @@ def _add_score(subparsers) -> None:
     parser.add_argument("--on-invalid", choices=("error", "flag"), default="error",
                         help="error (default): a cell that cannot be read stops the run and nothing is written; "
                              "flag: write every row, bad rows get status 'invalid: <reason>' and no posterior")
+    parser.add_argument("--unmatched", choices=("warn", "error", "ignore"), default="warn",
+                        help="columns that look like evidence but are not used (a near spelling of a node or codebook "
+                             "column, e.g. 'leg cramp', 'fatigue_2'): warn (default: a line in the summary), error "
+                             "(refuse the file) or ignore. Names match ignoring case and surrounding spaces")
     parser.add_argument("--engine", choices=("local", "dask"), default="local",
                         help="local (default) or dask (a Dask cluster; needs bayescramp[dask])")
     parser.add_argument("--scheduler", metavar="ADDRESS",
@@ -523,18 +528,19 @@ def _score_options(args: argparse.Namespace) -> dict:
             "codebook": codebook, "targets": args.targets, "id_columns": args.id_columns,
             "keep_columns": args.keep_columns,
             "chunk_size": DEFAULT_CHUNK_SIZE if args.chunk_size is None else args.chunk_size,
-            "on_invalid": args.on_invalid, "progress": not args.quiet,
+            "on_invalid": args.on_invalid, "progress": not args.quiet, "unmatched": args.unmatched,
             **({"interval": args.interval, "n_draws": args.draws, "rng": args.seed, "explain": args.explain}
                if args.engine == "local" else {})}
 
 
 def _run_score(args: argparse.Namespace) -> int:
-    import signal
+    import warnings
+
+    from ._errors import UnmatchedColumnsWarning
 
     options = _score_options(args)
-    # a kill (SIGTERM) unwinds like Ctrl-C, so the temporary output is removed
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnmatchedColumnsWarning)  # the summary lists them
         if args.engine == "dask":
             try:
                 from .distributed import score_dask_file
@@ -547,14 +553,48 @@ def _run_score(args: argparse.Namespace) -> int:
             from .survey import score_file
 
             summary = score_file(**options)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     print(summary)
     return EXIT_OK
 
 
-def _raise_interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+#: Signals that stop a run the way Ctrl-C does: the stack unwinds, temporaries are removed,
+#: nothing is left at the output, and the exit code is 128 + the signal number.
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM")
+
+
+class _Stopped(KeyboardInterrupt):
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop(signum, frame) -> None:
+    import signal
+
+    for name in STOP_SIGNALS:  # the clean-up that follows runs undisturbed by a second signal
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
+    raise _Stopped(signum)
+
+
+@contextmanager
+def _stop_signals_unwind() -> Iterator[None]:
+    """Turn the catchable stop signals into an exception while the command runs (main thread only)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+    for name in STOP_SIGNALS:
+        number = getattr(signal, name, None)
+        if number is not None:
+            previous[number] = signal.signal(number, _stop)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -592,14 +632,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:
         return int(exit_.code or 0)
     try:
-        return _RUNNERS[args.command](args)
+        with _stop_signals_unwind():
+            return _RUNNERS[args.command](args)
     except BayescrampError as error:
         for problem in error.problems:
             print(f"bayescramp: error: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("bayescramp: interrupted; no output was written.", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as error:
+        import signal
+
+        number = getattr(error, "signum", signal.SIGINT)
+        print(f"bayescramp: stopped by {signal.Signals(number).name}; no output was written (temporary files "
+              "removed).", file=sys.stderr)
+        return 128 + number
     except BrokenPipeError:
         return EXIT_OK
     except OSError as error:

@@ -26,7 +26,7 @@ import dask.dataframe as dd
 import pandas as pd
 
 from ._errors import InputError
-from .codebook import Codebook, table_encoder
+from .codebook import Codebook, plan_columns, table_encoder
 from .scoring import STATUS_IMPOSSIBLE, STATUS_OK, score_frame
 from .survey import ScoreSummary, network_of, resolve_codebook
 from .tabular import check_not_input, table_format
@@ -37,7 +37,7 @@ __all__ = ["score_dask", "score_dask_file"]
 def score_dask(ddf: dd.DataFrame, *, model=None, codebook: Codebook | str | Path | None = None,
                targets: Sequence[str] | None = None, id_columns: Sequence[str] | None = None,
                keep_columns: Sequence[str] | None = None, on_invalid: str = "error",
-               source: str = "dask DataFrame") -> dd.DataFrame:
+               source: str = "dask DataFrame", unmatched: str = "warn") -> dd.DataFrame:
     """Posteriors for every row of a Dask DataFrame, lazily, one partition at a time.
 
     Parameters
@@ -55,6 +55,9 @@ def score_dask(ddf: dd.DataFrame, *, model=None, codebook: Codebook | str | Path
         cell raises :class:`~bayescramp.InputError` when the result is computed.
     source : str
         What the data is called in messages.
+    unmatched : {"warn", "error", "ignore"}
+        Columns that look like evidence but are not used, as in :func:`bayescramp.score_file`:
+        reported once, when the graph is built (never from the workers).
 
     Returns
     -------
@@ -73,7 +76,10 @@ def score_dask(ddf: dd.DataFrame, *, model=None, codebook: Codebook | str | Path
         raise InputError(f"score_dask: got {type(ddf).__name__}; expected a dask DataFrame (use score_file for "
                          "files and Model.score for pandas DataFrames).")
     network = network_of(model)
-    encoder = partial(table_encoder(resolve_codebook(codebook), id_columns=id_columns, keep_columns=keep_columns),
+    book = resolve_codebook(codebook)
+    plan_columns(network, [str(c) for c in ddf.columns], book, id_columns=id_columns, keep_columns=keep_columns,
+                 source=source, unmatched=unmatched)
+    encoder = partial(table_encoder(book, id_columns=id_columns, keep_columns=keep_columns, unmatched="ignore"),
                       source=source)
     meta = score_frame(network, ddf._meta, targets=targets, encoder=encoder, on_invalid=on_invalid, source=source)
     return ddf.map_partitions(_score_partition, network, targets, encoder, on_invalid, meta.dtypes.to_dict(), source,
@@ -113,7 +119,7 @@ def score_dask_file(input: str | Path, output: str | Path, *, model=None,
                     codebook: Codebook | str | Path | None = None, targets: Sequence[str] | None = None,
                     id_columns: Sequence[str] | None = None, keep_columns: Sequence[str] | None = None,
                     on_invalid: str = "error", scheduler: str | None = None, progress: bool = True,
-                    chunk_size: int | None = None) -> ScoreSummary:
+                    chunk_size: int | None = None, unmatched: str = "warn") -> ScoreSummary:
     """Score partitioned CSV or Parquet on a Dask cluster and write the output atomically.
 
     Parameters
@@ -148,8 +154,11 @@ def score_dask_file(input: str | Path, output: str | Path, *, model=None,
                          "(create it first).")
     check_not_input(output, [input, *_expand(str(input))])
     ddf = _read(input)
+    _, _, found = plan_columns(network_of(model), [str(c) for c in ddf.columns], resolve_codebook(codebook),
+                               id_columns=id_columns, keep_columns=keep_columns, source=str(input),
+                               unmatched="ignore")
     scored = score_dask(ddf, model=model, codebook=codebook, targets=targets, id_columns=id_columns,
-                        keep_columns=keep_columns, on_invalid=on_invalid, source=str(input))
+                        keep_columns=keep_columns, on_invalid=on_invalid, source=str(input), unmatched=unmatched)
     temporary = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.", suffix=".partial"))
     parts = temporary / "parts"
     parts.mkdir()
@@ -190,7 +199,8 @@ def score_dask_file(input: str | Path, output: str | Path, *, model=None,
     invalid = int(totals[[str(k).startswith("invalid") for k in totals.index]].sum())
     return ScoreSummary(input=input, output=output, n_rows=int(totals.sum()), n_ok=int(totals.get(STATUS_OK, 0)),
                         n_impossible=int(totals.get(STATUS_IMPOSSIBLE, 0)), n_invalid=invalid,
-                        seconds=time.perf_counter() - started)
+                        seconds=time.perf_counter() - started,
+                        unmatched_columns=found if unmatched != "ignore" else {})
 
 
 def _write_part(scored: pd.DataFrame, folder: str, kind: str, partition_info=None) -> pd.DataFrame:

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 from ._errors import InputError, one_of
-from .codebook import check_unique_columns, column_code_maps
+from .codebook import table_encoder
 from .engine import CompiledNetwork, propagate_codes
-from .evidence import EncodedColumn, encode_codes
+from .evidence import EncodedColumn
 
 __all__ = ["default_targets", "target_columns", "check_targets", "encode_frame", "score_frame", "STATUS_OK",
            "STATUS_IMPOSSIBLE", "MAX_LISTED_PROBLEMS", "PatternCache", "ScoredRows", "score_encoded",
@@ -74,28 +74,24 @@ def check_targets(network: CompiledNetwork, targets: Sequence[str] | None, obser
     return list(targets)
 
 
-def encode_frame(network: CompiledNetwork, data: pd.DataFrame) -> tuple[list[EncodedColumn], list[str]]:
+def encode_frame(network: CompiledNetwork, data: pd.DataFrame, *, unmatched: str = "warn"
+                 ) -> tuple[list[EncodedColumn], list[str]]:
     """Encode the columns named like nodes; return them and the names of pass-through columns.
+
+    Column names match node names ignoring case and surrounding spaces; columns that look like
+    evidence but are not used are reported as ``unmatched`` says
+    (:func:`bayescramp.codebook.plan_columns`). A table with no evidence column is scored on
+    the priors.
 
     Examples
     --------
     >>> from bayescramp.engine import compile_spec
     >>> from bayescramp.priors import load_spec
-    >>> encoded, passthrough = encode_frame(compile_spec(load_spec()), pd.DataFrame({"id": [1], "fatigue": ["y"]}))
+    >>> encoded, passthrough = encode_frame(compile_spec(load_spec()), pd.DataFrame({"id": [1], "Fatigue": ["y"]}))
     >>> encoded[0].codes.tolist(), passthrough
     ([1], ['id'])
     """
-    columns = [str(c) for c in data.columns]
-    check_unique_columns(columns, "columns")
-    maps = [m for m in _plain_maps(network, columns)]
-    used = {m.column for m in maps}
-    return [encode_codes(data[m.column], m) for m in maps], [c for c in columns if c not in used]
-
-
-def _plain_maps(network: CompiledNetwork, columns: Sequence[str]):
-    if not any(c in network.states for c in columns):
-        return []
-    return column_code_maps(network, columns)
+    return table_encoder(unmatched=unmatched, require_evidence=False)(network, data, source="columns")
 
 
 class PatternCache:

@@ -31,7 +31,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from ._errors import EvidenceError, InputError
-from .codebook import Codebook, check_unique_columns, column_code_maps, load_codebook, passthrough_columns
+from .codebook import Codebook, load_codebook, plan_columns
 from .engine import CompiledNetwork, compile_spec
 from .evidence import encode_codes
 from .priors import load_spec
@@ -113,6 +113,8 @@ class ScoreSummary:
         Distinct evidence patterns propagated through the engine (None when not counted, as with Dask).
     seconds : float
         Wall time.
+    unmatched_columns : dict
+        Columns that look like evidence but were not used -> the node or codebook column they resemble.
     """
 
     input: Path
@@ -124,6 +126,7 @@ class ScoreSummary:
     invalid_by_column: dict[str, int] = field(default_factory=dict)
     n_patterns: int | None = None
     seconds: float = 0.0
+    unmatched_columns: dict[str, str] = field(default_factory=dict)
 
     @property
     def rows_per_second(self) -> float:
@@ -137,7 +140,14 @@ class ScoreSummary:
         return (f"scored {self.n_rows:,} rows of {self.input.name} in {self.seconds:.1f} s "
                 f"({self.rows_per_second:,.0f} rows/s): {self.n_ok:,} ok, {self.n_impossible:,} impossible evidence, "
                 f"{flagged}; " + (f"{self.n_patterns:,} distinct evidence patterns; " if self.n_patterns is not None
-                                  else "") + f"wrote {Path(self.output).resolve()}")
+                                  else "") + f"wrote {Path(self.output).resolve()}" + self._unmatched_line())
+
+    def _unmatched_line(self) -> str:
+        if not self.unmatched_columns:
+            return ""
+        listed = ", ".join(f"{column!r} (like {like})" for column, like in self.unmatched_columns.items())
+        return (f"\nnot used: {len(self.unmatched_columns)} column(s) that look like evidence: {listed}; rename them "
+                "to node names or map them in a codebook (--unmatched error refuses such files).")
 
 
 class _Source:
@@ -295,7 +305,7 @@ def score_file(input: str | Path, output: str | Path, *, model=None, codebook: C
                keep_columns: Sequence[str] | str | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE,
                on_invalid: str = "error", progress: bool = True, interval: float | None = None,
                n_draws: int = 1000, rng: np.random.Generator | int | None = None,
-               explain: bool = False) -> ScoreSummary:
+               explain: bool = False, unmatched: str = "warn") -> ScoreSummary:
     """Score every row of a survey file and write the posteriors, streaming and atomically.
 
     Parameters
@@ -335,6 +345,12 @@ def score_file(input: str | Path, output: str | Path, *, model=None, codebook: C
     explain : bool
         Also write ``top_finding_<node>`` per target: the finding whose retraction lowers that
         posterior most (:func:`bayescramp.explain.top_findings`); empty when no finding raised it.
+    unmatched : {"warn", "error", "ignore"}
+        Columns that look like evidence but are not used (a near spelling of a node or codebook
+        column, such as ``leg cramp`` or ``fatigue_2``): an
+        :class:`~bayescramp.UnmatchedColumnsWarning` (and ``summary.unmatched_columns``), an
+        :class:`InputError` before anything is read, or nothing. Column names match nodes and
+        codebook columns ignoring case and surrounding spaces.
 
     Returns
     -------
@@ -371,11 +387,9 @@ def score_file(input: str | Path, output: str | Path, *, model=None, codebook: C
     book = resolve_codebook(codebook)
     id_columns = [id_columns] if isinstance(id_columns, str) else id_columns
     keep_columns = [keep_columns] if isinstance(keep_columns, str) else keep_columns
-    check_unique_columns(source.columns, str(input))
-    maps = column_code_maps(network, source.columns, book, source=str(input))
-    ids = id_columns if id_columns is not None else (book.id_columns if book else [])
-    keeps = keep_columns if keep_columns is not None else (book.keep_columns if book else [])
-    passthrough = passthrough_columns(source.columns, maps, ids, keeps, source=str(input))
+    maps, passthrough, unmatched_columns = plan_columns(network, source.columns, book, id_columns=id_columns,
+                                                        keep_columns=keep_columns, source=str(input),
+                                                        unmatched=unmatched)
     targets = check_targets(network, targets, [m.node for m in maps])
     names = [name for name, _, _ in target_columns(network, targets)]
     interval_names = [f"{name}_{side}" for name in names for side in ("lower", "upper")] if interval else []
@@ -395,7 +409,8 @@ def score_file(input: str | Path, output: str | Path, *, model=None, codebook: C
         + [pa.field("evidence_probability", pa.float64()), pa.field("log_evidence_probability", pa.float64()),
            pa.field("status", pa.string())])
     cache = PatternCache(network, [m.node for m in maps], [m.alphabet.vectors for m in maps], targets)
-    summary = ScoreSummary(input=input, output=output)
+    summary = ScoreSummary(input=input, output=output,
+                           unmatched_columns=unmatched_columns if unmatched != "ignore" else {})
     problems: list[str] = []
     n_bad_cells = 0
     bar = _progress_bar(progress, source.n_rows)

@@ -7,11 +7,14 @@ error is one sentence with the same text from either engine.
 """
 
 import os
+import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
+import bayescramp
 from bayescramp.cli import main
 
 ENGINES = ["local", "dask"]
@@ -115,3 +118,128 @@ def test_dask_glob_matching_the_output_is_refused(tmp_path, capsys):
     assert score(tmp_path / "part-*.csv", "-o", tmp_path / "part-1.csv", "--engine", "dask") == 1
     assert "part-1.csv: is the input file" in capsys.readouterr().err
     assert (tmp_path / "part-1.csv").read_text() == SURVEY_TEXT
+
+
+# -- 2. column names: matched ignoring case and surrounding spaces; near misses reported ------------------------
+
+EXACT = pd.DataFrame({"id": [1, 2, 3], "leg_cramps": ["yes", "no", ""], "fatigue": ["no", "", "yes"]})
+
+
+def test_spaced_and_capitalised_node_columns_are_evidence(default_model):
+    spelled = EXACT.rename(columns={"leg_cramps": " leg_cramps", "fatigue": "Fatigue"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scored = default_model.score(spelled)
+    expected = default_model.score(EXACT)
+    assert list(scored.columns) == list(expected.columns)
+    pd.testing.assert_frame_equal(scored, expected)
+    assert scored["p_magnesium_deficiency"].nunique() == 3  # the findings were used
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_spaced_and_capitalised_node_columns_are_evidence_in_files(tmp_path, capsys, engine, default_model):
+    (tmp_path / "survey.csv").write_text('id, leg_cramps,FATIGUE \n1,yes,no\n2,no,\n3,,yes\n')
+    assert score(tmp_path / "survey.csv", "-o", tmp_path / "out.csv", "--engine", engine) == 0
+    assert "not used" not in capsys.readouterr().out
+    scored = pd.read_csv(tmp_path / "out.csv")
+    expected = default_model.score(EXACT)
+    assert list(scored.columns) == list(expected.columns)
+    np.testing.assert_allclose(scored["p_magnesium_deficiency"], expected["p_magnesium_deficiency"], rtol=1e-12)
+
+
+NEAR_MISSES = {"leg cramp": "node leg_cramps", "fatigue_2": "node fatigue", "Anaemia": "node anemia",
+               "had-muscle-spasms": "node muscle_spasms"}
+
+
+def test_near_miss_columns_warn_in_the_api_and_can_be_refused_or_ignored(default_model):
+    frame = pd.DataFrame({"id": [1], "leg_cramps": ["yes"], **{name: ["yes"] for name in NEAR_MISSES}})
+    with pytest.warns(bayescramp.UnmatchedColumnsWarning) as caught:
+        scored = default_model.score(frame)
+    [warning] = caught
+    for name, like in NEAR_MISSES.items():
+        assert f"{name!r} (like {like})" in str(warning.message)
+    assert "'id'" not in str(warning.message)
+    assert list(scored.columns[:5]) == ["id", *NEAR_MISSES]  # passed through, as before
+    with pytest.raises(bayescramp.InputError) as error:
+        default_model.score(frame, unmatched="error")
+    assert len(error.value.problems) == len(NEAR_MISSES)
+    assert "column 'leg cramp' looks like node leg_cramps but is not used as evidence" in str(error.value)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        default_model.score(frame, unmatched="ignore")
+    with pytest.raises(bayescramp.InputError, match="unmatched: got 'loud'; expected one of warn, error, ignore"):
+        default_model.score(frame, unmatched="loud")
+
+
+def test_near_miss_columns_warn_in_score_file_and_are_listed_in_the_summary(tmp_path):
+    (tmp_path / "survey.csv").write_text("id,leg_cramps,leg cramp,fatigue_2\n1,yes,no,yes\n")
+    with pytest.warns(bayescramp.UnmatchedColumnsWarning, match="2 column"):
+        summary = bayescramp.score_file(tmp_path / "survey.csv", tmp_path / "out.csv", progress=False)
+    assert summary.unmatched_columns == {"leg cramp": "node leg_cramps", "fatigue_2": "node fatigue"}
+    assert "\nnot used: 2 column(s) that look like evidence: 'leg cramp' (like node leg_cramps)" in str(summary)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_near_miss_columns_are_a_summary_line_or_an_error_on_the_command_line(tmp_path, capsys, engine):
+    (tmp_path / "survey.csv").write_text("id,leg_cramps,fatigue_2\n1,yes,yes\n2,no,no\n")
+    out = tmp_path / "out.csv"
+    assert score(tmp_path / "survey.csv", "-o", out, "--engine", engine) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""  # not a Python warning: a line of the summary
+    lines = captured.out.splitlines()
+    assert lines[0].startswith("scored 2 rows") and lines[1].startswith("not used: 1 column(s)")
+    assert "'fatigue_2' (like node fatigue)" in lines[1]
+    out.unlink()
+    assert score(tmp_path / "survey.csv", "-o", out, "--engine", engine, "--unmatched", "error") == 1
+    [line] = only_error_lines(capsys.readouterr().err)
+    assert "column 'fatigue_2' looks like node fatigue but is not used as evidence" in line
+    assert not out.exists()
+    assert score(tmp_path / "survey.csv", "-o", out, "--engine", engine, "--unmatched", "ignore") == 0
+    assert "not used" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_two_columns_matching_one_node_is_an_error_naming_both(tmp_path, capsys, engine, default_model):
+    (tmp_path / "survey.csv").write_text("id,fatigue,Fatigue \n1,yes,no\n")
+    assert score(tmp_path / "survey.csv", "-o", tmp_path / "out.csv", "--engine", engine) == 1
+    [line] = only_error_lines(capsys.readouterr().err)
+    assert "columns 'fatigue', 'Fatigue ' all match 'fatigue'" in line
+    with pytest.raises(bayescramp.InputError, match="columns 'fatigue', 'FATIGUE' all match 'fatigue'"):
+        default_model.score(pd.DataFrame({"fatigue": ["yes"], "FATIGUE": ["no"]}))
+
+
+def test_codebook_columns_and_id_columns_match_ignoring_case_and_spaces(tmp_path, default_model):
+    book = tmp_path / "book.toml"
+    book.write_text('[codebook]\nid_columns = ["seqn"]\n[nodes.muscle_spasms]\ncolumn = "BCQ020"\n'
+                    'code_set = "nhanes_yes_no"\n')
+    frame = pd.DataFrame({"SEQN": [7, 8], " bcq020": ["1", "2"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scored = default_model.score(frame, codebook=book)
+    assert list(scored.columns[:1]) == ["SEQN"]
+    expected = default_model.score(pd.DataFrame({"muscle_spasms": ["yes", "no"]}))
+    np.testing.assert_allclose(scored["p_calcium_deficiency"], expected["p_calcium_deficiency"], rtol=1e-12)
+
+
+def test_a_node_column_the_codebook_does_not_map_is_reported(tmp_path, default_model):
+    book = tmp_path / "book.toml"
+    book.write_text('[nodes.muscle_spasms]\ncolumn = "BCQ020"\ncode_set = "nhanes_yes_no"\n')
+    frame = pd.DataFrame({"BCQ020": ["1"], "fatigue": ["yes"], "bcq_020_note": ["x"]})
+    with pytest.warns(bayescramp.UnmatchedColumnsWarning) as caught:
+        default_model.score(frame, codebook=book)
+    assert "'fatigue' (like node fatigue)" in str(caught[0].message)
+    assert "bcq_020_note" not in str(caught[0].message)  # codebook columns match by letters only, not by part
+
+
+def test_explain_and_score_dask_use_the_same_matching(default_model):
+    import dask.dataframe as dd
+
+    spelled = pd.DataFrame({"Leg_Cramps ": ["yes"], "fatigue": ["no"]})
+    plain = pd.DataFrame({"leg_cramps": ["yes"], "fatigue": ["no"]})
+    assert default_model.explain(spelled)["finding"].tolist() == default_model.explain(plain)["finding"].tolist()
+    with pytest.warns(bayescramp.UnmatchedColumnsWarning, match="'fatigues' \\(like node fatigue\\)"):
+        lazy = bayescramp.score_dask(dd.from_pandas(spelled.assign(fatigues="x"), npartitions=1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warned once, when the graph was built; never from the partitions
+        computed = lazy.compute(scheduler="sync")
+    np.testing.assert_allclose(computed["p_magnesium_deficiency"], default_model.score(plain)["p_magnesium_deficiency"])
