@@ -605,6 +605,8 @@ def evidence_like_columns(columns: Sequence[str], used: Sequence[str], nodes: Se
     used = set(used)
     candidates = [(_letters(n), f"node {n}", True) for n in nodes]
     candidates += [(_letters(c), f"codebook column {c}", False) for c in codebook_columns]
+    # one matcher per node name, its second sequence indexed once (as difflib.get_close_matches does)
+    matchers = {key: difflib.SequenceMatcher(None, b=key) for key, _, is_node in candidates if is_node}
     found = {}
     for column in columns:
         if column in used:
@@ -615,11 +617,16 @@ def evidence_like_columns(columns: Sequence[str], used: Sequence[str], nodes: Se
         for key, label, is_node in candidates:
             if not key:
                 continue
-            if letters == key or (is_node and len(key) >= 4 and (
-                    key in letters or difflib.SequenceMatcher(None, letters, key).ratio() >= NEAR_NODE_NAME)):
+            if letters == key or (is_node and len(key) >= 4 and (key in letters or _near(matchers[key], letters))):
                 found[column] = label
                 break
     return found
+
+
+def _near(matcher: difflib.SequenceMatcher, letters: str) -> bool:
+    matcher.set_seq1(letters)
+    return (matcher.real_quick_ratio() >= NEAR_NODE_NAME and matcher.quick_ratio() >= NEAR_NODE_NAME
+            and matcher.ratio() >= NEAR_NODE_NAME)
 
 
 def _report_unmatched(unmatched: Mapping[str, str], policy: str, source: str) -> None:

@@ -63,7 +63,7 @@ def test_bad_cells_exit_1_and_write_nothing(tmp_path, capsys):
     survey = tmp_path / "survey.csv"
     survey.write_text("fatigue\nyes\noften\n")
     assert main(["score", str(survey), "-o", str(tmp_path / "out.csv"), "--quiet"]) == 1
-    assert "survey.csv, row 3, column 'fatigue': got 'often'" in capsys.readouterr().err
+    assert "survey.csv, line 3, column 'fatigue': got 'often'" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["survey.csv"]
 
 
