@@ -23,7 +23,7 @@ from .evidence import EncodedColumn
 
 __all__ = ["default_targets", "target_columns", "check_targets", "encode_frame", "score_frame", "STATUS_OK",
            "STATUS_IMPOSSIBLE", "MAX_LISTED_PROBLEMS", "PatternCache", "ScoredRows", "score_encoded",
-           "cell_problems", "invalid_error"]
+           "cell_problems", "invalid_error", "invalid_counts"]
 
 STATUS_OK = "ok"
 STATUS_IMPOSSIBLE = "impossible_evidence"
@@ -242,6 +242,22 @@ def cell_problems(encoded: Sequence[EncodedColumn], *, source: str,
     listed = [f"{source}, {row_label(r)}, column {encoded[j].column!r}: got {_show(v)}; expected "
               f"{encoded[j].expected}." for r, j, v in candidates[:MAX_LISTED_PROBLEMS]]
     return listed, n_bad
+
+
+def invalid_counts(encoded: Sequence[EncodedColumn]) -> dict[str, int]:
+    """Rows with a bad cell, per source column: a row bad in two columns counts under both.
+
+    Examples
+    --------
+    >>> from bayescramp.evidence import encode_column
+    >>> invalid_counts([encode_column(["yes", "often", "?"], "fatigue", ("no", "yes"))])
+    {'fatigue': 2}
+    """
+    by_column: dict[str, list[np.ndarray]] = {}
+    for column in encoded:
+        by_column.setdefault(column.column, []).append(column.bad_rows)
+    counts = {column: len(np.unique(np.concatenate(rows))) for column, rows in by_column.items()}
+    return {column: n for column, n in counts.items() if n}
 
 
 def _show(value) -> str:

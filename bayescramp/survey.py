@@ -28,12 +28,13 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from ._errors import EvidenceError, InputError
-from .codebook import Codebook, load_codebook, plan_columns
+from .codebook import Codebook, check_unique_columns, load_codebook, plan_columns
 from .engine import CompiledNetwork, compile_spec
 from .evidence import encode_codes
 from .priors import load_spec
@@ -42,13 +43,15 @@ from .scoring import (
     PatternCache,
     cell_problems,
     check_targets,
+    invalid_counts,
     invalid_error,
     score_encoded,
     target_columns,
 )
 from .tabular import atomic_path, check_not_input, input_format, table_format
 
-__all__ = ["score_file", "ScoreSummary", "example_paths", "DEFAULT_CHUNK_SIZE", "network_of", "resolve_codebook"]
+__all__ = ["score_file", "ScoreSummary", "example_paths", "DEFAULT_CHUNK_SIZE", "network_of", "resolve_codebook",
+           "check_file", "CSV_BLOCK_SIZE"]
 
 #: Rows read, scored and written at a time.
 DEFAULT_CHUNK_SIZE = 100_000
@@ -110,7 +113,8 @@ class ScoreSummary:
         Rows scored; rows whose evidence has probability zero under the model (no
         posterior); rows flagged invalid (``on_invalid="flag"``; no posterior).
     invalid_by_column : dict
-        Column -> number of rows flagged because of it.
+        Column -> number of rows flagged because of a bad cell in it (a row with bad cells in
+        two columns counts under both).
     n_patterns : int or None
         Distinct evidence patterns propagated through the engine (None when not counted, as with Dask).
     seconds : float
@@ -574,7 +578,7 @@ def score_file(input: str | Path, output: str | Path, *, model=None, codebook: C
 def check_file(input: str | Path, *, model=None, codebook: Codebook | str | Path | None = None,
                id_columns: Sequence[str] | str | None = None, keep_columns: Sequence[str] | str | None = None,
                on_invalid: str = "error", output: str | Path | None = None, read_rows: bool = True,
-               chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+               chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[str]:
     """Raise the error :func:`score_file` would raise for this file, without scoring or writing anything.
 
     The same reader and checks as :func:`score_file`, so the messages are the same; the Dask
@@ -591,16 +595,51 @@ def check_file(input: str | Path, *, model=None, codebook: Codebook | str | Path
 
     Other parameters are as in :func:`score_file`.
 
+    Returns
+    -------
+    list of str
+        The file's column names.
+
     Examples
     --------
     >>> survey, codebook = example_paths()
-    >>> check_file(survey, codebook=codebook)
+    >>> check_file(survey, codebook=codebook)[:3]
+    ['SEQN', 'WTINT2YR', 'BCQ010']
     """
     plan = _Plan(input, network_of(model), codebook, id_columns=id_columns, keep_columns=keep_columns,
                  on_invalid=on_invalid, unmatched="ignore", output=output)
     if read_rows:
         for _ in plan.chunks(chunk_size):
             pass
+    return list(plan.source.columns)
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A whole table file (CSV, gzip CSV or Parquet, the format found as :func:`score_file` finds it) as a DataFrame.
+
+    For tables read whole, such as a scored table to plot; the file and its header are checked
+    as :func:`score_file` checks them, and CSV columns get their types from pandas.
+
+    Examples
+    --------
+    >>> survey, _ = example_paths()
+    >>> read_table(survey).shape
+    (20000, 13)
+    """
+    source = _Source(Path(path))
+    check_unique_columns(source.columns, str(path))
+    if source.kind == "parquet":
+        try:
+            return pq.read_table(source.path).to_pandas()
+        except (pa.ArrowException, OSError) as error:
+            raise InputError(f"{path}: cannot be read as Parquet ({error}); expected an intact Parquet file.") from None
+    for _ in source.batches(source.columns, DEFAULT_CHUNK_SIZE):  # ragged rows, said as score_file says them
+        pass
+    try:
+        return pd.read_csv(source.path, compression="gzip" if source.kind == "csv.gz" else None,
+                           encoding="utf-8-sig", index_col=False)
+    except (UnicodeDecodeError, ValueError, OSError, EOFError) as error:
+        raise source._unreadable(error) from None
 
 
 class _Plan:
@@ -782,12 +821,5 @@ def _count(summary: ScoreSummary, scored, encoded) -> None:
     summary.n_invalid += n_invalid
     summary.n_impossible += n_impossible
     summary.n_ok += len(scored.invalid) - n_invalid - n_impossible
-    if n_invalid:
-        # every bad cell counts under its own column (a row bad in two columns counts in both)
-        by_column: dict[str, list[np.ndarray]] = {}
-        for column in encoded:
-            by_column.setdefault(column.column, []).append(column.bad_rows)
-        for column, rows in by_column.items():
-            n = len(np.unique(np.concatenate(rows)))
-            if n:
-                summary.invalid_by_column[column] = summary.invalid_by_column.get(column, 0) + n
+    for column, n in invalid_counts(encoded).items():
+        summary.invalid_by_column[column] = summary.invalid_by_column.get(column, 0) + n

@@ -23,7 +23,7 @@ import pandas as pd
 from ._errors import InputError
 
 __all__ = ["table_format", "input_format", "atomic_path", "write_table", "TABLE_SUFFIXES", "check_not_input",
-           "stale_temporaries", "remove_stale_temporaries"]
+           "stale_temporaries", "remove_stale_temporaries", "temporary_folder"]
 
 TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 # the process umask, read once: finished files get the usual permissions, not mkstemp's 0600
@@ -259,6 +259,31 @@ def atomic_path(path: str | Path, *, folder: bool = False) -> Iterator[Path]:
             shutil.rmtree(temporary, ignore_errors=True)
         else:
             temporary.unlink(missing_ok=True)
+
+
+@contextmanager
+def temporary_folder(beside: str | Path) -> Iterator[Path]:
+    """A hidden working folder beside ``beside``, named like its temporaries, always removed at the end.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as directory:
+    ...     with temporary_folder(Path(directory) / "out.csv") as folder:
+    ...         folder.is_dir()
+    ...     sorted(Path(directory).iterdir())
+    True
+    []
+    """
+    beside = Path(beside)
+    try:
+        folder = Path(tempfile.mkdtemp(dir=beside.parent, prefix=_temporary_prefix(beside), suffix=".partial"))
+    except OSError as error:
+        raise _cannot_write(beside, error) from None
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _replace(source: Path, destination: Path) -> None:

@@ -243,3 +243,188 @@ def test_explain_and_score_dask_use_the_same_matching(default_model):
         warnings.simplefilter("error")  # warned once, when the graph was built; never from the partitions
         computed = lazy.compute(scheduler="sync")
     np.testing.assert_allclose(computed["p_magnesium_deficiency"], default_model.score(plain)["p_magnesium_deficiency"])
+
+
+# -- 4. compression found from the content, formats from names in any case -----------------------------------------
+
+def _gzip(text: str) -> bytes:
+    import gzip
+
+    return gzip.compress(text.encode())
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("name, content", [
+    ("survey.csv", _gzip(SURVEY_TEXT)),           # gzip named .csv
+    ("SURVEY.CSV.GZ", _gzip(SURVEY_TEXT)),        # upper case
+    ("Survey.Csv", SURVEY_TEXT.encode()),          # mixed case, plain
+    ("survey.csv.gz", SURVEY_TEXT.encode()),      # plain text named .csv.gz
+])
+def test_compression_is_found_from_the_content(tmp_path, capsys, default_model, engine, name, content):
+    (tmp_path / name).write_bytes(content)
+    assert score(tmp_path / name, "-o", tmp_path / "out.csv", "--engine", engine) == 0
+    scored = pd.read_csv(tmp_path / "out.csv")
+    expected = default_model.score(EXACT)
+    assert scored["id"].tolist() == [1, 2, 3]
+    np.testing.assert_allclose(scored["p_magnesium_deficiency"], expected["p_magnesium_deficiency"], rtol=1e-12)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("output", ["OUT.CSV.GZ", "Out.Csv.Gz", "OUT.PARQUET"])
+def test_output_format_is_chosen_from_the_name_in_any_case(tmp_path, engine, output):
+    (tmp_path / "survey.csv").write_text(SURVEY_TEXT)
+    assert score(tmp_path / "survey.csv", "-o", tmp_path / output, "--engine", engine) == 0
+    written = tmp_path / output
+    if output.lower().endswith(".parquet"):
+        assert len(pd.read_parquet(written)) == 3
+    else:
+        assert written.read_bytes()[:2] == b"\x1f\x8b"
+        assert len(pd.read_csv(written, compression="gzip")) == 3
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("content, expected", [
+    (__import__("bz2").compress(SURVEY_TEXT.encode()), "survey.csv: is bzip2-compressed; expected CSV text, plain or "
+                                                       "gzip-compressed"),
+    (b"PAR1" + bytes(20), "survey.csv: holds Parquet data, not CSV text; expected CSV (or rename the file to "
+                          "survey.parquet)"),
+    (_gzip(SURVEY_TEXT)[:25], "survey.csv: cannot be read as CSV"),  # a truncated gzip file
+])
+def test_other_content_is_one_sentence(tmp_path, capsys, engine, content, expected):
+    (tmp_path / "survey.csv").write_bytes(content)
+    assert score(tmp_path / "survey.csv", "-o", tmp_path / "out.csv", "--engine", engine) == 1
+    lines = only_error_lines(capsys.readouterr().err)
+    assert expected in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["survey.csv"]
+
+
+# -- 6. the same one-sentence messages from both engines; no traceback, no worker noise --------------------------
+
+def _parquet_with_duplicate_columns(path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_arrays([pa.array(["yes"]), pa.array(["no"])], names=["fatigue", "fatigue"]), path)
+
+
+def _parquet_with(column, path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": [1, 2], "extra": column, "fatigue": ["yes", "no"]}), path)
+
+
+SAME_MESSAGE_CASES = {
+    "empty file": ("survey.csv", b""),
+    "blank lines only": ("survey.csv", b"\n\n\r\n"),
+    "ragged rows": ("survey.csv", b"id,fatigue\n1,yes\n\n2,no,extra\n3\n4,no\n"),
+    "ragged row not UTF-8": ("survey.csv", b"id,fatigue\n1,yes\n2,caf\xe9,extra\n"),
+    "id not UTF-8": ("survey.csv", b"id,fatigue\nab,yes\nd\xe9f,no\n"),
+    "header not UTF-8": ("survey.csv", b"id,fat\xffigue\n1,yes\n"),
+    "bad cell after a quoted line break": ("survey.csv", b'id,note,fatigue\n1,"a\nb",yes\n\n2,c,often\n'),
+    "evidence not UTF-8": ("survey.csv", b"id,fatigue\n1,yes\n2,caf\xe9\n"),
+    "no evidence column": ("survey.csv", b"id,weight\n1,2\n"),
+    "duplicate columns": ("survey.csv", b"id,fatigue,fatigue\n1,yes,no\n"),
+    "duplicate Parquet columns": ("survey.parquet", _parquet_with_duplicate_columns),
+    "Parquet struct column to CSV": ("survey.parquet", lambda path: _parquet_with([{"a": 1}, {"a": 2}], path)),
+    "Parquet list column to CSV": ("survey.parquet", lambda path: _parquet_with([[1], [2, 3]], path)),
+    "missing file": ("absent.csv", None),
+}
+
+
+@pytest.mark.parametrize("case", list(SAME_MESSAGE_CASES))
+def test_both_engines_give_the_same_one_sentence_messages(tmp_path, capsys, case):
+    name, content = SAME_MESSAGE_CASES[case]
+    source = tmp_path / name
+    if callable(content):
+        content(source)
+    elif content is not None:
+        source.write_bytes(content)
+    messages = {}
+    for engine in ENGINES:
+        assert score(source, "-o", tmp_path / "out.csv", "--engine", engine) == 1, engine
+        messages[engine] = only_error_lines(capsys.readouterr().err)
+        assert not (tmp_path / "out.csv").exists()
+        assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert messages["dask"] == messages["local"]
+
+
+def test_line_numbers_count_the_header_blank_lines_and_line_breaks_in_quoted_fields(tmp_path, capsys):
+    rows = ['1,"two\nlines",yes', "", "2,x,no", "\r", '3,"three\r\nlines\nhere",often', "4,y,sometimes"]
+    (tmp_path / "survey.csv").write_bytes(("id,note,fatigue\n" + "\n".join(rows) + "\n").encode())
+    assert score(tmp_path / "survey.csv", "-o", tmp_path / "out.csv") == 1
+    err = capsys.readouterr().err
+    # line 1 the header; 2-3 row 1; 4 blank; 5 row 2; 6 blank (CR LF); 7-9 row 3; 10 row 4
+    assert "survey.csv, line 7, column 'fatigue': got 'often'" in err
+    assert "survey.csv, line 10, column 'fatigue': got 'sometimes'" in err
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_flagged_bytes_that_are_not_utf8_give_the_same_output_from_both_engines(tmp_path, engine):
+    (tmp_path / "survey.csv").write_bytes(b"id,fatigue\n1,yes\n2,caf\xe9\n3,\n")
+    assert score(tmp_path / "survey.csv", "-o", tmp_path / "out.csv", "--engine", engine, "--on-invalid", "flag") == 0
+    scored = pd.read_csv(tmp_path / "out.csv")
+    assert scored["status"][1] == ("invalid: column 'fatigue' got b'caf\\xe9' (not UTF-8 text); expected no, yes, "
+                                   "or yes/no, y/n, true/false, 1/0 (any case), or blank for no finding")
+    assert scored["status"][[0, 2]].tolist() == ["ok", "ok"]
+
+
+def test_dask_empty_folder_and_glob_matching_nothing(tmp_path, capsys):
+    (tmp_path / "parts").mkdir()
+    assert score(tmp_path / "parts", "-o", tmp_path / "out.csv", "--engine", "dask") == 1
+    assert "parts: is a folder holding no Parquet parts (*.parquet)" in only_error_lines(capsys.readouterr().err)[0]
+    assert score(tmp_path / "part-*.csv", "-o", tmp_path / "out.csv", "--engine", "dask") == 1
+    assert "part-*.csv: matches no file" in only_error_lines(capsys.readouterr().err)[0]
+
+
+def test_dask_parts_with_different_columns(tmp_path, capsys):
+    (tmp_path / "part-1.csv").write_text("id,fatigue\n1,yes\n")
+    (tmp_path / "part-2.csv").write_text("id,leg_cramps\n2,no\n")
+    assert score(tmp_path / "part-*.csv", "-o", tmp_path / "out.csv", "--engine", "dask") == 1
+    [line] = only_error_lines(capsys.readouterr().err)
+    assert "part-2.csv: has columns id, leg_cramps, but" in line and "expected every part to have the same" in line
+
+
+def test_dask_bad_cell_in_the_second_part_names_its_file_and_line(tmp_path, capsys):
+    (tmp_path / "part-1.csv").write_text("id,fatigue\n1,yes\n")
+    (tmp_path / "part-2.csv").write_text("id,fatigue\n2,no\n3,often\n")
+    assert score(tmp_path / "part-*.csv", "-o", tmp_path / "out.csv", "--engine", "dask") == 1
+    lines = only_error_lines(capsys.readouterr().err)
+    assert f"{tmp_path / 'part-2.csv'}, line 3, column 'fatigue': got 'often'" in lines[0]
+
+
+def test_dask_reads_a_quoted_line_break_across_its_block_boundary(tmp_path, monkeypatch, default_model):
+    from bayescramp import distributed
+
+    monkeypatch.setattr(distributed, "DASK_CSV_BLOCK_SIZE", 40)
+    rows = "".join(f'{k},"note {k}\nsecond line {k}",{"yes" if k % 2 else "no"}\n' for k in range(12))
+    (tmp_path / "survey.csv").write_text("id,note,fatigue\n" + rows)
+    assert score(tmp_path / "survey.csv", "-o", tmp_path / "out.parquet", "--engine", "dask") == 0
+    scored = pd.read_parquet(tmp_path / "out.parquet")
+    assert scored["id"].astype(int).tolist() == list(range(12))
+    assert scored["note"].tolist() == [f"note {k}\nsecond line {k}" for k in range(12)]
+
+
+def test_usage_errors_exit_2(tmp_path, capsys):
+    (tmp_path / "survey.csv").write_text(SURVEY_TEXT)
+    out = tmp_path / "out.csv"
+    for argv in (["-o", out], [tmp_path / "survey.csv", "--example", "-o", out],
+                 [tmp_path / "survey.csv", "-o", out, "--scheduler", "tcp://127.0.0.1:1"],
+                 [tmp_path / "survey.csv", "-o", out, "--seed", "-1"],
+                 [tmp_path / "survey.csv", "-o", out, "--unmatched", "sometimes"]):
+        assert score(*argv) == 2
+        err = capsys.readouterr().err
+        assert "bayescramp: error: " in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_plot_cohort_on_files_it_cannot_read_is_one_sentence(tmp_path, capsys):
+    (tmp_path / "empty.csv").write_bytes(b"")
+    (tmp_path / "ragged.csv").write_text("p_x,status\n0.5,ok,extra\n")
+    (tmp_path / "zipped.csv").write_bytes(_gzip("p_anemia,status\n0.5,ok\n0.25,ok\n"))
+    assert main(["plot", "cohort", str(tmp_path / "empty.csv"), "-o", str(tmp_path / "c.png")]) == 1
+    assert "empty.csv: the file is empty" in only_error_lines(capsys.readouterr().err)[0]
+    assert main(["plot", "cohort", str(tmp_path / "ragged.csv"), "-o", str(tmp_path / "c.png")]) == 1
+    assert "ragged.csv, line 2: has 3 fields; expected 2" in only_error_lines(capsys.readouterr().err)[0]
+    assert main(["plot", "cohort", str(tmp_path / "zipped.csv"), "-o", str(tmp_path / "c.png")]) == 0
+    assert (tmp_path / "c.png").is_file()
