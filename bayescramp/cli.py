@@ -610,6 +610,36 @@ def _stop_signals_unwind() -> Iterator[None]:
             signal.signal(number, handler)
 
 
+def _add_clean(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "clean", help="remove temporary files left by runs that were killed outright",
+        description="Outputs are written to a hidden temporary beside OUTPUT (.NAME.bayescramp-PID-HOST-XXXX.partial) "
+                    "and renamed only when complete. Ctrl-C and the signals TERM, HUP, QUIT, USR1, USR2 and ALRM "
+                    "remove it; a run killed outright (kill -9, a power cut) cannot, and leaves it behind. The next "
+                    "run writing in the same folder removes such leftovers; this command does it now. Only "
+                    "temporaries of processes no longer running on this host are removed; those of running "
+                    "processes or of other hosts (a shared file system) are listed and kept.",
+        epilog="example: bayescramp clean results/")
+    parser.add_argument("folder", nargs="?", default=".", metavar="DIR",
+                        help="the folder of the outputs (default: the current folder)")
+    _RUNNERS["clean"] = _run_clean
+
+
+def _run_clean(args: argparse.Namespace) -> int:
+    from .tabular import remove_stale_temporaries, stale_temporaries
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: no such folder; expected the folder of a bayescramp output.")
+    removed = remove_stale_temporaries(folder)
+    kept = stale_temporaries(folder)[1]
+    print(f"removed {len(removed)} temporary file(s) of stopped runs in {folder}"
+          + (": " + ", ".join(p.name for p in removed) if removed else ""))
+    if kept:
+        print(f"kept {len(kept)} of running processes or other hosts: " + ", ".join(p.name for p in kept))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = _Parser(prog="bayescramp",
@@ -619,7 +649,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
     for add in (_add_query, _add_priors, _add_export, _add_simulate, _add_explain, _add_plot, _add_validate,
-                _add_sensitivity, _add_score):
+                _add_sensitivity, _add_score, _add_clean):
         add(subparsers)
     return parser
 

@@ -19,7 +19,7 @@ import os
 import shutil
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import partial
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -287,8 +287,8 @@ def _score_on_cluster(ddf, input, output, kind, network, book, targets, id_colum
     network, encoder, meta = _prepare(ddf, model=network, codebook=book, targets=targets, id_columns=id_columns,
                                       keep_columns=keep_columns, on_invalid=on_invalid, source=source,
                                       unmatched="ignore")
-    with atomic_path(output, folder=kind == "parquet") as temporary, temporary_folder(output) as scratch:
-        parts = temporary if kind == "parquet" else scratch
+    with (atomic_path(output, folder=kind == "parquet") as temporary,
+          temporary_folder(output) if kind != "parquet" else nullcontext(temporary) as parts):
         counts = ddf.map_partitions(_score_and_write, network, targets, encoder, on_invalid, meta.dtypes.to_dict(),
                                     source, str(parts), kind,
                                     meta=pd.DataFrame({"key": pd.Series([], dtype=object),

@@ -428,3 +428,129 @@ def test_plot_cohort_on_files_it_cannot_read_is_one_sentence(tmp_path, capsys):
     assert "ragged.csv, line 2: has 3 fields; expected 2" in only_error_lines(capsys.readouterr().err)[0]
     assert main(["plot", "cohort", str(tmp_path / "zipped.csv"), "-o", str(tmp_path / "c.png")]) == 0
     assert (tmp_path / "c.png").is_file()
+
+
+# -- 5. signals and kills: nothing at OUTPUT unless complete; temporaries removed or found later -------------------
+
+ROOT = Path(__file__).parent.parent
+ENV = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+@pytest.fixture(scope="module")
+def slow_folder(tmp_path_factory):
+    """A survey with (nearly) all-distinct evidence patterns: seconds of engine work, so a run can be stopped."""
+    model = bayescramp.load_model()
+    rng = np.random.default_rng(3)
+    n_rows = 150_000
+    columns = {}
+    for node in model.evidence_nodes:
+        states = np.array(list(model.states(node)) + [""], dtype=object)
+        columns[node] = states[rng.integers(0, len(states), n_rows)]
+    folder = tmp_path_factory.mktemp("signals")
+    pd.DataFrame(columns).to_csv(folder / "survey.csv", index=False)
+    return folder
+
+
+def start_and_stop(folder: Path, output: str, stop: int, *extra: str) -> tuple[int, str]:
+    """Start `bayescramp score`, wait until its temporary output exists, send `stop`; return (exit code, stderr)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    process = subprocess.Popen([sys.executable, "-m", "bayescramp", "score", str(folder / "survey.csv"), "-o",
+                                str(folder / output), "--quiet", "--chunk-size", "5000", *extra],
+                               env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    pattern = f".{output}.bayescramp-{process.pid}-*.partial"
+    deadline = time.monotonic() + 120  # a bound on the wait, not a timing assertion
+    while not list(folder.glob(pattern)):
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the run never started writing"
+        time.sleep(0.02)
+    process.send_signal(stop)
+    _, err = process.communicate(timeout=120)
+    assert stop == signal.SIGKILL or process.returncode == 128 + stop, err
+    return process.returncode, err.decode()
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name != "survey.csv")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM"])
+def test_catchable_signals_stop_a_run_cleanly(slow_folder, name):
+    import signal
+
+    stop = getattr(signal, name)
+    _, err = start_and_stop(slow_folder, "out.csv", stop)
+    assert err == f"bayescramp: stopped by {name}; no output was written (temporary files removed).\n"
+    assert leftovers(slow_folder) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, output", [("SIGTERM", "out.parquet"), ("SIGHUP", "out.csv")])
+def test_catchable_signals_stop_a_dask_run_cleanly(slow_folder, name, output):
+    import signal
+
+    _, err = start_and_stop(slow_folder, output, getattr(signal, name), "--engine", "dask")
+    assert err == f"bayescramp: stopped by {name}; no output was written (temporary files removed).\n"
+    assert leftovers(slow_folder) == []  # no .partial folder of parts either
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ENGINES)
+def test_kill_9_leaves_no_output_and_its_temporaries_are_found_later(slow_folder, capsys, engine):
+    import signal
+
+    output = "out.parquet" if engine == "dask" else "out.csv"
+    start_and_stop(slow_folder, output, signal.SIGKILL, "--engine", engine)
+    left = leftovers(slow_folder)
+    assert left and all(name.startswith(f".{output}.bayescramp-") and name.endswith(".partial") for name in left)
+    assert not (slow_folder / output).exists()  # never a file at OUTPUT unless complete
+    assert main(["clean", str(slow_folder)]) == 0
+    assert f"removed {len(left)} temporary file(s) of stopped runs" in capsys.readouterr().out
+    assert leftovers(slow_folder) == []
+
+
+@pytest.mark.slow
+def test_a_later_run_in_the_folder_removes_the_temporaries_of_a_killed_one(slow_folder, tmp_path):
+    import signal
+
+    start_and_stop(slow_folder, "out.csv", signal.SIGKILL)
+    assert leftovers(slow_folder)
+    (slow_folder / "small.csv").write_text(SURVEY_TEXT)
+    try:
+        assert score(slow_folder / "small.csv", "-o", slow_folder / "other.csv") == 0
+        assert leftovers(slow_folder) == ["other.csv", "small.csv"]
+    finally:
+        for name in ("small.csv", "other.csv"):
+            (slow_folder / name).unlink(missing_ok=True)
+
+
+def test_clean_keeps_temporaries_of_running_processes_and_other_hosts(tmp_path, capsys):
+    from bayescramp.tabular import _HOST
+
+    mine = tmp_path / f".out.csv.bayescramp-{os.getpid()}-{_HOST}-abcd1234.partial"
+    other_host = tmp_path / ".out.csv.bayescramp-1-someotherhost-abcd1234.partial"
+    stale = tmp_path / f".out.csv.bayescramp-{_dead_pid()}-{_HOST}-abcd1234.partial"
+    unrelated = tmp_path / ".notes.partial"
+    for path in (mine, other_host, stale, unrelated):
+        path.write_text("x")
+    assert main(["clean", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"removed 1 temporary file(s) of stopped runs in {tmp_path}: {stale.name}" in out
+    assert "kept 2 of running processes or other hosts" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([mine.name, other_host.name, unrelated.name])
+    assert main(["clean", str(tmp_path / "nowhere")]) == 1
+    assert "nowhere: no such folder" in capsys.readouterr().err
+
+
+def _dead_pid() -> int:
+    """The id of a process that has ended."""
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
