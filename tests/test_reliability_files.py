@@ -554,3 +554,69 @@ def _dead_pid() -> int:
     process = subprocess.Popen([sys.executable, "-c", "pass"])
     process.wait()
     return process.pid
+
+
+# -- 7. messages name what the user wrote; counts per column -------------------------------------------------------
+
+def _unwritable_folder(tmp_path: Path) -> Path:
+    """A folder this process cannot write in: read-only for a normal user, /sys for root."""
+    if os.geteuid() != 0:
+        folder = tmp_path / "read-only"
+        folder.mkdir()
+        folder.chmod(0o555)
+        return folder
+    if not os.path.isdir("/sys") or os.access("/sys", os.W_OK) and _can_create_in("/sys"):
+        pytest.skip("no folder this (root) process cannot write in")
+    return Path("/sys")
+
+
+def _can_create_in(folder: str) -> bool:
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("output", ["out.csv", "out.parquet"])
+def test_an_unwritable_output_folder_is_named_not_the_temporary(tmp_path, capsys, engine, output):
+    (tmp_path / "survey.csv").write_text(SURVEY_TEXT)
+    target = _unwritable_folder(tmp_path) / output
+    assert score(tmp_path / "survey.csv", "-o", target, "--engine", engine) == 1
+    [line] = only_error_lines(capsys.readouterr().err)
+    assert line.startswith(f"bayescramp: error: {target}: cannot be written (") and ".partial" not in line
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_an_existing_folder_at_a_csv_output_is_named(tmp_path, capsys, engine):
+    (tmp_path / "survey.csv").write_text(SURVEY_TEXT)
+    (tmp_path / "out.csv").mkdir()
+    assert score(tmp_path / "survey.csv", "-o", tmp_path / "out.csv", "--engine", engine) == 1
+    [line] = only_error_lines(capsys.readouterr().err)
+    assert f"{tmp_path / 'out.csv'}: is an existing folder; expected a file name for the output" in line
+    assert ".partial" not in line and leftovers(tmp_path) == ["out.csv"]
+
+
+def test_other_commands_name_their_output_too(tmp_path, capsys):
+    (tmp_path / "net.png").mkdir()
+    assert main(["plot", "network", "-o", str(tmp_path / "net.png")]) == 1
+    assert f"{tmp_path / 'net.png'}: is an existing folder" in only_error_lines(capsys.readouterr().err)[0]
+    target = _unwritable_folder(tmp_path) / "cohort.csv"
+    assert main(["simulate", "-n", "10", "-o", str(target)]) == 1
+    [line] = only_error_lines(capsys.readouterr().err)
+    assert line.startswith(f"bayescramp: error: {target}: cannot be written (") and ".partial" not in line
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_row_bad_in_two_columns_counts_under_both(tmp_path, capsys, engine):
+    (tmp_path / "survey.csv").write_text("id,fatigue,pale_skin,leg_cramps\n1,often,maybe,yes\n2,often,no,\n"
+                                         "3,yes,no,no\n4,no,no,sometimes\n")
+    assert score(tmp_path / "survey.csv", "-o", tmp_path / "out.csv", "--engine", engine, "--on-invalid",
+                 "flag") == 0
+    out = capsys.readouterr().out
+    assert "1 ok, 0 impossible evidence, 3 flagged invalid (" in out
+    counts = out.split("flagged invalid (")[1].split(")")[0]
+    assert sorted(counts.split(", ")) == ["fatigue: 2", "leg_cramps: 1", "pale_skin: 1"]
