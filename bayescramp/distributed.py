@@ -102,17 +102,19 @@ def _prepare(ddf, *, model, codebook, targets, id_columns, keep_columns, on_inva
 def _score_partition(partition: pd.DataFrame, network, targets, encoder, on_invalid, dtypes, source: str,
                      partition_info=None) -> pd.DataFrame:
     number = partition_info["number"] if partition_info else 0
-    scored = score_frame(network, _undecoded_as_bytes(partition), targets=targets, encoder=encoder,
-                         on_invalid=on_invalid, row_label=lambda r: f"partition {number}, row {r + 1}", source=source)
+    partition, undecoded = _undecoded_as_bytes(partition)
+    scored = score_frame(network, partition, targets=targets, encoder=encoder, on_invalid=on_invalid,
+                         row_label=lambda r: f"partition {number}, row {r + 1}", source=source)
     scored.index = partition.index
-    if any(scored[c].map(type).eq(bytes).any() for c in scored.columns if scored[c].dtype == object):
-        raise InputError(f"{source}, partition {number}: a column copied to the output holds bytes that are not "
-                         "UTF-8 text; expected UTF-8.")
+    copied = [c for c in undecoded if c in scored.columns]
+    if copied:
+        raise InputError(f"{source}, partition {number}, column {copied[0]!r}: holds bytes that are not UTF-8 text; "
+                         "expected UTF-8 (re-save the file as UTF-8).")
     return scored.astype(dtypes)
 
 
-def _undecoded_as_bytes(partition: pd.DataFrame) -> pd.DataFrame:
-    """Cells read with ``surrogateescape`` that held bytes that are not UTF-8, back to those bytes.
+def _undecoded_as_bytes(partition: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Cells read with ``surrogateescape`` that held bytes that are not UTF-8, back to those bytes; which columns.
 
     Evidence cells then read as the local engine reads them (flagged or refused as not UTF-8).
     """
@@ -125,7 +127,7 @@ def _undecoded_as_bytes(partition: pd.DataFrame) -> pd.DataFrame:
             "\x00".join(v for v in values if isinstance(v, str)).encode("utf-8")
         except UnicodeEncodeError:
             columns[column] = values.map(lambda v: _raw(v) if isinstance(v, str) else v)
-    return partition.assign(**columns) if columns else partition
+    return (partition.assign(**columns) if columns else partition), list(columns)
 
 
 def _raw(text: str) -> str | bytes:
@@ -384,7 +386,7 @@ def _score_and_write(partition: pd.DataFrame, network, targets, encoder, on_inva
     keys = ["status:" + str(k) for k in counts.index]
     values = [int(n) for n in counts.to_numpy()]
     if scored["status"].str.startswith("invalid").any():
-        encoded, _ = encoder(network, _undecoded_as_bytes(partition))
+        encoded, _ = encoder(network, _undecoded_as_bytes(partition)[0])
         for column, n in invalid_counts(encoded).items():
             keys.append("column:" + column)
             values.append(n)
