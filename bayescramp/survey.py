@@ -183,8 +183,10 @@ class _Source:
 
     CSV is parsed by Arrow's streaming reader in blocks of ``block_size`` bytes with line breaks
     allowed inside quoted fields; a row longer than a block makes the reader start again with
-    larger blocks (skipping the rows already delivered). The header is read with Python's csv
-    module, so it may be of any length and need not end with a line break. Rows are located in
+    larger blocks (skipping the rows already delivered); a cell holding a carriage return (Arrow
+    may have dropped the line feed after it, when a quoted CR LF straddles two of its blocks)
+    makes Python's csv module read the rest. The header is read with Python's csv module, so it
+    may be of any length and need not end with a line break. Rows are located in
     the file (``line N``, counting physical lines: the header, blank lines and line breaks
     inside quoted fields) only on the error path, by a second scan with Python's csv module.
     """
@@ -261,6 +263,8 @@ class _Source:
             skip = delivered
             try:
                 for batch in self._csv_batches(wanted, block_size):
+                    if _carriage_return_in_a_cell(batch):
+                        raise _LineFeedMayBeLost
                     if skip:
                         if batch.num_rows <= skip:
                             skip -= batch.num_rows
@@ -268,6 +272,11 @@ class _Source:
                         batch, skip = batch.slice(skip), 0
                     delivered += batch.num_rows
                     yield batch
+                return
+            except _LineFeedMayBeLost:
+                # Arrow drops the line feed that follows a quoted CR ending one of its blocks (pyarrow 26); the
+                # CR stays in the cell, so a cell holding a CR may have lost one: Python's csv module reads the rest
+                yield from self._python_batches(wanted, chunk_size, skip=delivered)
                 return
             except pa.ArrowInvalid as error:
                 if "columns, got" in str(error):
@@ -282,9 +291,7 @@ class _Source:
         stream = pa.input_stream(str(self.path), compression="gzip" if self.kind == "csv.gz" else None)
         with stream:
             stream.read(self._header_bytes)
-            stream = pa.PythonFile(_NoCarriageReturnAtEnd(stream), mode="r")
             # small blocks: the streaming reader reads ahead several blocks, so this bounds its memory
-            # one thread: the reads of the Python stream above happen in this thread, holding the GIL
             read_options = pa_csv.ReadOptions(block_size=block_size, column_names=self.columns, use_threads=False)
             # no invalid_row_handler: Arrow decodes a ragged row's text as UTF-8 before calling it, and fails on
             # other bytes; the first ragged row stops the read and ragged_error() finds them all
@@ -298,7 +305,29 @@ class _Source:
                 if "Empty CSV" in str(error):  # a header and nothing else
                     return
                 raise
-            yield from reader
+            try:
+                yield from reader
+            finally:
+                reader.close()
+
+    def _python_batches(self, wanted: Sequence[str], chunk_size: int, *, skip: int) -> Iterator[pa.RecordBatch]:
+        """The batches of :meth:`batches` (cells as bytes), read by Python's csv module, after ``skip`` rows."""
+        positions = [self.columns.index(c) for c in wanted]
+        cells: list[list[bytes]] = [[] for _ in wanted]
+        index = -1
+        for _, row in self._records():
+            if len(row) != len(self.columns):
+                raise self.ragged_error(ValueError("a row has the wrong number of fields"))
+            index += 1
+            if index < skip:
+                continue
+            for values, position in zip(cells, positions):
+                values.append(row[position].encode("utf-8", "surrogateescape"))
+            if len(cells[0]) == chunk_size:
+                yield _binary_batch(wanted, cells)
+                cells = [[] for _ in wanted]
+        if cells and cells[0]:
+            yield _binary_batch(wanted, cells)
 
     def _records(self) -> Iterator[tuple[int, list[str]]]:
         """``(first line, fields)`` of every record after the header, blank lines left out."""
@@ -352,35 +381,20 @@ class _Source:
         return InputError(listed)
 
 
-class _NoCarriageReturnAtEnd(io.RawIOBase):
-    """A stream whose reads never end with a carriage return (it is held back for the next read).
+class _LineFeedMayBeLost(Exception):
+    pass
 
-    Arrow's CSV reader drops the line feed of a CR LF inside a quoted field when the CR is the
-    last byte of a block (seen with pyarrow 26); its blocks are the reads of this stream.
-    """
 
-    def __init__(self, inner):
-        super().__init__()
-        self.inner = inner
-        self.held = b""
+def _carriage_return_in_a_cell(batch: pa.RecordBatch) -> bool:
+    """Whether a cell holds a carriage return (rare in survey data: they are line ends, outside the cells)."""
+    import pyarrow.compute as pc
 
-    def readable(self) -> bool:
-        return True
+    return any((pa.types.is_binary(column.type) or pa.types.is_string(column.type))
+               and bool(pc.sum(pc.count_substring(column, "\r")).as_py()) for column in batch.columns)
 
-    def read(self, size: int = -1) -> bytes:
-        if size is None or size < 0:
-            data = self.held + self.inner.read()
-        else:
-            data = self.held + (self.inner.read(size - len(self.held)) if size > len(self.held) else b"")
-        self.held = b""
-        if len(data) > 1 and data.endswith(b"\r"):
-            data, self.held = data[:-1], b"\r"
-        return data
 
-    def readinto(self, buffer) -> int:
-        data = self.read(len(buffer))
-        buffer[:len(data)] = data
-        return len(data)
+def _binary_batch(names: Sequence[str], cells: Sequence[list[bytes]]) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays([pa.array(values, type=pa.binary()) for values in cells], names=list(names))
 
 
 _ROW_TOKEN = re.compile("\x00(\\d+)\x00")

@@ -312,7 +312,7 @@ def test_any_csv_python_reads_is_read_the_same_at_any_block_size(tmp_path, defau
 
 
 @pytest.mark.parametrize("shift", range(-3, 4))
-@pytest.mark.parametrize("line_break", ["\n", "\r\n"])
+@pytest.mark.parametrize("line_break", ["\n", "\r\n", "\r\n\n", "\r\r\n"])
 def test_quoted_line_break_at_and_around_a_block_boundary(tmp_path, default_model, monkeypatch, shift, line_break):
     block_size = 64
     head = "id,note,leg_cramps,fatigue\n"
