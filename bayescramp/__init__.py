@@ -4,7 +4,7 @@ Not a diagnostic device: the posteriors are only as good as the priors in ``prio
 which users should read and question.
 """
 
-from ._errors import BayescrampError, EvidenceError, InputError, SpecError
+from ._errors import BayescrampError, EvidenceError, InputError, SpecError, UnmatchedColumnsWarning
 from .codebook import Codebook, load_codebook
 from .learning import FitResult, FitWarning
 from .model import Model, Posterior, load_model
@@ -58,5 +58,6 @@ __all__ = [
     "SpecError",
     "EvidenceError",
     "InputError",
+    "UnmatchedColumnsWarning",
     "__version__",
 ]

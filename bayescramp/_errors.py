@@ -7,7 +7,7 @@ expected*, and where it helps *how to fix it*.
 
 from __future__ import annotations
 
-__all__ = ["BayescrampError", "SpecError", "EvidenceError", "InputError"]
+__all__ = ["BayescrampError", "SpecError", "EvidenceError", "InputError", "UnmatchedColumnsWarning"]
 
 
 class BayescrampError(ValueError):
@@ -36,6 +36,14 @@ class EvidenceError(BayescrampError):
 
 class InputError(BayescrampError):
     """An input file, table or codebook cannot be read as asked."""
+
+
+class UnmatchedColumnsWarning(UserWarning):
+    """A table has columns that look like evidence (near a node's name) but are not used.
+
+    Raised as an error instead with ``unmatched="error"`` (``--unmatched error``); silenced
+    with ``unmatched="ignore"``.
+    """
 
 
 def one_of(values) -> str:

@@ -11,8 +11,9 @@ import json
 import math
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from ._errors import BayescrampError, InputError
 
@@ -30,6 +31,30 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # noqa: D102 - argparse API
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"bayescramp: error: {message}\n")
+
+
+class _UsageError(BayescrampError):
+    """The command line asks for something it cannot do (exit code 2, like argparse's own errors)."""
+
+
+def _count_type(least: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``least`` (a seed, a number of rows, draws, bins)."""
+    def count(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < least:
+            raise argparse.ArgumentTypeError(f"got {text!r}; expected a whole number of at least {least}")
+        return value
+
+    count.__name__ = "whole number"
+    return count
+
+
+_SEED = _count_type(0)
+_AT_LEAST_ONE = _count_type(1)
+_AT_LEAST_ZERO = _count_type(0)
 
 
 def _priors_argument(parser: argparse.ArgumentParser) -> None:
@@ -223,9 +248,9 @@ def _add_simulate(subparsers) -> None:
                                    description="Forward-sample a cohort: evidence columns (diuretic, symptoms, cramp "
                                                "timing for the default model), optionally with blanks and the hidden "
                                                "truth. Writes CSV (.csv, .csv.gz) or Parquet (.parquet).")
-    parser.add_argument("-n", type=int, required=True, metavar="N", help="number of rows")
+    parser.add_argument("-n", type=_AT_LEAST_ZERO, required=True, metavar="N", help="number of rows")
     parser.add_argument("-o", "--output", required=True, metavar="FILE", help="output .csv, .csv.gz or .parquet")
-    parser.add_argument("--seed", type=int, default=None, metavar="S", help="random seed (reproducible output)")
+    parser.add_argument("--seed", type=_SEED, default=None, metavar="S", help="random seed (reproducible output)")
     parser.add_argument("--missing", type=float, default=0.0, metavar="P",
                         help="probability that each evidence cell is blank (default 0)")
     parser.add_argument("--truth", action="store_true", help="also write the hidden deficiency columns")
@@ -236,8 +261,6 @@ def _add_simulate(subparsers) -> None:
 def _run_simulate(args: argparse.Namespace) -> int:
     from .tabular import write_table
 
-    if args.n < 0:
-        raise InputError(f"-n: got {args.n}; expected a non-negative number of rows.")
     cohort = _load(args).simulate(args.n, rng=args.seed, missing=args.missing, truth=args.truth)
     path = write_table(cohort, args.output)
     print(f"wrote {len(cohort)} rows to {path}")
@@ -322,9 +345,9 @@ def _add_plot(subparsers) -> None:
     case_arguments(case)
     case.add_argument("--interval", type=float, metavar="LEVEL",
                       help="also draw a credible interval of this level (e.g. 0.9) over the parameters' ranges")
-    case.add_argument("--draws", type=int, default=1000, metavar="N",
+    case.add_argument("--draws", type=_AT_LEAST_ONE, default=1000, metavar="N",
                       help="parameter draws for --interval (default 1000)")
-    case.add_argument("--seed", type=int, default=None, metavar="S", help="random seed for --interval")
+    case.add_argument("--seed", type=_SEED, default=None, metavar="S", help="random seed for --interval")
     impact = kinds.add_parser("impact", help="one case's weights of evidence per finding",
                               description="Each finding's weight of evidence (log-odds) toward each target; findings "
                                           "enter in the model's node order, so prior log-odds plus the bars give the "
@@ -339,7 +362,7 @@ def _add_plot(subparsers) -> None:
                               epilog="example: bayescramp plot cohort scored.csv -o cohort.png")
     cohort.add_argument("scored", metavar="SCORED", help="a scored table (.csv, .csv.gz or .parquet)")
     cohort.add_argument("--columns", nargs="+", metavar="COLUMN", help="p_ columns to draw (default: all)")
-    cohort.add_argument("--bins", type=int, default=20, metavar="N", help="histogram bins (default 20)")
+    cohort.add_argument("--bins", type=_AT_LEAST_ONE, default=20, metavar="N", help="histogram bins (default 20)")
     cohort.add_argument("--weights", metavar="COL",
                         help="survey weight column: bars count the population, the line is the weighted mean")
     cohort.add_argument("-o", "--output", required=True, metavar="FILE", help="output .png, .pdf or .svg")
@@ -364,14 +387,9 @@ def _save_figure(figure, output: str) -> Path:
 
 
 def _read_scored(path: str):
-    import pandas as pd
+    from .survey import read_table
 
-    from .tabular import table_format
-
-    kind = table_format(path)
-    if not Path(path).exists():
-        raise InputError(f"{path}: no such file; expected a scored table (bayescramp score output).")
-    return pd.read_parquet(path) if kind == "parquet" else pd.read_csv(path)
+    return read_table(path)
 
 
 def _run_plot(args: argparse.Namespace) -> int:
@@ -425,11 +443,11 @@ def _add_validate(subparsers) -> None:
     parser.add_argument("--truth-priors", nargs="+", metavar="FILE", default=None,
                         help="prior files the cohort is simulated from (default: the scoring priors); overlays need "
                              "their base, e.g. --truth-priors default older_adults")
-    parser.add_argument("-n", type=int, required=True, metavar="N", help="people to simulate")
-    parser.add_argument("--seed", type=int, default=None, metavar="S", help="random seed (reproducible report)")
+    parser.add_argument("-n", type=_AT_LEAST_ONE, required=True, metavar="N", help="people to simulate")
+    parser.add_argument("--seed", type=_SEED, default=None, metavar="S", help="random seed (reproducible report)")
     parser.add_argument("--missing", type=float, default=0.0, metavar="P",
                         help="probability that each survey cell is blank (default 0)")
-    parser.add_argument("--bins", type=int, default=10, metavar="N", help="calibration bins (default 10)")
+    parser.add_argument("--bins", type=_AT_LEAST_ONE, default=10, metavar="N", help="calibration bins (default 10)")
     parser.add_argument("--binning", choices=("equal_mass", "equal_width"), default="equal_mass",
                         help="bins holding equal numbers of people (default) or of equal width")
     parser.add_argument("-o", "--output", metavar="DIR",
@@ -467,7 +485,7 @@ def _add_sensitivity(subparsers) -> None:
     _evidence_argument(parser)
     parser.add_argument("--target", default="potassium_deficiency=present", metavar="NODE=STATE",
                         help="the posterior studied (default: potassium_deficiency=present)")
-    parser.add_argument("--top", type=int, default=15, metavar="K", help="parameters listed (default 15)")
+    parser.add_argument("--top", type=_AT_LEAST_ONE, default=15, metavar="K", help="parameters listed (default 15)")
     parser.add_argument("--plot", metavar="FILE.png", help="also write a tornado diagram of the top K (PNG, SVG, PDF)")
     parser.add_argument("--json", action="store_true", help="print JSON records instead of a table")
     _priors_argument(parser)
@@ -475,8 +493,6 @@ def _add_sensitivity(subparsers) -> None:
 
 
 def _run_sensitivity(args: argparse.Namespace) -> int:
-    if args.top < 1:
-        raise InputError(f"--top: got {args.top}; expected a positive number of parameters.")
     if args.plot and Path(args.plot).suffix.lower() not in _FIGURE_SUFFIXES:
         raise InputError(f"--plot {args.plot}: unknown picture format {Path(args.plot).suffix!r}; expected a name "
                          f"ending in {', '.join(_FIGURE_SUFFIXES)}.")
@@ -530,11 +546,15 @@ def _add_score(subparsers) -> None:
                         help="id column(s) copied to the output (default: the codebook's)")
     parser.add_argument("--keep-columns", nargs="+", metavar="COL",
                         help="other columns copied to the output, e.g. survey weights (never used in scoring)")
-    parser.add_argument("--chunk-size", type=int, default=None, metavar="N",
+    parser.add_argument("--chunk-size", type=_AT_LEAST_ONE, default=None, metavar="N",
                         help="rows read, scored and written at a time (default 100000)")
     parser.add_argument("--on-invalid", choices=("error", "flag"), default="error",
                         help="error (default): a cell that cannot be read stops the run and nothing is written; "
                              "flag: write every row, bad rows get status 'invalid: <reason>' and no posterior")
+    parser.add_argument("--unmatched", choices=("warn", "error", "ignore"), default="warn",
+                        help="columns that look like evidence but are not used (a near spelling of a node or codebook "
+                             "column, e.g. 'leg cramp', 'fatigue_2'): warn (default: a line in the summary), error "
+                             "(refuse the file) or ignore. Names match ignoring case and surrounding spaces")
     parser.add_argument("--engine", choices=("local", "dask"), default="local",
                         help="local (default) or dask (a Dask cluster; needs bayescramp[dask])")
     parser.add_argument("--scheduler", metavar="ADDRESS",
@@ -542,9 +562,9 @@ def _add_score(subparsers) -> None:
     parser.add_argument("--interval", type=float, metavar="P",
                         help="also write p_<node>_lower and p_<node>_upper: the central P credible bounds (e.g. 0.9) "
                              "over joint draws of the parameters from their ranges")
-    parser.add_argument("--draws", type=int, default=1000, metavar="N",
+    parser.add_argument("--draws", type=_AT_LEAST_ONE, default=1000, metavar="N",
                         help="parameter draws for --interval (default 1000)")
-    parser.add_argument("--seed", type=int, default=None, metavar="S", help="seed of the --interval draws")
+    parser.add_argument("--seed", type=_SEED, default=None, metavar="S", help="seed of the --interval draws")
     parser.add_argument("--explain", action="store_true",
                         help="also write top_finding_<node> per target: the finding that raised that posterior most "
                              "(retracting it lowers the posterior most)")
@@ -557,34 +577,33 @@ def _score_options(args: argparse.Namespace) -> dict:
     from .survey import DEFAULT_CHUNK_SIZE, example_paths
 
     if args.example and args.input:
-        raise InputError(f"score: got INPUT {args.input!r} and --example; expected one of them.")
+        raise _UsageError(f"score: got INPUT {args.input!r} and --example; expected one of them.")
     if not args.example and not args.input:
-        raise InputError("score: no INPUT given; expected a survey file (or --example for the bundled example).")
+        raise _UsageError("score: no INPUT given; expected a survey file (or --example for the bundled example).")
     if args.scheduler and args.engine != "dask":
-        raise InputError("score: --scheduler was given without --engine dask; expected both (or neither).")
+        raise _UsageError("score: --scheduler was given without --engine dask; expected both (or neither).")
     if args.engine == "dask" and (args.interval is not None or args.explain):
-        raise InputError("score: --interval and --explain work with --engine local only; expected --engine local "
-                         "(or drop them for a Dask run).")
-    if args.draws < 1:
-        raise InputError(f"score: --draws got {args.draws}; expected a positive number of draws.")
+        raise _UsageError("score: --interval and --explain work with --engine local only; expected --engine local "
+                          "(or drop them for a Dask run).")
     survey, example_codebook = example_paths()
     codebook = args.codebook or (example_codebook if args.example else None)
     return {"input": survey if args.example else args.input, "output": args.output, "model": _load(args),
             "codebook": codebook, "targets": args.targets, "id_columns": args.id_columns,
             "keep_columns": args.keep_columns,
             "chunk_size": DEFAULT_CHUNK_SIZE if args.chunk_size is None else args.chunk_size,
-            "on_invalid": args.on_invalid, "progress": not args.quiet,
+            "on_invalid": args.on_invalid, "progress": not args.quiet, "unmatched": args.unmatched,
             **({"interval": args.interval, "n_draws": args.draws, "rng": args.seed, "explain": args.explain}
                if args.engine == "local" else {})}
 
 
 def _run_score(args: argparse.Namespace) -> int:
-    import signal
+    import warnings
+
+    from ._errors import UnmatchedColumnsWarning
 
     options = _score_options(args)
-    # a kill (SIGTERM) unwinds like Ctrl-C, so the temporary output is removed
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnmatchedColumnsWarning)  # the summary lists them
         if args.engine == "dask":
             try:
                 from .distributed import score_dask_file
@@ -597,8 +616,6 @@ def _run_score(args: argparse.Namespace) -> int:
             from .survey import score_file
 
             summary = score_file(**options)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     print(summary)
     return EXIT_OK
 
@@ -727,8 +744,76 @@ def _print_prevalence(table, name: str, scored: bool) -> None:
             print(line)
 
 
-def _raise_interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+
+
+#: Signals that stop a run the way Ctrl-C does: the stack unwinds, temporaries are removed,
+#: nothing is left at the output, and the exit code is 128 + the signal number.
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM")
+
+
+class _Stopped(KeyboardInterrupt):
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop(signum, frame) -> None:
+    import signal
+
+    for name in STOP_SIGNALS:  # the clean-up that follows runs undisturbed by a second signal
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
+    raise _Stopped(signum)
+
+
+@contextmanager
+def _stop_signals_unwind() -> Iterator[None]:
+    """Turn the catchable stop signals into an exception while the command runs (main thread only)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+    for name in STOP_SIGNALS:
+        number = getattr(signal, name, None)
+        if number is not None:
+            previous[number] = signal.signal(number, _stop)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _add_clean(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "clean", help="remove temporary files left by runs that were killed outright",
+        description="Outputs are written to a hidden temporary beside OUTPUT (.NAME.bayescramp-PID-HOST-XXXX.partial) "
+                    "and renamed only when complete. Ctrl-C and the signals TERM, HUP, QUIT, USR1, USR2 and ALRM "
+                    "remove it; a run killed outright (kill -9, a power cut) cannot, and leaves it behind. The next "
+                    "run writing in the same folder removes such leftovers; this command does it now. Only "
+                    "temporaries of processes no longer running on this host are removed; those of running "
+                    "processes or of other hosts (a shared file system) are listed and kept.",
+        epilog="example: bayescramp clean results/")
+    parser.add_argument("folder", nargs="?", default=".", metavar="DIR",
+                        help="the folder of the outputs (default: the current folder)")
+    _RUNNERS["clean"] = _run_clean
+
+
+def _run_clean(args: argparse.Namespace) -> int:
+    from .tabular import remove_stale_temporaries, stale_temporaries
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: no such folder; expected the folder of a bayescramp output.")
+    removed = remove_stale_temporaries(folder)
+    kept = stale_temporaries(folder)[1]
+    print(f"removed {len(removed)} temporary file(s) of stopped runs in {folder}"
+          + (": " + ", ".join(p.name for p in removed) if removed else ""))
+    if kept:
+        print(f"kept {len(kept)} of running processes or other hosts: " + ", ".join(p.name for p in kept))
+    return EXIT_OK
 
 
 def _add_fit(subparsers) -> None:
@@ -807,7 +892,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
     for add in (_add_query, _add_priors, _add_export, _add_simulate, _add_explain, _add_plot, _add_validate,
-                _add_sensitivity, _add_score, _add_prevalence, _add_fit):
+                _add_sensitivity, _add_score, _add_prevalence, _add_fit, _add_clean):
         add(subparsers)
     return parser
 
@@ -833,14 +918,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:
         return int(exit_.code or 0)
     try:
-        return _RUNNERS[args.command](args)
+        with _stop_signals_unwind():
+            return _RUNNERS[args.command](args)
     except BayescrampError as error:
         for problem in error.problems:
             print(f"bayescramp: error: {problem}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("bayescramp: interrupted; no output was written.", file=sys.stderr)
-        return 130
+        return EXIT_USAGE if isinstance(error, _UsageError) else EXIT_BAD_INPUT
+    except KeyboardInterrupt as error:
+        import signal
+
+        number = getattr(error, "signum", signal.SIGINT)
+        print(f"bayescramp: stopped by {signal.Signals(number).name}; no output was written (temporary files "
+              "removed).", file=sys.stderr)
+        return 128 + number
     except BrokenPipeError:
         return EXIT_OK
     except OSError as error:

@@ -43,15 +43,17 @@ yes/no spellings of :data:`~bayescramp.evidence.YES_NO_SPELLINGS`.
 from __future__ import annotations
 
 import difflib
+import re
 import tomllib
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from ._errors import EvidenceError, InputError, one_of
+from ._errors import EvidenceError, InputError, UnmatchedColumnsWarning, one_of
 from .evidence import (
     UNOBSERVED,
     Alphabet,
@@ -67,7 +69,8 @@ from .evidence import (
 
 __all__ = ["CodeSet", "NodeEntry", "Interval", "Codebook", "load_codebook", "BUILTIN_CODE_SETS", "DESIGN_KEYS",
            "BUNDLED_CODEBOOKS", "bundled_codebook_path", "column_code_maps", "passthrough_columns",
-           "check_unique_columns", "table_encoder"]
+           "check_unique_columns", "table_encoder", "match_columns", "evidence_like_columns", "plan_columns",
+           "UNMATCHED_CHOICES"]
 
 #: The keys of a codebook's ``[design]`` table: survey-design roles, each naming a column.
 DESIGN_KEYS = ("weights", "strata", "psu", "fpc")
@@ -353,19 +356,19 @@ class Codebook:
         """
         problems: list[str] = []
         maps = []
-        present = None if columns is None else set(columns)
+        found = None if columns is None else match_columns(self.columns, columns, source=source)
         for entry in self.entries:
             key = f"nodes.{entry.node}"
             if entry.node not in network.states:
-                if present is not None and entry.column not in present:
+                if found is not None and entry.column not in found:
                     continue  # nothing to map: the column is not in this table either
                 close = difflib.get_close_matches(entry.node, list(network.states), n=1)
-                in_table = "" if present is None else f" (its column {entry.column!r} is in {source})"
+                in_table = "" if found is None else f" (its column {entry.column!r} is in {source})"
                 problems.append(f"{self.source}, {key}: the model has no node {entry.node!r}{in_table}; expected one "
                                 f"of {one_of(network.names)}" + (f" (did you mean {close[0]!r}?)" if close else "")
                                 + "; fix the node name, score with a model that has it, or leave the column out.")
                 continue
-            if present is not None and entry.column not in present:
+            if found is not None and entry.column not in found:
                 if entry.optional:
                     continue
                 problems.append(f"{source}: has no column {entry.column!r} (mapped to {entry.node} by "
@@ -373,9 +376,11 @@ class Codebook:
                                 "column, or optional = true in that codebook entry.")
                 continue
             try:
-                maps.append(self._code_map(entry, network.states[entry.node]))
+                code_map = self._code_map(entry, network.states[entry.node])
             except _EntryProblems as error:
                 problems.extend(error.problems)
+                continue
+            maps.append(code_map if found is None else replace(code_map, column=found[entry.column]))
         if problems:
             raise InputError(problems)
         return maps
@@ -427,8 +432,8 @@ class Codebook:
         return CodeMap(node=entry.node, column=entry.column, alphabet=builder.alphabet(), lookup=lookup,
                        expected=f"{expected} [{self.source}, nodes.{entry.node}]", intervals=intervals)
 
-    def encoder(self, *, id_columns: Sequence[str] | None = None, keep_columns: Sequence[str] | None = None
-                ) -> Callable[[Any, Any], tuple[list[EncodedColumn], list[str]]]:
+    def encoder(self, *, id_columns: Sequence[str] | None = None, keep_columns: Sequence[str] | None = None,
+                unmatched: str = "warn") -> Callable[[Any, Any], tuple[list[EncodedColumn], list[str]]]:
         """A table encoder ``(network, DataFrame) -> (encoded columns, pass-through names)``.
 
         This is what :meth:`bayescramp.Model.score` calls with ``codebook=``.
@@ -444,7 +449,7 @@ class Codebook:
         >>> encoded[0].codes.tolist(), passthrough
         ([1], ['ID'])
         """
-        return table_encoder(self, id_columns=id_columns, keep_columns=keep_columns)
+        return table_encoder(self, id_columns=id_columns, keep_columns=keep_columns, unmatched=unmatched)
 
 
 class _EntryProblems(Exception):
@@ -752,15 +757,199 @@ def check_unique_columns(columns: Sequence[str], source: str) -> None:
                          "column names (rename one).")
 
 
-def column_code_maps(network, columns: Sequence[str], codebook: Codebook | None = None, *,
-                     source: str = "data") -> list[CodeMap]:
-    """Code maps for a table: the codebook's, or (without one) columns named like nodes.
+#: What to do with columns that look like evidence but are not used (see :func:`evidence_like_columns`).
+UNMATCHED_CHOICES = ("warn", "error", "ignore")
+#: How close (difflib ratio of the letters and digits) a column name must be to a node name to look like it.
+NEAR_NODE_NAME = 0.8
+
+
+def _fold(name: str) -> str:
+    return str(name).strip().casefold()
+
+
+def _letters(name: str) -> str:
+    return re.sub(r"[\W_]+", "", _fold(name))
+
+
+def match_columns(names: Sequence[str], columns: Sequence[str], *, source: str = "data") -> dict[str, str]:
+    """The table column each name refers to: equal after stripping surrounding spaces and case-folding.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Node names, codebook columns, id or keep columns.
+    columns : sequence of str
+        The table's columns.
+    source : str
+        The table's name for messages.
+
+    Returns
+    -------
+    dict
+        ``name -> column`` for every name some column matches (names no column matches are left out).
 
     Raises
     ------
     InputError
-        When no column informs the model (naming the columns seen), or the codebook does
-        not fit the table or the model.
+        Two columns match one name (``fatigue`` and ``Fatigue ``): which one is meant cannot be told.
+
+    Examples
+    --------
+    >>> match_columns(["leg_cramps", "fatigue"], [" leg_cramps", "Fatigue", "id"])
+    {'leg_cramps': ' leg_cramps', 'fatigue': 'Fatigue'}
+    """
+    by_fold: dict[str, list[str]] = {}
+    for column in columns:
+        by_fold.setdefault(_fold(column), []).append(column)
+    folds: dict[str, list[str]] = {}
+    for name in names:
+        folds.setdefault(_fold(name), []).append(name)
+    found = {}
+    for name in dict.fromkeys(names):
+        candidates = by_fold.get(_fold(name), [])
+        if len(folds[_fold(name)]) > 1:  # names that differ only in case are matched exactly
+            candidates = [c for c in candidates if c == name]
+        if len(candidates) > 1:
+            raise InputError(f"{source}: columns {one_of(repr(c) for c in candidates)} all match {name!r} (names "
+                             "are compared ignoring case and surrounding spaces); expected one column per name "
+                             "(rename or drop the others).")
+        if candidates:
+            found[name] = candidates[0]
+    return found
+
+
+def evidence_like_columns(columns: Sequence[str], used: Sequence[str], nodes: Sequence[str],
+                          codebook_columns: Sequence[str] = ()) -> dict[str, str]:
+    """Columns that look like evidence but are not used, each with the node or codebook column it resembles.
+
+    A column not in ``used`` looks like evidence when its name, reduced to lower-case letters and
+    digits, equals that of a node or codebook column (``Leg Cramps``, ``leg-cramps``,
+    ``BCQ_020``), contains a node name of four or more letters (``fatigue_2``,
+    ``had_leg_cramps``), or is a near spelling of one (difflib ratio at least
+    :data:`NEAR_NODE_NAME`: ``leg_cramp``, ``anaemia``).
+
+    Examples
+    --------
+    >>> evidence_like_columns(["id", "leg cramps", "fatigue_2", "anaemia"], ["id"], ["leg_cramps", "fatigue", "anemia"])
+    {'leg cramps': 'node leg_cramps', 'fatigue_2': 'node fatigue', 'anaemia': 'node anemia'}
+    """
+    used = set(used)
+    candidates = [(_letters(n), f"node {n}", True) for n in nodes]
+    candidates += [(_letters(c), f"codebook column {c}", False) for c in codebook_columns]
+    # one matcher per node name, its second sequence indexed once (as difflib.get_close_matches does)
+    matchers = {key: difflib.SequenceMatcher(None, b=key) for key, _, is_node in candidates if is_node}
+    found = {}
+    for column in columns:
+        if column in used:
+            continue
+        letters = _letters(column)
+        if not letters:
+            continue
+        for key, label, is_node in candidates:
+            if not key:
+                continue
+            if letters == key or (is_node and len(key) >= 4 and (key in letters or _near(matchers[key], letters))):
+                found[column] = label
+                break
+    return found
+
+
+def _near(matcher: difflib.SequenceMatcher, letters: str) -> bool:
+    matcher.set_seq1(letters)
+    return (matcher.real_quick_ratio() >= NEAR_NODE_NAME and matcher.quick_ratio() >= NEAR_NODE_NAME
+            and matcher.ratio() >= NEAR_NODE_NAME)
+
+
+def _report_unmatched(unmatched: Mapping[str, str], policy: str, source: str) -> None:
+    if not unmatched or policy == "ignore":
+        return
+    if policy == "error":
+        raise InputError([f"{source}: column {column!r} looks like {like} but is not used as evidence; expected a "
+                          "column named exactly like a node (case and surrounding spaces aside) or one a codebook "
+                          "maps (rename it, map it in a codebook, or pass unmatched=\"ignore\" / --unmatched ignore "
+                          "if it is not evidence)." for column, like in unmatched.items()])
+    listed = ", ".join(f"{column!r} (like {like})" for column, like in unmatched.items())
+    warnings.warn(f"{source}: {len(unmatched)} column(s) look like evidence but are not used: {listed}; rename them "
+                  "to node names, map them in a codebook, or pass unmatched=\"ignore\" if they are not evidence "
+                  "(unmatched=\"error\" refuses such tables).", UnmatchedColumnsWarning, stacklevel=4)
+
+
+def _check_policy(unmatched: str) -> None:
+    if unmatched not in UNMATCHED_CHOICES:
+        raise InputError(f"unmatched: got {unmatched!r}; expected one of {one_of(UNMATCHED_CHOICES)}.")
+
+
+def plan_columns(network, columns: Sequence[str], codebook: Codebook | None = None, *,
+                 id_columns: Sequence[str] | None = None, keep_columns: Sequence[str] | None = None,
+                 source: str = "data", unmatched: str = "warn", require_evidence: bool = True
+                 ) -> tuple[list[CodeMap], list[str], dict[str, str]]:
+    """Which columns of a table are evidence and which pass through: the one place columns meet nodes.
+
+    Column names match node names (or the codebook's columns, id and keep columns) after
+    stripping surrounding spaces and case-folding; two columns matching one name are an error.
+    Columns that look like evidence but are not used (:func:`evidence_like_columns`) are
+    reported as ``unmatched`` says.
+
+    Parameters
+    ----------
+    network : CompiledNetwork
+    columns : sequence of str
+        The table's columns.
+    codebook : Codebook, optional
+    id_columns, keep_columns : sequence of str, optional
+        Pass-through columns (default: the codebook's; with neither, every column not used as evidence).
+    source : str
+        The table's name for messages.
+    unmatched : {"warn", "error", "ignore"}
+        ``warn``: an :class:`~bayescramp.UnmatchedColumnsWarning` naming them; ``error``: an
+        :class:`InputError`; ``ignore``: nothing.
+    require_evidence : bool
+        Raise when no column informs the model.
+
+    Returns
+    -------
+    (code maps, pass-through columns, unmatched)
+        ``unmatched`` maps each evidence-like column not used to what it looks like.
+
+    Examples
+    --------
+    >>> from bayescramp.engine import compile_spec
+    >>> from bayescramp.priors import load_spec
+    >>> maps, passthrough, unmatched = plan_columns(compile_spec(load_spec()), ["id", " Fatigue", "leg cramp"],
+    ...                                             unmatched="ignore")
+    >>> [(m.node, m.column) for m in maps], passthrough, unmatched
+    ([('fatigue', ' Fatigue')], ['id', 'leg cramp'], {'leg cramp': 'node leg_cramps'})
+    """
+    _check_policy(unmatched)
+    columns = list(columns)
+    check_unique_columns(columns, source)
+    if codebook is None and not require_evidence and not match_columns(network.names, columns, source=source):
+        maps = []
+    else:
+        maps = column_code_maps(network, columns, codebook, source=source)
+    ids = id_columns if id_columns is not None else (codebook.id_columns if codebook else [])
+    keeps = keep_columns if keep_columns is not None else (codebook.keep_columns if codebook else [])
+    # survey-design columns pass through too, when the data has them (scoring never uses them)
+    design = list(codebook.design.values()) if codebook is not None and keep_columns is None else []
+    passthrough = passthrough_columns(columns, maps, ids, keeps, optional=design, source=source)
+    named = set(passthrough) if (ids or keeps) else set()
+    found = evidence_like_columns(columns, {m.column for m in maps} | named, network.names,
+                                  codebook.columns if codebook else ())
+    _report_unmatched(found, unmatched, source)
+    return maps, passthrough, found
+
+
+def column_code_maps(network, columns: Sequence[str], codebook: Codebook | None = None, *,
+                     source: str = "data") -> list[CodeMap]:
+    """Code maps for a table: the codebook's, or (without one) columns named like nodes.
+
+    Names match after stripping surrounding spaces and case-folding (:func:`match_columns`).
+
+    Raises
+    ------
+    InputError
+        When no column informs the model (naming the columns seen), two columns match one
+        node, or the codebook does not fit the table or the model.
 
     Examples
     --------
@@ -770,14 +959,15 @@ def column_code_maps(network, columns: Sequence[str], codebook: Codebook | None 
     ['fatigue']
     """
     if codebook is None:
-        maps = [plain_code_map(c, network.states[c], c) for c in columns if c in network.states]
+        found = match_columns(network.names, columns, source=source)
+        maps = [plain_code_map(node, network.states[node], found[node]) for node in network.names if node in found]
+        maps.sort(key=lambda m: list(columns).index(m.column))
         if not maps:
             raise InputError(f"{source}: no column informs the model; columns seen: {one_of(columns) or '(none)'}; "
                              f"expected columns named like nodes ({one_of(network.names)}) or a codebook that maps "
                              "the survey's columns to nodes (--codebook FILE).")
         return maps
-    present = [c for c in codebook.columns if c in set(columns)]
-    if not present:
+    if not match_columns(codebook.columns, columns, source=source):
         raise InputError(f"{source}: none of the columns {codebook.source} maps ({one_of(codebook.columns)}) is in "
                          f"the file, so it cannot inform the model; columns seen: {one_of(columns) or '(none)'}; "
                          "expected a file and codebook that match.")
@@ -789,31 +979,36 @@ def passthrough_columns(columns: Sequence[str], maps: Sequence[CodeMap], id_colu
                         source: str = "data") -> list[str]:
     """Columns copied to the output: the id and keep columns if any are named, else every non-evidence column.
 
+    Id and keep columns match like node names (case and surrounding spaces aside).
     ``optional`` columns (a codebook's survey-design columns) are copied when the data has them.
 
     Examples
     --------
-    >>> passthrough_columns(["SEQN", "W", "X"], [], ["SEQN"], ["W"])
+    >>> passthrough_columns(["SEQN", "W", "X"], [], ["seqn"], ["W"])
     ['SEQN', 'W']
     """
     named = list(dict.fromkeys([*id_columns, *keep_columns]))
     if not named:
         used = {m.column for m in maps}
         return [c for c in columns if c not in used]
-    missing = [c for c in named if c not in set(columns)]
+    found = match_columns(named, columns, source=source)
+    missing = [c for c in named if c not in found]
     if missing:
-        raise InputError(f"{source}: has no column {missing[0]!r} to pass through (an id or keep column); "
-                         f"columns seen: {one_of(columns)}; expected one of them.")
-    return named + [c for c in dict.fromkeys(optional) if c in set(columns) and c not in named]
+        raise InputError(f"{source}: has no column {missing[0]!r} to pass through (an id or keep column); columns "
+                         f"seen: {one_of(columns)}; expected one of them.")
+    kept = list(dict.fromkeys(found[c] for c in named))
+    present = match_columns(list(optional), columns, source=source)
+    return kept + [present[c] for c in dict.fromkeys(optional) if c in present and present[c] not in kept]
 
 
 def table_encoder(codebook: Codebook | None = None, *, id_columns: Sequence[str] | None = None,
-                  keep_columns: Sequence[str] | None = None
+                  keep_columns: Sequence[str] | None = None, unmatched: str = "warn", require_evidence: bool = True
                   ) -> Callable[[Any, Any], tuple[list[EncodedColumn], list[str]]]:
     """A DataFrame encoder ``(network, data, source="data") -> (encoded columns, pass-through names)``.
 
-    With a codebook, its columns and codes; without one, columns named like nodes. The id
-    and keep columns default to the codebook's.
+    With a codebook, its columns and codes; without one, columns named like nodes (see
+    :func:`plan_columns`, which also reports columns that look like evidence but are not used,
+    as ``unmatched`` says). The id and keep columns default to the codebook's.
 
     Examples
     --------
@@ -825,16 +1020,13 @@ def table_encoder(codebook: Codebook | None = None, *, id_columns: Sequence[str]
     >>> [c.node for c in encoded], passthrough
     (['fatigue'], ['id'])
     """
-    ids = (codebook.id_columns if codebook else []) if id_columns is None else list(id_columns)
-    keeps = (codebook.keep_columns if codebook else []) if keep_columns is None else list(keep_columns)
-    # survey-design columns pass through too, when the data has them (scoring never uses them)
-    design = list(codebook.design.values()) if codebook and keep_columns is None else []
+    _check_policy(unmatched)
 
     def encode(network, data, source: str = "data") -> tuple[list[EncodedColumn], list[str]]:
         columns = [str(c) for c in data.columns]
-        check_unique_columns(columns, source)
-        maps = column_code_maps(network, columns, codebook, source=source)
-        passthrough = passthrough_columns(columns, maps, ids, keeps, optional=design, source=source)
+        maps, passthrough, _ = plan_columns(network, columns, codebook, id_columns=id_columns,
+                                            keep_columns=keep_columns, source=source, unmatched=unmatched,
+                                            require_evidence=require_evidence)
         return [encode_codes(data[m.column], m) for m in maps], passthrough
 
     return encode

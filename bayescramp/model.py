@@ -10,6 +10,7 @@ import pandas as pd
 
 from ._arguments import as_flag, as_fraction, as_generator, as_node_list, as_path
 from ._errors import EvidenceError, InputError, one_of
+from .codebook import table_encoder
 from .engine import CompiledNetwork, compile_spec, propagate
 from .evidence import case_evidence, case_likelihood, impossible_evidence_error
 from .priors import load_spec
@@ -241,7 +242,7 @@ class Model:
 
     def score(self, data: pd.DataFrame, *, targets: Sequence[str] | None = None, codebook=None,
               on_invalid: str = "error", interval: float | None = None, n_draws: int = 1000,
-              rng: np.random.Generator | int | None = None) -> pd.DataFrame:
+              rng: np.random.Generator | int | None = None, unmatched: str = "warn") -> pd.DataFrame:
         """Posteriors for every row of a table (vectorised; one output row per input row).
 
         Parameters
@@ -260,6 +261,11 @@ class Model:
             credible bounds (0.9: 5% and 95%) over ``n_draws`` joint draws of every parameter
             (see :mod:`bayescramp.uncertainty`); ``rng`` (a Generator or seed) makes them
             reproducible.
+        unmatched : {"warn", "error", "ignore"}
+            Columns that look like evidence but are not used (``leg cramp``, ``fatigue_2``; see
+            :func:`bayescramp.codebook.evidence_like_columns`): an
+            :class:`~bayescramp.UnmatchedColumnsWarning`, an :class:`InputError`, or nothing. Names
+            match nodes ignoring case and surrounding spaces.
 
         Returns
         -------
@@ -276,7 +282,7 @@ class Model:
         if not isinstance(data, pd.DataFrame):
             raise InputError(f"score: got {type(data).__name__}; expected a pandas DataFrame (use score_file for "
                              "CSV or Parquet files).")
-        encoder = resolve_codebook(codebook).encoder() if codebook is not None else None
+        encoder = table_encoder(resolve_codebook(codebook), unmatched=unmatched, require_evidence=False)
         scored = score_frame(self.network, data, targets=targets, encoder=encoder, on_invalid=on_invalid)
         if interval is None:
             return scored

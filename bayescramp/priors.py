@@ -17,10 +17,10 @@ from typing import Any
 from ._errors import SpecError, one_of
 from ._regular_file import read_regular_file
 from .spec import (
+    ConditionalPrevalence,
     Node,
     NoisyOrCPD,
     Parameter,
-    ConditionalPrevalence,
     Prevalence,
     SilentShare,
     Spec,

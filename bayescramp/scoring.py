@@ -18,13 +18,13 @@ import pandas as pd
 
 from ._arguments import as_node_list
 from ._errors import InputError, one_of
-from .codebook import check_unique_columns, column_code_maps
+from .codebook import table_encoder
 from .engine import CompiledNetwork, propagate_codes
-from .evidence import EncodedColumn, encode_codes, missing_text_hint
+from .evidence import EncodedColumn, missing_text_hint
 
 __all__ = ["default_targets", "target_columns", "check_targets", "encode_frame", "score_frame", "STATUS_OK",
            "STATUS_IMPOSSIBLE", "MAX_LISTED_PROBLEMS", "PatternCache", "ScoredRows", "score_encoded",
-           "cell_problems", "invalid_error", "check_column_labels"]
+           "cell_problems", "invalid_error", "check_column_labels", "invalid_counts"]
 
 STATUS_OK = "ok"
 STATUS_IMPOSSIBLE = "impossible_evidence"
@@ -94,28 +94,24 @@ def check_column_labels(data: pd.DataFrame, *, caller: str) -> None:
                          "column names (rename the columns, e.g. data.columns = data.columns.map(str)).")
 
 
-def encode_frame(network: CompiledNetwork, data: pd.DataFrame) -> tuple[list[EncodedColumn], list[str]]:
+def encode_frame(network: CompiledNetwork, data: pd.DataFrame, *, unmatched: str = "warn"
+                 ) -> tuple[list[EncodedColumn], list[str]]:
     """Encode the columns named like nodes; return them and the names of pass-through columns.
+
+    Column names match node names ignoring case and surrounding spaces; columns that look like
+    evidence but are not used are reported as ``unmatched`` says
+    (:func:`bayescramp.codebook.plan_columns`). A table with no evidence column is scored on
+    the priors.
 
     Examples
     --------
     >>> from bayescramp.engine import compile_spec
     >>> from bayescramp.priors import load_spec
-    >>> encoded, passthrough = encode_frame(compile_spec(load_spec()), pd.DataFrame({"id": [1], "fatigue": ["y"]}))
+    >>> encoded, passthrough = encode_frame(compile_spec(load_spec()), pd.DataFrame({"id": [1], "Fatigue": ["y"]}))
     >>> encoded[0].codes.tolist(), passthrough
     ([1], ['id'])
     """
-    columns = [str(c) for c in data.columns]
-    check_unique_columns(columns, "columns")
-    maps = [m for m in _plain_maps(network, columns)]
-    used = {m.column for m in maps}
-    return [encode_codes(data[m.column], m) for m in maps], [c for c in columns if c not in used]
-
-
-def _plain_maps(network: CompiledNetwork, columns: Sequence[str]):
-    if not any(c in network.states for c in columns):
-        return []
-    return column_code_maps(network, columns)
+    return table_encoder(unmatched=unmatched, require_evidence=False)(network, data, source="columns")
 
 
 class PatternCache:
@@ -266,6 +262,22 @@ def cell_problems(encoded: Sequence[EncodedColumn], *, source: str,
     listed = [f"{source}, {row_label(r)}, column {encoded[j].column!r}: got {_show(v)}{missing_text_hint(v)}; "
               f"expected {encoded[j].expected}." for r, j, v in candidates[:MAX_LISTED_PROBLEMS]]
     return listed, n_bad
+
+
+def invalid_counts(encoded: Sequence[EncodedColumn]) -> dict[str, int]:
+    """Rows with a bad cell, per source column: a row bad in two columns counts under both.
+
+    Examples
+    --------
+    >>> from bayescramp.evidence import encode_column
+    >>> invalid_counts([encode_column(["yes", "often", "?"], "fatigue", ("no", "yes"))])
+    {'fatigue': 2}
+    """
+    by_column: dict[str, list[np.ndarray]] = {}
+    for column in encoded:
+        by_column.setdefault(column.column, []).append(column.bad_rows)
+    counts = {column: len(np.unique(np.concatenate(rows))) for column, rows in by_column.items()}
+    return {column: n for column, n in counts.items() if n}
 
 
 def _show(value) -> str:

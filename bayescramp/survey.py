@@ -18,20 +18,23 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import re
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from ._errors import EvidenceError, InputError
-from .codebook import Codebook, check_unique_columns, column_code_maps, load_codebook, passthrough_columns
+from .codebook import Codebook, check_unique_columns, load_codebook, plan_columns
 from .engine import CompiledNetwork, compile_spec
 from .evidence import encode_codes
 from .priors import load_spec
@@ -40,13 +43,15 @@ from .scoring import (
     PatternCache,
     cell_problems,
     check_targets,
+    invalid_counts,
     invalid_error,
     score_encoded,
     target_columns,
 )
-from .tabular import atomic_path, table_format
+from .tabular import atomic_path, check_not_input, input_format, table_format
 
-__all__ = ["score_file", "ScoreSummary", "example_paths", "DEFAULT_CHUNK_SIZE", "network_of", "resolve_codebook"]
+__all__ = ["score_file", "ScoreSummary", "example_paths", "DEFAULT_CHUNK_SIZE", "network_of", "resolve_codebook",
+           "check_file", "CSV_BLOCK_SIZE"]
 
 #: Rows read, scored and written at a time.
 DEFAULT_CHUNK_SIZE = 100_000
@@ -108,11 +113,14 @@ class ScoreSummary:
         Rows scored; rows whose evidence has probability zero under the model (no
         posterior); rows flagged invalid (``on_invalid="flag"``; no posterior).
     invalid_by_column : dict
-        Column -> number of rows flagged because of it.
+        Column -> number of rows flagged because of a bad cell in it (a row with bad cells in
+        two columns counts under both).
     n_patterns : int or None
         Distinct evidence patterns propagated through the engine (None when not counted, as with Dask).
     seconds : float
         Wall time.
+    unmatched_columns : dict
+        Columns that look like evidence but were not used -> the node or codebook column they resemble.
     """
 
     input: Path
@@ -124,6 +132,7 @@ class ScoreSummary:
     invalid_by_column: dict[str, int] = field(default_factory=dict)
     n_patterns: int | None = None
     seconds: float = 0.0
+    unmatched_columns: dict[str, str] = field(default_factory=dict)
 
     @property
     def rows_per_second(self) -> float:
@@ -137,22 +146,60 @@ class ScoreSummary:
         return (f"scored {self.n_rows:,} rows of {self.input.name} in {self.seconds:.1f} s "
                 f"({self.rows_per_second:,.0f} rows/s): {self.n_ok:,} ok, {self.n_impossible:,} impossible evidence, "
                 f"{flagged}; " + (f"{self.n_patterns:,} distinct evidence patterns; " if self.n_patterns is not None
-                                  else "") + f"wrote {Path(self.output).resolve()}")
+                                  else "") + f"wrote {Path(self.output).resolve()}" + self._unmatched_line())
+
+    def _unmatched_line(self) -> str:
+        if not self.unmatched_columns:
+            return ""
+        listed = ", ".join(f"{column!r} (like {like})" for column, like in self.unmatched_columns.items())
+        return (f"\nnot used: {len(self.unmatched_columns)} column(s) that look like evidence: {listed}; rename them "
+                "to node names or map them in a codebook (--unmatched error refuses such files).")
+
+
+#: Bytes the streaming CSV reader parses at a time; a longer row makes it start again with larger blocks.
+CSV_BLOCK_SIZE = 1 << 20
+_MAX_BLOCK_SIZE = 1 << 30
+_EXPECT_CSV = "expected comma-separated UTF-8 text with a header row"
+
+
+@contextmanager
+def _any_field_size() -> Iterator[None]:
+    """Let Python's csv module read fields of any length (its default limit is 128 KiB)."""
+    previous = csv.field_size_limit()
+    csv.field_size_limit(2 ** 31 - 1)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
+def _undecoded(text: str) -> bool:
+    """Whether text decoded with ``surrogateescape`` held bytes that are not UTF-8."""
+    return any("\udc80" <= ch <= "\udcff" for ch in text)
 
 
 class _Source:
-    """A table file read in record batches: its header, row numbering and batches."""
+    """A table file read in record batches: its header, where each row is, and its batches.
 
-    def __init__(self, path: Path):
+    CSV is parsed by Arrow's streaming reader in blocks of ``block_size`` bytes with line breaks
+    allowed inside quoted fields; a row longer than a block makes the reader start again with
+    larger blocks (skipping the rows already delivered); a cell holding a carriage return (Arrow
+    may have dropped the line feed after it, when a quoted CR LF straddles two of its blocks)
+    makes Python's csv module read the rest. The header is read with Python's csv module, so it
+    may be of any length and need not end with a line break. Rows are located in
+    the file (``line N``, counting physical lines: the header, blank lines and line breaks
+    inside quoted fields) only on the error path, by a second scan with Python's csv module.
+    """
+
+    def __init__(self, path: Path, *, block_size: int | None = None):
         self.path = path
         self.name = path.name
-        self.kind = table_format(path)
+        table_format(path)
         if not path.is_file():
             raise InputError(f"{path}: no such input file; expected an existing .csv, .csv.gz or .parquet file.")
-        self.first_row = 1 if self.kind == "parquet" else 2
+        self.kind = input_format(path)
+        self.block_size = block_size or CSV_BLOCK_SIZE
         self.n_rows: int | None = None
-        self.ragged: list[str] = []
-        self.n_ragged = 0
         if self.kind == "parquet":
             try:
                 self._parquet = pq.ParquetFile(path)
@@ -163,28 +210,46 @@ class _Source:
             self.schema = self._parquet.schema_arrow
             self.n_rows = self._parquet.metadata.num_rows
         else:
-            self.columns = self._csv_header()
+            self.columns, self._header_bytes = self._csv_header()
             self.schema = None
 
-    def _csv_header(self) -> list[str]:
+    def _text(self) -> io.TextIOWrapper:
+        handle = gzip.open(self.path, "rb") if self.kind == "csv.gz" else open(self.path, "rb")
+        # surrogateescape: undecodable bytes survive as lone surrogates, found and reported by the caller
+        return io.TextIOWrapper(handle, encoding="utf-8", errors="surrogateescape", newline="")
+
+    def _unreadable(self, error: Exception, line: int | None = None) -> InputError:
+        where = f"{self.path}, line {line}" if line else str(self.path)
+        return InputError(f"{where}: cannot be read as CSV ({error}); {_EXPECT_CSV}.")
+
+    def _csv_header(self) -> tuple[list[str], int]:
+        """The header's names and its length in bytes (blank lines before it included)."""
+        n_bytes = 0
+
+        def lines(text):
+            nonlocal n_bytes
+            for line in text:
+                n_bytes += len(line.encode("utf-8", "surrogateescape"))
+                yield line
+
+        reader = None
         try:
-            reader = pa_csv.open_csv(self.path, read_options=pa_csv.ReadOptions(block_size=1 << 16),
-                                     parse_options=pa_csv.ParseOptions(invalid_row_handler=lambda row: "skip"))
-            names = list(reader.schema.names)
-        except UnicodeDecodeError:
-            names = ["\ufffd"]
-        except (pa.ArrowException, OSError, EOFError) as error:
-            if "Empty CSV" in str(error):
-                raise InputError(f"{self.path}: the file is empty; expected a header row naming the columns, then "
-                                 "one row per person.") from None
-            raise InputError(f"{self.path}: cannot be read as CSV ({error}); expected comma-separated UTF-8 text "
-                             "with a header row.") from None
-        if any("\ufffd" in name for name in names):
-            raise InputError(f"{self.path}, row 1 (the header): holds bytes that are not UTF-8 text; expected UTF-8 "
-                             "column names (re-save the file as UTF-8).")
-        return names
+            with self._text() as text, _any_field_size():
+                reader = csv.reader(lines(text))
+                names = next((row for row in reader if row), None)
+        except (csv.Error, OSError, EOFError, gzip.BadGzipFile) as error:
+            raise self._unreadable(error, reader.line_num if reader is not None else None) from None
+        if names is None:
+            raise InputError(f"{self.path}: the file is empty; expected a header row naming the columns, then one row "
+                             "per person.")
+        names[0] = names[0].removeprefix("\ufeff")
+        if any(_undecoded(name) for name in names):
+            raise InputError(f"{self.path}, line {reader.line_num} (the header): holds bytes that are not UTF-8 "
+                             "text; expected UTF-8 column names (re-save the file as UTF-8).")
+        return names, n_bytes
 
     def batches(self, wanted: Sequence[str], chunk_size: int) -> Iterator[pa.RecordBatch]:
+        """Record batches of the ``wanted`` columns (CSV cells as bytes, Parquet as stored)."""
         if self.kind == "parquet":
             try:
                 yield from self._parquet.iter_batches(batch_size=chunk_size, columns=list(wanted))
@@ -192,47 +257,159 @@ class _Source:
                 raise InputError(f"{self.path}: cannot be read as Parquet ({error}); expected an intact Parquet "
                                  "file.") from None
             return
+        delivered = 0
+        block_size = self.block_size
+        while True:
+            skip = delivered
+            try:
+                for batch in self._csv_batches(wanted, block_size):
+                    if _carriage_return_in_a_cell(batch):
+                        raise _LineFeedMayBeLost
+                    if skip:
+                        if batch.num_rows <= skip:
+                            skip -= batch.num_rows
+                            continue
+                        batch, skip = batch.slice(skip), 0
+                    delivered += batch.num_rows
+                    yield batch
+                return
+            except _LineFeedMayBeLost:
+                # Arrow drops the line feed that follows a quoted CR ending one of its blocks (pyarrow 26); the
+                # CR stays in the cell, so a cell holding a CR may have lost one: Python's csv module reads the rest
+                yield from self._python_batches(wanted, chunk_size, skip=delivered)
+                return
+            except pa.ArrowInvalid as error:
+                if "columns, got" in str(error):
+                    raise self.ragged_error(error) from None
+                if "straddl" not in str(error) or block_size >= _MAX_BLOCK_SIZE:
+                    raise self._unreadable(error) from None
+                block_size *= 4
+            except (pa.ArrowException, OSError, EOFError) as error:
+                raise self._unreadable(error) from None
 
-        def skip_ragged(row) -> str:
-            self.n_ragged += 1
-            if len(self.ragged) < MAX_LISTED_PROBLEMS:
-                self.ragged.append(row.text)
-            return "skip"
+    def _csv_batches(self, wanted: Sequence[str], block_size: int) -> Iterator[pa.RecordBatch]:
+        stream = pa.input_stream(str(self.path), compression="gzip" if self.kind == "csv.gz" else None)
+        with stream:
+            stream.read(self._header_bytes)
+            # small blocks: the streaming reader reads ahead several blocks, so this bounds its memory
+            read_options = pa_csv.ReadOptions(block_size=block_size, column_names=self.columns, use_threads=False)
+            # no invalid_row_handler: Arrow decodes a ragged row's text as UTF-8 before calling it, and fails on
+            # other bytes; the first ragged row stops the read and ragged_error() finds them all
+            parse_options = pa_csv.ParseOptions(newlines_in_values=True)
+            convert_options = pa_csv.ConvertOptions(column_types={c: pa.binary() for c in wanted},
+                                                    include_columns=list(wanted))
+            try:
+                reader = pa_csv.open_csv(stream, read_options=read_options, parse_options=parse_options,
+                                         convert_options=convert_options)
+            except pa.ArrowInvalid as error:
+                if "Empty CSV" in str(error):  # a header and nothing else
+                    return
+                raise
+            try:
+                yield from reader
+            finally:
+                reader.close()
 
-        # small blocks: the streaming reader reads ahead several blocks, so this bounds its memory
-        read_options = pa_csv.ReadOptions(block_size=1 << 20)
-        parse_options = pa_csv.ParseOptions(invalid_row_handler=skip_ragged)
-        convert_options = pa_csv.ConvertOptions(column_types={c: pa.binary() for c in wanted},
-                                                include_columns=list(wanted))
-        try:
-            reader = pa_csv.open_csv(self.path, read_options=read_options, parse_options=parse_options,
-                                     convert_options=convert_options)
-            yield from reader
-        except (pa.ArrowException, OSError, EOFError) as error:
-            raise InputError(f"{self.path}: cannot be read as CSV ({error}); expected comma-separated UTF-8 text "
-                             "with a header row.") from None
+    def _python_batches(self, wanted: Sequence[str], chunk_size: int, *, skip: int) -> Iterator[pa.RecordBatch]:
+        """The batches of :meth:`batches` (cells as bytes), read by Python's csv module, after ``skip`` rows."""
+        positions = [self.columns.index(c) for c in wanted]
+        cells: list[list[bytes]] = [[] for _ in wanted]
+        index = -1
+        for _, row in self._records():
+            if len(row) != len(self.columns):
+                raise self.ragged_error(ValueError("a row has the wrong number of fields"))
+            index += 1
+            if index < skip:
+                continue
+            for values, position in zip(cells, positions):
+                values.append(row[position].encode("utf-8", "surrogateescape"))
+            if len(cells[0]) == chunk_size:
+                yield _binary_batch(wanted, cells)
+                cells = [[] for _ in wanted]
+        if cells and cells[0]:
+            yield _binary_batch(wanted, cells)
 
-    def ragged_error(self) -> InputError:
-        """Ragged rows, located by a second (error-path only) scan with Python's csv module."""
+    def _records(self) -> Iterator[tuple[int, list[str]]]:
+        """``(first line, fields)`` of every record after the header, blank lines left out."""
+        with self._text() as text, _any_field_size():
+            reader = csv.reader(text)
+            start, seen_header = 1, False
+            for row in reader:
+                first, start = start, reader.line_num + 1
+                if not row:
+                    continue
+                if seen_header:
+                    yield first, row
+                seen_header = True
+
+    def locate(self, rows: Iterable[int]) -> dict[int, str]:
+        """Where data rows are (0-based, as delivered): ``"line N"`` for CSV, ``"row N"`` for Parquet."""
+        wanted = sorted(set(rows))
+        if self.kind == "parquet":
+            return {r: f"row {r + 1}" for r in wanted}
+        found: dict[int, str] = {}
+        if not wanted:
+            return found
+        n_columns = len(self.columns)
+        index = -1
+        for first, row in self._records():
+            if len(row) != n_columns:  # ragged rows are not delivered
+                continue
+            index += 1
+            if index == wanted[len(found)]:
+                found[index] = f"line {first}"
+                if len(found) == len(wanted):
+                    break
+        return found
+
+    def ragged_error(self, error: Exception) -> InputError:
+        """Every ragged row, located by a second (error-path only) scan with Python's csv module."""
         expected = len(self.columns)
         listed = []
-        opener = gzip.open if self.kind == "csv.gz" else open
-        with opener(self.path, "rb") as handle:
-            text = io.TextIOWrapper(handle, encoding="utf-8-sig", errors="replace", newline="")
-            for number, row in enumerate(csv.reader(text), start=1):
-                if row and len(row) != expected and number > 1:
-                    listed.append(f"{self.path}, row {number}: has {len(row)} fields; expected {expected} (one per "
+        n_ragged = 0
+        for first, row in self._records():
+            if len(row) != expected:
+                n_ragged += 1
+                if len(listed) < MAX_LISTED_PROBLEMS:
+                    listed.append(f"{self.path}, line {first}: has {len(row)} fields; expected {expected} (one per "
                                   "column of the header).")
-                    if len(listed) == MAX_LISTED_PROBLEMS:
-                        break
         if not listed:
-            listed = [f"{self.path}: row {line!r} has the wrong number of fields; expected {expected}."
-                      for line in self.ragged]
-        more = self.n_ragged - len(listed)
-        if more > 0:
-            listed.append(f"... and {more} more row(s) with the wrong number of fields.")
+            return self._unreadable(error)
+        if n_ragged > len(listed):
+            listed.append(f"... and {n_ragged - len(listed)} more row(s) with the wrong number of fields.")
         listed.append("Every row needs one field per header column (quote fields holding commas).")
         return InputError(listed)
+
+
+class _LineFeedMayBeLost(Exception):
+    pass
+
+
+def _carriage_return_in_a_cell(batch: pa.RecordBatch) -> bool:
+    """Whether a cell holds a carriage return (rare in survey data: they are line ends, outside the cells)."""
+    import pyarrow.compute as pc
+
+    return any((pa.types.is_binary(column.type) or pa.types.is_string(column.type))
+               and bool(pc.sum(pc.count_substring(column, "\r")).as_py()) for column in batch.columns)
+
+
+def _binary_batch(names: Sequence[str], cells: Sequence[list[bytes]]) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays([pa.array(values, type=pa.binary()) for values in cells], names=list(names))
+
+
+_ROW_TOKEN = re.compile("\x00(\\d+)\x00")
+
+
+def _row_token(row: int) -> str:
+    """A placeholder for a data row in a message, replaced by :func:`_located` once rows are found in the file."""
+    return f"\x00{row}\x00"
+
+
+def _located(problems: Sequence[str], source: _Source) -> list[str]:
+    rows = [int(m) for problem in problems for m in _ROW_TOKEN.findall(problem)]
+    where = source.locate(rows)
+    return [_ROW_TOKEN.sub(lambda m: where.get(int(m[1]), f"data row {int(m[1]) + 1}"), problem)
+            for problem in problems]
 
 
 def _chunks(batches: Iterator[pa.RecordBatch], chunk_size: int) -> Iterator[pa.Table]:
@@ -255,7 +432,7 @@ def _chunks(batches: Iterator[pa.RecordBatch], chunk_size: int) -> Iterator[pa.T
 
 
 def _text_column(values: pa.Array, column: str, source: _Source, offset: int) -> pa.Array:
-    """A binary CSV column as UTF-8 text; undecodable cells are an error naming their rows."""
+    """A binary CSV column as UTF-8 text; undecodable cells are an error naming their lines."""
     try:
         return values.cast(pa.string())
     except pa.ArrowInvalid:
@@ -266,12 +443,12 @@ def _text_column(values: pa.Array, column: str, source: _Source, offset: int) ->
     bad = np.array([_undecodable(v) for v in encoded.dictionary.to_pylist()] + [False])
     positions = encoded.indices.fill_null(len(bad) - 1).to_numpy(zero_copy_only=False)
     rows = np.flatnonzero(bad[positions])
-    listed = [f"{source.path}, row {offset + int(r) + source.first_row}, column {column!r}: got "
+    listed = [f"{source.path}, {_row_token(offset + int(r))}, column {column!r}: got "
               f"{encoded.dictionary[positions[r]].as_py()!r}, which is not UTF-8 text; expected UTF-8 (re-save the "
               "file as UTF-8)." for r in rows[:MAX_LISTED_PROBLEMS]]
     if len(rows) > len(listed):
         listed.append(f"... and {len(rows) - len(listed)} more such cell(s) in this chunk.")
-    raise InputError(listed)
+    raise InputError(_located(listed, source))
 
 
 def _undecodable(value: bytes | None) -> bool:
@@ -295,7 +472,7 @@ def score_file(input: str | Path, output: str | Path, *, model=None, codebook: C
                keep_columns: Sequence[str] | str | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE,
                on_invalid: str = "error", progress: bool = True, interval: float | None = None,
                n_draws: int = 1000, rng: np.random.Generator | int | None = None,
-               explain: bool = False) -> ScoreSummary:
+               explain: bool = False, unmatched: str = "warn") -> ScoreSummary:
     """Score every row of a survey file and write the posteriors, streaming and atomically.
 
     Parameters
@@ -335,6 +512,12 @@ def score_file(input: str | Path, output: str | Path, *, model=None, codebook: C
     explain : bool
         Also write ``top_finding_<node>`` per target: the finding whose retraction lowers that
         posterior most (:func:`bayescramp.explain.top_findings`); empty when no finding raised it.
+    unmatched : {"warn", "error", "ignore"}
+        Columns that look like evidence but are not used (a near spelling of a node or codebook
+        column, such as ``leg cramp`` or ``fatigue_2``): an
+        :class:`~bayescramp.UnmatchedColumnsWarning` (and ``summary.unmatched_columns``), an
+        :class:`InputError` before anything is read, or nothing. Column names match nodes and
+        codebook columns ignoring case and surrounding spaces.
 
     Returns
     -------
@@ -359,25 +542,13 @@ def score_file(input: str | Path, output: str | Path, *, model=None, codebook: C
     20000
     """
     started = time.perf_counter()
-    if on_invalid not in ("error", "flag"):
-        raise InputError(f"on_invalid: got {on_invalid!r}; expected \"error\" or \"flag\".")
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
         raise InputError(f"chunk_size: got {chunk_size!r}; expected a positive number of rows.")
-    input, output = Path(input), Path(output)
-    output_kind = table_format(output)
-    source = _Source(input)
-    if output.resolve() == input.resolve():
-        raise InputError(f"{output}: is the input file; expected a different output path.")
+    output = Path(output)
     network = network_of(model)
-    book = resolve_codebook(codebook)
-    id_columns = [id_columns] if isinstance(id_columns, str) else id_columns
-    keep_columns = [keep_columns] if isinstance(keep_columns, str) else keep_columns
-    check_unique_columns(source.columns, str(input))
-    maps = column_code_maps(network, source.columns, book, source=str(input))
-    ids = id_columns if id_columns is not None else (book.id_columns if book else [])
-    keeps = keep_columns if keep_columns is not None else (book.keep_columns if book else [])
-    design = list(book.design.values()) if book and keep_columns is None else []
-    passthrough = passthrough_columns(source.columns, maps, ids, keeps, optional=design, source=str(input))
+    plan = _Plan(input, network, codebook, id_columns=id_columns, keep_columns=keep_columns, on_invalid=on_invalid,
+                 unmatched=unmatched, output=output)
+    source, maps, passthrough = plan.source, plan.maps, plan.passthrough
     targets = check_targets(network, targets, [m.node for m in maps])
     names = [name for name, _, _ in target_columns(network, targets)]
     interval_names = [f"{name}_{side}" for name in names for side in ("lower", "upper")] if interval else []
@@ -386,10 +557,9 @@ def score_file(input: str | Path, output: str | Path, *, model=None, codebook: C
                           model=model)
     clash = [c for c in passthrough if c in set(names) | set(interval_names) | set(explain_names) | set(_OUTPUT_TAIL)]
     if clash:
-        raise InputError(f"{input}: column {clash[0]!r} would be overwritten by an output column of the same name; "
-                         "expected pass-through columns to have other names (rename it, or leave it out of "
+        raise InputError(f"{source.path}: column {clash[0]!r} would be overwritten by an output column of the same "
+                         "name; expected pass-through columns to have other names (rename it, or leave it out of "
                          "--id-column/--keep-columns).")
-    wanted = list(dict.fromkeys([*passthrough, *(m.column for m in maps)]))
     schema = pa.schema(
         [pa.field(c, source.schema.field(c).type if source.schema is not None else pa.string()) for c in passthrough]
         + [pa.field(name, pa.float64()) for name in _probability_order(names, bool(interval))]
@@ -397,42 +567,19 @@ def score_file(input: str | Path, output: str | Path, *, model=None, codebook: C
         + [pa.field("evidence_probability", pa.float64()), pa.field("log_evidence_probability", pa.float64()),
            pa.field("status", pa.string())])
     cache = PatternCache(network, [m.node for m in maps], [m.alphabet.vectors for m in maps], targets)
-    summary = ScoreSummary(input=input, output=output)
-    problems: list[str] = []
-    n_bad_cells = 0
+    summary = ScoreSummary(input=source.path, output=output,
+                           unmatched_columns=plan.unmatched_columns if unmatched != "ignore" else {})
     bar = _progress_bar(progress, source.n_rows)
     try:
         with atomic_path(output) as temporary:
-            writer = _writer(temporary, output_kind, schema)
+            writer = _writer(temporary, plan.output_kind, schema)
             try:
-                offset = 0
-                for chunk in _chunks(source.batches(wanted, chunk_size), chunk_size):
+                for chunk, encoded, texts, offset in plan.chunks(chunk_size, bar):
                     n = chunk.num_rows
-                    try:
-                        encoded = [encode_codes(chunk.column(m.column), m) for m in maps]
-                    except EvidenceError as error:
-                        raise InputError(f"{input}: {error}") from None
-                    n_bad = sum(len(c.bad_rows) for c in encoded)
-                    if (n_bad and on_invalid == "error") or n_bad_cells:
-                        # keep reading to count every bad cell; nothing more is scored or written
-                        if n_bad and len(problems) < MAX_LISTED_PROBLEMS:
-                            base = offset + source.first_row
-                            listed, _ = cell_problems(encoded, source=str(input),
-                                                      row_label=lambda r, base=base: f"row {base + r}")
-                            problems.extend(listed[:MAX_LISTED_PROBLEMS - len(problems)])
-                        n_bad_cells += n_bad
-                    else:
-                        scored = score_encoded(network, encoded, n, targets, cache=cache)
-                        writer.write_table(_output_table(chunk, passthrough, scored, schema, source, offset,
-                                                         extra.columns(encoded, n, scored)))
-                        _count(summary, scored, encoded)
-                    offset += n
-                    bar.update(n)
-                summary.n_rows = offset
-                if source.n_ragged:
-                    raise source.ragged_error()
-                if n_bad_cells:
-                    raise invalid_error(problems, n_bad_cells)
+                    scored = score_encoded(network, encoded, n, targets, cache=cache)
+                    writer.write_table(_output_table(texts, scored, schema, extra.columns(encoded, n, scored)))
+                    _count(summary, scored, encoded)
+                summary.n_rows = plan.n_rows
             finally:
                 writer.close()
     finally:
@@ -440,6 +587,147 @@ def score_file(input: str | Path, output: str | Path, *, model=None, codebook: C
     summary.n_patterns = cache.n_propagated
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def check_file(input: str | Path, *, model=None, codebook: Codebook | str | Path | None = None,
+               id_columns: Sequence[str] | str | None = None, keep_columns: Sequence[str] | str | None = None,
+               on_invalid: str = "error", output: str | Path | None = None, read_rows: bool = True,
+               chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[str]:
+    """Raise the error :func:`score_file` would raise for this file, without scoring or writing anything.
+
+    The same reader and checks as :func:`score_file`, so the messages are the same; the Dask
+    engine uses it to explain a failed run in the local engine's words.
+
+    Parameters
+    ----------
+    input : str or Path
+    read_rows : bool
+        Read every row (ragged rows, bad cells, bytes that are not UTF-8); ``False`` checks the
+        header only (format, column names, codebook, output types).
+    output : str or Path, optional
+        The output path, whose format decides which column types can be written.
+
+    Other parameters are as in :func:`score_file`.
+
+    Returns
+    -------
+    list of str
+        The file's column names.
+
+    Examples
+    --------
+    >>> survey, codebook = example_paths()
+    >>> check_file(survey, codebook=codebook)[:3]
+    ['SEQN', 'WTINT2YR', 'BCQ010']
+    """
+    plan = _Plan(input, network_of(model), codebook, id_columns=id_columns, keep_columns=keep_columns,
+                 on_invalid=on_invalid, unmatched="ignore", output=output)
+    if read_rows:
+        for _ in plan.chunks(chunk_size):
+            pass
+    return list(plan.source.columns)
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A whole table file (CSV, gzip CSV or Parquet, the format found as :func:`score_file` finds it) as a DataFrame.
+
+    For tables read whole, such as a scored table to plot; the file and its header are checked
+    as :func:`score_file` checks them, and CSV columns get their types from pandas.
+
+    Examples
+    --------
+    >>> survey, _ = example_paths()
+    >>> read_table(survey).shape
+    (20000, 13)
+    """
+    source = _Source(Path(path))
+    check_unique_columns(source.columns, str(path))
+    if source.kind == "parquet":
+        try:
+            return pq.read_table(source.path).to_pandas()
+        except (pa.ArrowException, OSError) as error:
+            raise InputError(f"{path}: cannot be read as Parquet ({error}); expected an intact Parquet file.") from None
+    for _ in source.batches(source.columns, DEFAULT_CHUNK_SIZE):  # ragged rows, said as score_file says them
+        pass
+    try:
+        return pd.read_csv(source.path, compression="gzip" if source.kind == "csv.gz" else None,
+                           encoding="utf-8-sig", index_col=False)
+    except (UnicodeDecodeError, ValueError, OSError, EOFError) as error:
+        raise source._unreadable(error) from None
+
+
+class _Plan:
+    """A survey file opened and matched to the model: its source, code maps, pass-through columns."""
+
+    def __init__(self, input, network: CompiledNetwork, codebook, *, id_columns, keep_columns, on_invalid: str,
+                 unmatched: str, output: str | Path | None):
+        if on_invalid not in ("error", "flag"):
+            raise InputError(f"on_invalid: got {on_invalid!r}; expected \"error\" or \"flag\".")
+        self.on_invalid = on_invalid
+        input = Path(input)
+        self.output_kind = table_format(output) if output is not None else None
+        self.source = _Source(input)
+        if output is not None:
+            check_not_input(output, [input])
+        id_columns = [id_columns] if isinstance(id_columns, str) else id_columns
+        keep_columns = [keep_columns] if isinstance(keep_columns, str) else keep_columns
+        self.maps, self.passthrough, self.unmatched_columns = plan_columns(
+            network, self.source.columns, resolve_codebook(codebook), id_columns=id_columns,
+            keep_columns=keep_columns, source=str(input), unmatched=unmatched)
+        if self.output_kind in ("csv", "csv.gz") and self.source.schema is not None:
+            _check_csv_types(self.source, self.passthrough)
+        self.n_rows = 0
+
+    def chunks(self, chunk_size: int, bar=None) -> Iterator[tuple[pa.Table, list, list[pa.Array], int]]:
+        """``(chunk, encoded evidence, pass-through arrays, offset)`` for every chunk to score.
+
+        File problems are raised when found (ragged rows, bytes that are not UTF-8 in a
+        pass-through column) or after the last row (bad cells with ``on_invalid="error"``, after
+        which chunks are read to count every bad cell but no longer delivered).
+        """
+        source, maps = self.source, self.maps
+        wanted = list(dict.fromkeys([*self.passthrough, *(m.column for m in maps)]))
+        problems: list[str] = []
+        n_bad_cells = 0
+        offset = 0
+        for chunk in _chunks(source.batches(wanted, chunk_size), chunk_size):
+            n = chunk.num_rows
+            try:
+                encoded = [encode_codes(chunk.column(m.column), m) for m in maps]
+            except EvidenceError as error:
+                raise InputError(f"{source.path}: {error}") from None
+            texts = [_text_column(chunk.column(c).combine_chunks(), c, source, offset) if source.kind != "parquet"
+                     else chunk.column(c).combine_chunks() for c in self.passthrough]
+            n_bad = sum(len(c.bad_rows) for c in encoded)
+            if (n_bad and self.on_invalid == "error") or n_bad_cells:
+                if n_bad and len(problems) < MAX_LISTED_PROBLEMS:
+                    listed, _ = cell_problems(encoded, source=str(source.path),
+                                              row_label=lambda r, offset=offset: _row_token(offset + r))
+                    problems.extend(listed[:MAX_LISTED_PROBLEMS - len(problems)])
+                n_bad_cells += n_bad
+            else:
+                yield chunk, encoded, texts, offset
+            offset += n
+            if bar is not None:
+                bar.update(n)
+        self.n_rows = offset
+        if n_bad_cells:
+            raise invalid_error(_located(problems, source), n_bad_cells)
+
+
+def _check_csv_types(source: _Source, passthrough: Sequence[str]) -> None:
+    """Refuse pass-through columns whose type CSV cannot hold (structs, lists, maps, ...), before anything is read."""
+    problems = []
+    for column in passthrough:
+        kind = source.schema.field(column).type
+        try:
+            pa_csv.write_csv(pa.table({column: pa.array([], type=kind)}), io.BytesIO())
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
+            problems.append(f"{source.path}, column {column!r}: holds {kind} values, which a CSV output cannot hold; "
+                            "expected text, numbers, dates or booleans in the columns copied to CSV (write Parquet "
+                            "instead, -o NAME.parquet, or leave the column out with --id-column/--keep-columns).")
+    if problems:
+        raise InputError(problems)
 
 
 def _progress_bar(enabled: bool, total: int | None):
@@ -522,12 +810,8 @@ class _ExtraColumns:
         return found
 
 
-def _output_table(chunk: pa.Table, passthrough: Sequence[str], scored, schema: pa.Schema, source: _Source,
-                  offset: int, extra: dict[str, np.ndarray]) -> pa.Table:
-    arrays = []
-    for column in passthrough:
-        values = chunk.column(column).combine_chunks()
-        arrays.append(_text_column(values, column, source, offset) if source.kind != "parquet" else values)
+def _output_table(texts: Sequence[pa.Array], scored, schema: pa.Schema, extra: dict[str, np.ndarray]) -> pa.Table:
+    arrays = list(texts)
     missing = scored.invalid | scored.impossible
     for k in range(scored.probabilities.shape[1]):
         arrays.append(_float_column(scored.probabilities[:, k], missing))
@@ -551,11 +835,5 @@ def _count(summary: ScoreSummary, scored, encoded) -> None:
     summary.n_invalid += n_invalid
     summary.n_impossible += n_impossible
     summary.n_ok += len(scored.invalid) - n_invalid - n_impossible
-    if n_invalid:
-        seen = np.zeros(len(scored.invalid), dtype=bool)
-        for column in encoded:
-            fresh = column.bad_rows[~seen[column.bad_rows]]
-            if len(fresh):
-                summary.invalid_by_column[column.column] = summary.invalid_by_column.get(column.column, 0) + len(fresh)
-            seen[column.bad_rows] = True
-
+    for column, n in invalid_counts(encoded).items():
+        summary.invalid_by_column[column] = summary.invalid_by_column.get(column, 0) + n

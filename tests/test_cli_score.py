@@ -42,18 +42,26 @@ def test_options_reach_score_file(tmp_path, capsys):
     assert "1 flagged invalid (pale_skin: 1)" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("argv, expected", [
-    (["score", "missing.csv", "-o", "out.csv"], "missing.csv: no such input file"),
-    (["score", "-o", "out.csv"], "no INPUT given"),
-    (["score", "x.csv", "--example", "-o", "out.csv"], "got INPUT 'x.csv' and --example"),
-    (["score", "--example", "-o", "out.csv", "--scheduler", "tcp://h:8786"], "--scheduler was given without"),
-    (["score", "--example", "-o", "out.csv", "--codebook", "none.toml"], "none.toml: no such codebook file"),
-    (["score", "--example", "-o", "out.csv", "--chunk-size", "0"], "chunk_size: got 0"),
-    (["score", "--example", "-o", "out.csv", "--targets", "zinc"], "targets: unknown node 'zinc'"),
+@pytest.mark.parametrize("argv, code, expected", [
+    (["score", "missing.csv", "-o", "out.csv"], 1, "missing.csv: no such input file"),
+    (["score", "-o", "out.csv"], 2, "no INPUT given"),
+    (["score", "x.csv", "--example", "-o", "out.csv"], 2, "got INPUT 'x.csv' and --example"),
+    (["score", "--example", "-o", "out.csv", "--scheduler", "tcp://h:8786"], 2, "--scheduler was given without"),
+    (["score", "--example", "-o", "out.csv", "--engine", "dask", "--interval", "0.9"], 2,
+     "--interval and --explain work with --engine local only"),
+    (["score", "--example", "-o", "out.csv", "--codebook", "none.toml"], 1, "none.toml: no such codebook file"),
+    (["score", "--example", "-o", "out.csv", "--chunk-size", "0"], 2,
+     "argument --chunk-size: got '0'; expected a whole number of at least 1"),
+    (["score", "--example", "-o", "out.csv", "--seed", "-1"], 2,
+     "argument --seed: got '-1'; expected a whole number of at least 0"),
+    (["score", "--example", "-o", "out.csv", "--draws", "many"], 2, "argument --draws: got 'many'"),
+    (["simulate", "-n", "-5", "-o", "out.csv"], 2, "argument -n: got '-5'"),
+    (["simulate", "-n", "5", "-o", "out.csv", "--seed", "-1"], 2, "argument --seed: got '-1'"),
+    (["score", "--example", "-o", "out.csv", "--targets", "zinc"], 1, "targets: unknown node 'zinc'"),
 ])
-def test_errors_are_one_sentence_without_traceback(tmp_path, monkeypatch, capsys, argv, expected):
+def test_errors_are_one_sentence_without_traceback(tmp_path, monkeypatch, capsys, argv, code, expected):
     monkeypatch.chdir(tmp_path)
-    assert main(argv) == 1
+    assert main(argv) == code
     err = capsys.readouterr().err
     assert "bayescramp: error: " in err and expected in err and "Traceback" not in err
     assert not (tmp_path / "out.csv").exists()
@@ -63,7 +71,7 @@ def test_bad_cells_exit_1_and_write_nothing(tmp_path, capsys):
     survey = tmp_path / "survey.csv"
     survey.write_text("fatigue\nyes\noften\n")
     assert main(["score", str(survey), "-o", str(tmp_path / "out.csv"), "--quiet"]) == 1
-    assert "survey.csv, row 3, column 'fatigue': got 'often'" in capsys.readouterr().err
+    assert "survey.csv, line 3, column 'fatigue': got 'often'" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["survey.csv"]
 
 
@@ -156,8 +164,6 @@ def test_score_interval_and_explain_columns(tmp_path, default_model):
 
 @pytest.mark.parametrize("argv, message", [
     (["--interval", "1.5"], "interval: got 1.5; expected a probability between 0 and 1"),
-    (["--draws", "0", "--interval", "0.9"], "--draws got 0; expected a positive number of draws"),
-    (["--engine", "dask", "--explain"], "--interval and --explain work with --engine local only"),
 ])
 def test_score_interval_and_explain_option_errors(tmp_path, capsys, default_model, argv, message):
     survey = tmp_path / "survey.csv"

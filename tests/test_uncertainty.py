@@ -74,9 +74,11 @@ def test_beta_has_the_value_as_mean_and_the_range_as_central_95_interval(paramet
 
 def test_distribution_override_and_its_errors(tmp_path):
     good = tmp_path / "override.toml"
-    good.write_text('[parameters]\n"P(diuretic=thiazide|age_group=40_64)" = { value = 0.09, range = [0.06, 0.12], basis = "evidence", '
+    good.write_text('[parameters]\n"P(diuretic=thiazide|age_group=40_64)" = { value = 0.09, range = [0.06, 0.12], '
+                    'basis = "evidence", '
                     'source = "B3", distribution = { kind = "beta", alpha = 9.0, beta = 91.0 } }\n'
-                    '"P(diuretic=loop|age_group=40_64)" = { value = 0.03, range = [0.02, 0.05], basis = "evidence", source = "B6", '
+                    '"P(diuretic=loop|age_group=40_64)" = { value = 0.03, range = [0.02, 0.05], basis = "evidence", '
+                    'source = "B6", '
                     'distribution = { kind = "fixed" } }\n')
     spec = bayescramp.load_model("default", good).spec
     table = parameter_distributions(spec).set_index("id")
@@ -84,7 +86,8 @@ def test_distribution_override_and_its_errors(tmp_path):
     assert table.loc["P(diuretic=thiazide|age_group=40_64)", "source"] == "override"
     assert table.loc["P(diuretic=loop|age_group=40_64)", "kind"] == "fixed"
     bad = tmp_path / "bad.toml"
-    bad.write_text('[parameters]\n"P(diuretic=thiazide|age_group=40_64)" = { value = 0.09, range = [0.06, 0.12], basis = "evidence", '
+    bad.write_text('[parameters]\n"P(diuretic=thiazide|age_group=40_64)" = { value = 0.09, range = [0.06, 0.12], '
+                    'basis = "evidence", '
                    'source = "B3", distribution = { kind = "beta", alpha = -1.0, beta = 91.0 } }\n')
     with pytest.raises(SpecError, match=r"bad.toml.*distribution.alpha: got -1.0; expected \{ kind = \"beta\""):
         parameter_distributions(bayescramp.load_model("default", bad).spec)
