@@ -435,7 +435,8 @@ def test_a_base_beside_the_overlay_or_bundled_by_name_loads(tmp_path):
     beside = parameters_by_id(load_spec(_overlay(tmp_path, "o1.toml", '"mybase.toml"')))["leak(symptom)"][1]
     assert beside.value == 0.15
     bundled = write(tmp_path, '[meta]\nbase = "default"\n[parameters]\n'
-                              '"P(diuretic=thiazide|age_group=40_64)" = { value = 0.2, range = [0.1, 0.3], basis = "expert", source = "x" }', "o2.toml")
+                              '"P(diuretic=thiazide|age_group=40_64)" = { value = 0.2, range = [0.1, 0.3], '
+                              'basis = "expert", source = "x" }', "o2.toml")
     assert parameters_by_id(load_spec(bundled))["P(diuretic=thiazide|age_group=40_64)"][1].value == 0.2
 
 
