@@ -1,0 +1,514 @@
+"""A junction tree with its clique potentials, and the batched passes over it.
+
+* :func:`sum_product` — one collect and one distribute pass (Shafer–Shenoy) over a batch of
+  rows. Every message is rescaled per row and its log scale kept, message by message, so
+  both ``P(e)`` and the scale reaching any clique are exact in log space.
+* :func:`left_out_families` — for a node ``X``, ``∂P(e)/∂P(x | u)``: the family of ``X``
+  read from its clique with ``X``'s own CPT (and per-row factor) left out. Nothing is divided
+  by a CPT entry, so zero entries are exact.
+* :func:`max_product` — marginal MAP: sum out every node not asked for, maximise over the
+  asked-for nodes, then trace the maximising states back down the tree.
+
+Rows are the leading axis of every array: a clique potential is ``[n_rows or 1, *clique
+cards]`` (``1`` when it is shared by every row).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .._errors import SpecError
+from ..spec import MAX_TABLE_ENTRIES, size_error
+from .graph import JunctionTree, junction_tree
+
+__all__ = ["Tree", "build_tree", "Pass", "sum_product", "left_out_families", "max_product", "TIE_TOLERANCE",
+           "configurations"]
+
+#: In max-product, values within this relative distance (in log terms) of the best are a tie.
+TIE_TOLERANCE = 1e-9
+#: Largest clique size x separator size for which messages are summed by a projection matrix product.
+PROJECTION_LIMIT = 1 << 14
+
+
+@dataclass(frozen=True)
+class Tree:
+    """A network's junction tree with the product of each clique's CPTs.
+
+    Attributes
+    ----------
+    names : tuple of str
+        Nodes, parents before children; node ``i`` is ``names[i]``.
+    cards : tuple of int
+    parents : dict
+    tables : dict
+        Node -> CPD ``[*parent_cards, n_states]``.
+    junction : JunctionTree
+    static : list of ndarray
+        Per clique, the product of the CPTs assigned to it, ``[1, *clique cards]``.
+    assigned : list of tuple of str
+        Per clique, the nodes whose CPT (and evidence) it holds.
+    """
+
+    names: tuple[str, ...]
+    cards: tuple[int, ...]
+    parents: Mapping[str, tuple[str, ...]]
+    tables: Mapping[str, np.ndarray]
+    junction: JunctionTree
+    static: list[np.ndarray]
+    assigned: list[tuple[str, ...]]
+
+    @functools.cached_property
+    def index(self) -> dict[str, int]:
+        """Node name -> position."""
+        return {name: i for i, name in enumerate(self.names)}
+
+    @functools.cached_property
+    def family_axes(self) -> dict[str, list[int]]:
+        """Node -> positions of its CPT's axes: parents in order, then the node."""
+        index = self.index
+        return {name: [index[p] for p in self.parents[name]] + [index[name]] for name in self.names}
+
+    @functools.cached_property
+    def clique_of(self) -> dict[str, int]:
+        """Node -> the clique holding its family (its CPT and its evidence go there)."""
+        return {name: self.junction.family_clique[i] for i, name in enumerate(self.names)}
+
+    @functools.cached_property
+    def largest_clique(self) -> int:
+        """Entries of the largest clique table."""
+        return max((math.prod(self.cards[v] for v in clique) for clique in self.junction.cliques), default=1)
+
+
+def build_tree(names: Sequence[str], cards: Sequence[int], parents: Mapping[str, Sequence[str]],
+               tables: Mapping[str, np.ndarray], *, last: Sequence[str] = ()) -> Tree:
+    """Triangulate, build the junction tree, and multiply each clique's CPTs.
+
+    Raises
+    ------
+    SpecError
+        When a clique would have more than :data:`~bayescramp.spec.MAX_TABLE_ENTRIES` entries
+        (before anything of that size is allocated).
+    """
+    index = {name: i for i, name in enumerate(names)}
+    families = [[index[p] for p in parents[name]] + [index[name]] for name in names]
+    junction = junction_tree(families, cards, last=[index[n] for n in last])
+    for clique in junction.cliques:
+        n_entries = math.prod(cards[v] for v in clique)
+        if n_entries > MAX_TABLE_ENTRIES:
+            shown = ", ".join(names[v] for v in clique[:8]) + (f" and {len(clique) - 8} more" if len(clique) > 8 else "")
+            raise SpecError(size_error("network", f"the junction tree's clique over {shown}", n_entries))
+    assigned: list[list[str]] = [[] for _ in junction.cliques]
+    for i, name in enumerate(names):
+        assigned[junction.family_clique[i]].append(name)
+    static = []
+    for c, clique in enumerate(junction.cliques):
+        potential = np.ones((1,) + tuple(cards[v] for v in clique))
+        for name in assigned[c]:
+            potential = potential * into_clique(np.asarray(tables[name], dtype=float)[None], families[index[name]],
+                                                clique, cards)
+        static.append(potential)
+    return Tree(names=tuple(names), cards=tuple(cards), parents={n: tuple(parents[n]) for n in names},
+                tables={n: np.asarray(tables[n], dtype=float) for n in names}, junction=junction, static=static,
+                assigned=[tuple(a) for a in assigned])
+
+
+def into_clique(array: np.ndarray, axes: Sequence[int], clique: Sequence[int], cards: Sequence[int]) -> np.ndarray:
+    """Reshape ``array[batch, *axes]`` to broadcast against ``[batch, *clique]`` (clique sorted)."""
+    order = sorted(range(len(axes)), key=lambda k: axes[k])
+    array = np.transpose(array, [0] + [k + 1 for k in order])
+    present = set(axes)
+    shape = (array.shape[0],) + tuple(cards[v] if v in present else 1 for v in clique)
+    return array.reshape(shape)
+
+
+def configurations(cards: Sequence[int]) -> np.ndarray:
+    """All configurations ``[n_vars, prod(cards)]`` in C order (last variable fastest)."""
+    return np.indices(cards).reshape(len(cards), -1) if cards else np.zeros((0, 1), dtype=int)
+
+
+def _normalise(array: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(array / row totals, log totals [n_rows], zero rows [n_rows])``; zero rows are left as they are."""
+    totals = array.reshape(array.shape[0], -1).sum(axis=1)
+    zero = totals <= 0
+    safe = np.where(zero, 1.0, totals)
+    normalised = array / safe.reshape((-1,) + (1,) * (array.ndim - 1))
+    return normalised, np.broadcast_to(np.log(safe), (n_rows,)), np.broadcast_to(zero, (n_rows,))
+
+
+def _size(nodes: Sequence[int], cards: Sequence[int]) -> int:
+    return math.prod(cards[v] for v in nodes)
+
+
+@functools.lru_cache(maxsize=1024)
+def _projection(source: tuple[int, ...], separator: tuple[int, ...], source_cards: tuple[int, ...]) -> np.ndarray:
+    """0/1 matrix ``[n_source_configs, n_separator_configs]`` summing a clique table onto a separator."""
+    cards = dict(zip(source, source_cards))
+    grid = configurations(list(source_cards))
+    column = np.zeros(grid.shape[1], dtype=np.int64)
+    for v in separator:
+        column = column * cards[v] + grid[source.index(v)]
+    projection = np.zeros((grid.shape[1], _size(separator, cards)))
+    projection[np.arange(grid.shape[1]), column] = 1.0
+    return projection
+
+
+def _sum_to(product: np.ndarray, source: tuple[int, ...], keep: tuple[int, ...], n_rows: int,
+            cards: Sequence[int]) -> np.ndarray:
+    """Sum ``product`` (over the sorted nodes ``source``) down to the sorted nodes ``keep``: ``[rows, *keep]``."""
+    summed_axes = tuple(k + 1 for k, v in enumerate(source) if v not in keep)
+    if not summed_axes:
+        return product
+    if product.shape[0] > 1 and product[0].size * max(1, _size(keep, cards)) <= PROJECTION_LIMIT:
+        # a sum over scattered axes is slow in numpy; a product with a 0/1 projection is BLAS work
+        flat = np.broadcast_to(product, (n_rows, *product.shape[1:])).reshape(n_rows, -1)
+        summed = flat @ _projection(source, keep, tuple(cards[v] for v in source))
+        return summed.reshape((n_rows, *(cards[v] for v in keep)))
+    return product.sum(axis=summed_axes)
+
+
+def _message(product: np.ndarray, source: tuple[int, ...], target: tuple[int, ...], separator: tuple[int, ...],
+             n_rows: int, cards: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sum ``product`` to ``separator``, rescale it per row, shape it for ``target``: (message, log scale, zero rows)."""
+    message, log_scale, zero = _normalise(_sum_to(product, source, separator, n_rows, cards), n_rows)
+    shape = (message.shape[0],) + tuple(cards[v] if v in separator else 1 for v in target)
+    return message.reshape(shape), log_scale, zero
+
+
+def _products_leaving_one_out(base: np.ndarray, others: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """``base * prod(others except others[i])`` for each ``i`` (prefix and suffix products when there are many)."""
+    if len(others) <= 3:
+        products = []
+        for i in range(len(others)):
+            product = base
+            for j, other in enumerate(others):
+                if j != i:
+                    product = product * other
+            products.append(product)
+        return products
+    prefix = [base]
+    for other in others[:-1]:
+        prefix.append(prefix[-1] * other)
+    products = [prefix[-1]]
+    suffix = others[-1]
+    for i in range(len(others) - 2, -1, -1):
+        products.append(prefix[i] * suffix)
+        suffix = suffix * others[i]
+    return products[::-1]
+
+
+@dataclass
+class Pass:
+    """One batched sum-product pass: normalised potentials and messages, with their log scales.
+
+    ``upward[c]`` is the message clique ``c`` sends its parent, ``downward[c]`` the one it
+    receives; each was divided by its row total, whose log is in ``upward_log`` /
+    ``downward_log``. ``potential_log[c]`` is the log of the row total each per-row clique
+    potential was divided by.
+    """
+
+    tree: Tree
+    n_rows: int
+    likelihood: Mapping[str, np.ndarray]
+    tables: Mapping[str, np.ndarray]
+    factors: Mapping[str, np.ndarray]
+    potentials: list[np.ndarray]
+    potential_log: list[np.ndarray]
+    upward: list[np.ndarray | None]
+    upward_log: list[np.ndarray]
+    downward: list[np.ndarray | None]
+    downward_log: list[np.ndarray]
+    log_evidence_probability: np.ndarray
+    impossible: np.ndarray
+
+    def incoming(self, c: int) -> np.ndarray | None:
+        """Product of the (normalised) messages clique ``c`` receives, or None if it receives none."""
+        product = self.downward[c]
+        for child in self.tree.junction.children[c]:
+            product = self.upward[child] if product is None else product * self.upward[child]
+        return product
+
+    def belief(self, c: int) -> np.ndarray:
+        """Clique ``c``'s potential times its incoming messages, ``[n_rows, *clique]`` (unnormalised)."""
+        incoming = self.incoming(c)
+        product = self.potentials[c] if incoming is None else self.potentials[c] * incoming
+        return np.broadcast_to(product, (self.n_rows,) + product.shape[1:])
+
+    def clique_logs(self) -> list[np.ndarray]:
+        """Per clique, the log of the scale its belief was divided by: belief × exp(log) is ``P(clique, e)``."""
+        junction = self.tree.junction
+        logs: list[np.ndarray] = [np.zeros(self.n_rows)] * len(junction.cliques)
+        root = junction.collect_order[-1]
+        logs[root] = (np.sum(self.potential_log, axis=0)
+                      + np.sum([self.upward_log[c] for c in junction.collect_order[:-1]], axis=0))
+        for c in reversed(junction.collect_order):
+            for child in junction.children[c]:
+                logs[child] = logs[c] - self.upward_log[child] + self.downward_log[child]
+        return logs
+
+
+def _evidence_by_clique(tree: Tree, *sources: Mapping[str, np.ndarray]) -> list[list[tuple[str, np.ndarray, str]]]:
+    """Per clique, the likelihoods (``kind="evidence"``) and factors (``"factor"``) it holds."""
+    by_clique: list[list[tuple[str, np.ndarray, str]]] = [[] for _ in tree.junction.cliques]
+    for kind, source in zip(("evidence", "factor"), sources):
+        for name, values in source.items():
+            by_clique[tree.clique_of[name]].append((name, np.asarray(values, dtype=float), kind))
+    return by_clique
+
+
+def _potential(tree: Tree, c: int, inputs: Sequence[tuple[str, np.ndarray, str]], tables: Mapping[str, np.ndarray],
+               leave_out: str | None = None) -> np.ndarray:
+    """Clique ``c``'s potential: its CPTs (per-row ``tables`` replacing some), evidence and factors.
+
+    ``leave_out`` drops one node's CPT and factor (its evidence stays).
+    """
+    clique = tree.junction.cliques[c]
+    if leave_out is None and not any(name in tables for name in tree.assigned[c]):
+        potential = tree.static[c]
+    else:
+        potential = np.ones((1,) + tuple(tree.cards[v] for v in clique))
+        for name in tree.assigned[c]:
+            if name != leave_out:
+                table = tables[name] if name in tables else tree.tables[name][None]
+                potential = potential * into_clique(np.asarray(table, dtype=float), tree.family_axes[name], clique,
+                                                    tree.cards)
+    for name, values, kind in inputs:
+        if kind == "evidence":
+            potential = potential * into_clique(values, [tree.index[name]], clique, tree.cards)
+        elif name != leave_out:
+            potential = potential * into_clique(values, tree.family_axes[name], clique, tree.cards)
+    return potential
+
+
+def sum_product(tree: Tree, likelihood: Mapping[str, np.ndarray], n_rows: int, *,
+                tables: Mapping[str, np.ndarray] | None = None, factors: Mapping[str, np.ndarray] | None = None,
+                distribute: bool = True) -> Pass:
+    """Collect (and, with ``distribute``, distribute) over a batch of rows.
+
+    Parameters
+    ----------
+    tree : Tree
+    likelihood : mapping
+        Node -> ``[n_rows, n_states]`` evidence likelihood.
+    n_rows : int
+    tables : mapping, optional
+        Per-row CPDs ``[n_rows or 1, *parent_cards, n_states]`` replacing the compiled ones.
+    factors : mapping, optional
+        Per-row factors ``[n_rows or 1, *parent_cards, n_states]`` multiplied into a node's family.
+    distribute : bool
+        Also send messages from the root back down (needed for marginals and derivatives).
+    """
+    tables = tables or {}
+    factors = factors or {}
+    junction = tree.junction
+    n_cliques = len(junction.cliques)
+    impossible = np.zeros(n_rows, dtype=bool)
+    inputs = _evidence_by_clique(tree, likelihood, factors)
+    potentials, potential_log = [], []
+    for c in range(n_cliques):
+        potential = _potential(tree, c, inputs[c], tables)
+        log_scale = np.zeros(n_rows)
+        if potential.shape[0] != 1:
+            potential, log_scale, zero = _normalise(potential, n_rows)
+            impossible |= zero
+        potentials.append(potential)
+        potential_log.append(log_scale)
+    upward: list[np.ndarray | None] = [None] * n_cliques
+    upward_log: list[np.ndarray] = [np.zeros(n_rows)] * n_cliques
+    log_pe = np.sum(potential_log, axis=0) if potential_log else np.zeros(n_rows)
+    for c in junction.collect_order:
+        product = potentials[c]
+        for child in junction.children[c]:
+            product = product * upward[child]
+        parent = junction.tree_parent[c]
+        if parent < 0:
+            total = product.reshape(product.shape[0], -1).sum(axis=1)
+            impossible |= np.broadcast_to(total <= 0, (n_rows,))
+            log_pe = log_pe + np.log(np.where(total > 0, total, 1.0))
+            continue
+        upward[c], upward_log[c], zero = _message(product, junction.cliques[c], junction.cliques[parent],
+                                                  junction.separators[c], n_rows, tree.cards)
+        impossible |= zero
+        log_pe = log_pe + upward_log[c]
+    downward: list[np.ndarray | None] = [None] * n_cliques
+    downward_log: list[np.ndarray] = [np.zeros(n_rows)] * n_cliques
+    if distribute:
+        for c in reversed(junction.collect_order):
+            kids = junction.children[c]
+            if not kids:
+                continue
+            base = potentials[c] if downward[c] is None else potentials[c] * downward[c]
+            products = _products_leaving_one_out(base, [upward[child] for child in kids])
+            for child, product in zip(kids, products):
+                downward[child], downward_log[child], _ = _message(product, junction.cliques[c],
+                                                                   junction.cliques[child],
+                                                                   junction.separators[child], n_rows, tree.cards)
+    return Pass(tree=tree, n_rows=n_rows, likelihood=likelihood, tables=tables, factors=factors,
+                potentials=potentials, potential_log=potential_log, upward=upward, upward_log=upward_log,
+                downward=downward, downward_log=downward_log,
+                log_evidence_probability=np.where(impossible, -np.inf, log_pe), impossible=impossible)
+
+
+def marginals(state: Pass, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Posterior marginals ``[n_rows, n_states]`` of ``names`` (NaN on impossible rows)."""
+    tree = state.tree
+    by_clique: dict[int, list[str]] = {}
+    for name in names:
+        by_clique.setdefault(tree.clique_of[name], []).append(name)
+    result = {}
+    for c, here in by_clique.items():
+        clique = tree.junction.cliques[c]
+        belief = state.belief(c)
+        read = _read_marginals(belief, clique, [tree.index[n] for n in here], tree.cards, state.n_rows)
+        for name, marginal in zip(here, read):
+            total = marginal.sum(axis=1, keepdims=True)
+            marginal = marginal / np.where(total > 0, total, 1.0)
+            marginal[state.impossible] = np.nan
+            result[name] = marginal
+    return result
+
+
+def _read_marginals(belief: np.ndarray, clique: tuple[int, ...], nodes: list[int], cards: Sequence[int],
+                    n_rows: int) -> list[np.ndarray]:
+    """Unnormalised marginals of ``nodes`` from a clique belief (one matrix product when the clique is small)."""
+    n_configs = belief[0].size
+    n_columns = sum(cards[v] for v in nodes)
+    if n_configs * n_columns > PROJECTION_LIMIT or len(nodes) == 1 and n_configs == cards[nodes[0]]:
+        return [_sum_to(belief, clique, (v,), n_rows, cards).reshape(n_rows, cards[v]) for v in nodes]
+    indicator = _indicator(clique, tuple(nodes), tuple(cards[v] for v in clique))
+    read = belief.reshape(n_rows, -1) @ indicator
+    offsets = np.cumsum([0] + [cards[v] for v in nodes])
+    return [read[:, offsets[k]:offsets[k + 1]] for k in range(len(nodes))]
+
+
+@functools.lru_cache(maxsize=1024)
+def _indicator(clique: tuple[int, ...], nodes: tuple[int, ...], clique_cards: tuple[int, ...]) -> np.ndarray:
+    """0/1 ``[n_clique_configs, sum of node cards]``: which state each node takes in each configuration."""
+    grid = configurations(list(clique_cards))
+    cards = dict(zip(clique, clique_cards))
+    indicator = np.zeros((grid.shape[1], sum(cards[v] for v in nodes)))
+    offset = 0
+    for v in nodes:
+        indicator[np.arange(grid.shape[1]), offset + grid[clique.index(v)]] = 1.0
+        offset += cards[v]
+    return indicator
+
+
+def _family(product: np.ndarray, tree: Tree, c: int, name: str, n_rows: int) -> np.ndarray:
+    """Sum a clique table down to ``name``'s family, as ``[n_rows, *parent_cards, n_states]``."""
+    clique = tree.junction.cliques[c]
+    axes_nodes = tree.family_axes[name]
+    keep = tuple(sorted(axes_nodes))
+    summed = np.broadcast_to(_sum_to(product, clique, keep, n_rows, tree.cards),
+                             (n_rows, *(tree.cards[v] for v in keep)))
+    return np.transpose(summed, [0] + [keep.index(v) + 1 for v in axes_nodes])
+
+
+def families(state: Pass, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Family posteriors ``P(parents, node | e)`` as ``[n_rows, *parent_cards, n_states]`` (NaN if impossible)."""
+    tree = state.tree
+    result = {}
+    for name in names:
+        c = tree.clique_of[name]
+        belief = state.belief(c)
+        totals = belief.reshape(state.n_rows, -1).sum(axis=1)
+        family = np.array(_family(belief, tree, c, name, state.n_rows))
+        family /= np.where(totals > 0, totals, 1.0).reshape((-1,) + (1,) * (family.ndim - 1))
+        family[state.impossible] = np.nan
+        result[name] = family
+    return result
+
+
+def left_out_families(state: Pass, names: Sequence[str], reference: np.ndarray) -> dict[str, np.ndarray]:
+    """``∂P/∂(CPT entry) × exp(-reference)`` for every CPT entry of ``names``, ``[n_rows, *table shape]``.
+
+    ``P`` is the probability this pass computed (``exp(log_evidence_probability)``), a
+    multilinear function of each node's CPT: the derivative is the node's family read from its
+    clique with the node's own CPT and per-row factor left out. ``reference`` (per row, e.g.
+    ``log P(e)``) keeps the result in range; rows where ``P`` is 0 still get exact derivatives.
+    """
+    tree = state.tree
+    logs = state.clique_logs()
+    inputs = _evidence_by_clique(tree, state.likelihood, state.factors)
+    by_clique: dict[int, list[str]] = {}
+    for name in names:
+        by_clique.setdefault(tree.clique_of[name], []).append(name)
+    result = {}
+    for c, here in by_clique.items():
+        incoming = state.incoming(c)
+        scale = np.exp(logs[c] - state.potential_log[c] - reference)
+        for name in here:
+            product = _potential(tree, c, inputs[c], state.tables, leave_out=name)
+            if incoming is not None:
+                product = product * incoming
+            family = _family(product, tree, c, name, state.n_rows)
+            result[name] = family * scale.reshape((-1,) + (1,) * (family.ndim - 1))
+    return result
+
+
+def max_product(tree: Tree, likelihood: Mapping[str, np.ndarray], over: Sequence[str],
+                n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """The most probable joint states of ``over`` (the rest summed out) per row, and ``log P(states, e)``.
+
+    ``tree`` must have been built with ``last=over``, so that each message sums out the nodes
+    not in ``over`` before it maximises over those in ``over``. The states are traced back from
+    the root in ``over`` order; among configurations within :data:`TIE_TOLERANCE` of the best,
+    each clique takes the first in the order of ``over`` (states in declared order), which
+    gives the first configuration in ``itertools.product`` order.
+
+    Returns
+    -------
+    states : ndarray of int ``[n_rows, len(over)]``
+    log_joint : ndarray ``[n_rows]``
+        ``-inf`` where the evidence is impossible.
+    """
+    junction = tree.junction
+    cards = tree.cards
+    rank = {tree.index[name]: k for k, name in enumerate(over)}
+    inputs = _evidence_by_clique(tree, likelihood, {})
+    upward: list[np.ndarray | None] = [None] * len(junction.cliques)
+    choices: dict[int, tuple[tuple[int, ...], tuple[int, ...], np.ndarray]] = {}
+    log_joint = np.zeros(n_rows)
+    for c in junction.collect_order:
+        clique = junction.cliques[c]
+        product = _potential(tree, c, inputs[c], {})
+        for child in junction.children[c]:
+            product = product * upward[child]
+        product = np.broadcast_to(product, (n_rows,) + product.shape[1:])
+        separator = junction.separators[c]
+        maxed = tuple(sorted((v for v in junction.eliminated[c] if v in rank), key=rank.__getitem__))
+        kept = tuple(v for v in clique if v in separator or v in maxed)
+        product = _sum_to(product, clique, kept, n_rows, cards)
+        if maxed:
+            order = [kept.index(v) + 1 for v in separator] + [kept.index(v) + 1 for v in maxed]
+            flat = np.transpose(product, [0] + order).reshape(n_rows, _size(separator, cards), -1)
+            best = flat.max(axis=2)
+            tied = flat >= (best * math.exp(-TIE_TOLERANCE))[:, :, None]
+            choices[c] = (separator, maxed, np.argmax(tied, axis=2))
+            product = best.reshape((n_rows,) + tuple(cards[v] for v in separator))
+        top = product.reshape(n_rows, -1).max(axis=1)
+        top = np.where(top > 0, top, 1.0)
+        log_joint += np.log(top)
+        product = product / top.reshape((-1,) + (1,) * (product.ndim - 1))
+        parent = junction.tree_parent[c]
+        if parent < 0:
+            log_joint = np.where(product.reshape(n_rows) > 0, log_joint, -np.inf)
+        else:
+            upward[c] = product.reshape((n_rows,) + tuple(cards[v] if v in separator else 1
+                                                          for v in junction.cliques[parent]))
+    chosen = np.zeros((n_rows, len(cards)), dtype=np.int64)
+    rows = np.arange(n_rows)
+    for c in reversed(junction.collect_order):
+        if c not in choices:
+            continue
+        separator, maxed, choice = choices[c]
+        at = np.ravel_multi_index(tuple(chosen[:, v] for v in separator), tuple(cards[v] for v in separator)) \
+            if separator else np.zeros(n_rows, dtype=np.int64)
+        states = np.unravel_index(choice[rows, at], tuple(cards[v] for v in maxed))
+        for v, values in zip(maxed, states):
+            chosen[:, v] = values
+    return chosen[:, [tree.index[name] for name in over]], log_joint
