@@ -12,6 +12,8 @@ Everything that propagates lives here (implemented in :mod:`bayescramp.inference
 
 * :func:`propagate` — posterior marginals, ``P(e)``, family posteriors, optionally with
   per-row CPDs (parameter draws); :func:`propagate_codes` scores each distinct coded row once;
+* :func:`propagate_draws` — posteriors of every row under every draw of the CPDs (credible
+  intervals), a rows x draws batch in which drawn CPDs are shared by every row;
 * :func:`cpt_derivatives` — ``∂P(e)/∂θ`` and ``∂P(y, e)/∂θ`` for every CPT entry (sensitivity);
 * :func:`most_probable` — max-product for the most probable joint states of some nodes.
 
@@ -38,9 +40,10 @@ from .inference.network import (
     most_probable,
     propagate,
     propagate_codes,
+    propagate_draws,
 )
 from .inference.tree import TIE_TOLERANCE
 
 __all__ = ["CompiledNetwork", "Propagation", "Derivatives", "MostProbable", "compile_spec", "compile_network",
-           "propagate", "propagate_codes", "cpt_derivatives", "most_probable", "absorbed_nodes", "distinct_rows",
+           "propagate", "propagate_codes", "propagate_draws", "cpt_derivatives", "most_probable", "absorbed_nodes", "distinct_rows",
            "CORE_BLOCK_ROWS", "TIE_TOLERANCE"]

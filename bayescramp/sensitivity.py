@@ -99,7 +99,8 @@ def parse_target(network: CompiledNetwork, target: Any) -> tuple[str, str]:
     if isinstance(target, str):
         node, sep, state = target.partition("=")
         if not sep:
-            raise InputError(f"target {target!r}: expected node=state, e.g. {network.names[-1]}={network.states[network.names[-1]][-1]}.")
+            example = f"{network.names[-1]}={network.states[network.names[-1]][-1]}"
+            raise InputError(f"target {target!r}: expected node=state, e.g. {example}.")
     elif isinstance(target, (tuple, list)) and len(target) == 2 and all(isinstance(t, str) for t in target):
         node, state = target
     else:

@@ -143,13 +143,6 @@ def _spec(priors: Any, what: str) -> Spec:
                      "paths or bundled names, a Spec, or a Model.")
 
 
-def _evidence_nodes(network: CompiledNetwork) -> list[str]:
-    """What a survey observes: roots and leaves that are not default targets (as ``Model.evidence_nodes``)."""
-    targets = set(default_targets(network))
-    has_children = {p for n in network.names for p in network.parents[n]}
-    return [n for n in network.names if n not in targets and (not network.parents[n] or n not in has_children)]
-
-
 def _check_same_nodes(truth: CompiledNetwork, scoring: CompiledNetwork) -> None:
     for name in scoring.names:
         if name not in truth.states:
@@ -318,7 +311,7 @@ def validate(priors: Any = None, *, truth_priors: Any = None, n: int = 20000, se
     missing : float
         Probability that each survey cell is blank.
     targets : sequence of str, optional
-        Default: the deficiency nodes.
+        Default: the model's default targets (``meta.targets``).
     n_bins : int
         Bins for ECE and the reliability table.
     binning : {"equal_mass", "equal_width"}
@@ -349,14 +342,14 @@ def validate(priors: Any = None, *, truth_priors: Any = None, n: int = 20000, se
     scoring = compile_spec(scoring_spec)
     truth_network = scoring if truth_spec is scoring_spec else compile_spec(truth_spec)
     _check_same_nodes(truth_network, scoring)
-    targets = default_targets(scoring) if targets is None else list(targets)
+    targets = default_targets(scoring, scoring.info.observable) if targets is None else list(targets)
     unknown = [t for t in targets if t not in scoring.states]
     if unknown:
         raise InputError(f"validate: target {unknown[0]!r} is not a node; expected some of {one_of(scoring.names)}.")
 
     rng = np.random.default_rng(seed)
     sampled = sample_codes(truth_network, int(n), rng)
-    observed = [node for node in _evidence_nodes(scoring) if node not in targets]
+    observed = [node for node in scoring.info.observable if node not in targets]
     alphabets = [default_alphabet(scoring.states[node]) for node in observed]
     codes = np.column_stack([sampled[node] for node in observed]) if observed else np.zeros((n, 0), dtype=np.int64)
     if missing > 0:

@@ -171,24 +171,46 @@ def _with_members(group: Group, parents: Mapping[str, Sequence[str]], position: 
                  in_parent=group.in_parent, stand_in=group.stand_in)
 
 
-def _rows_of(table: np.ndarray, rows: slice) -> np.ndarray:
-    """The rows of a per-row table ``[n_rows or 1, ...]`` (a shared table stays shared)."""
-    return table if table.shape[0] == 1 else table[rows]
-
-
-def _rescale(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(values / row maximum, log maximum, all-zero rows)``; all-zero rows are left as they are."""
-    flat = values.reshape(values.shape[0], -1)
-    if flat.shape[1] <= 4:
+def _rescale(values: np.ndarray, n_batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(values / item maximum, log maximum, all-zero items)``; all-zero items are left as they are."""
+    flat = values.reshape(values.shape[:n_batch] + (-1,))
+    if flat.shape[-1] <= 4:
         # a few columns: elementwise maxima beat a reduction over a short axis
-        top = flat[:, 0]
-        for j in range(1, flat.shape[1]):
-            top = np.maximum(top, flat[:, j])
+        top = flat[..., 0]
+        for j in range(1, flat.shape[-1]):
+            top = np.maximum(top, flat[..., j])
     else:
-        top = flat.max(axis=1)
+        top = flat.max(axis=-1)
     zero = top <= 0
     top = np.where(zero, 1.0, top)
-    return values / top.reshape((-1,) + (1,) * (values.ndim - 1)), np.log(top), zero
+    return values / top.reshape(top.shape + (1,) * (values.ndim - n_batch)), np.log(top), zero
+
+
+def contract(below: np.ndarray, table: np.ndarray, n_batch: int) -> np.ndarray:
+    """``Σ_k below[*batch, k] · table[*batch, *rest, k]`` as ``[*batch, *rest]`` (batch axes may be 1).
+
+    A table shared by the whole batch, or evidence by rows and a table by draws (batch ``[rows,
+    draws]``), is one matrix product; anything else is an ``einsum``.
+    """
+    k = table.shape[-1]
+    rest = table.shape[n_batch:-1]
+    n_rest = int(np.prod(rest, dtype=np.int64))
+    if all(size == 1 for size in table.shape[:n_batch]):
+        product = below @ table.reshape(n_rest, k).T
+        return product.reshape(product.shape[:-1] + rest)
+    if n_batch == 2 and below.shape[1] == 1 and table.shape[0] == 1:
+        n_draws = table.shape[1]
+        by_draw = np.ascontiguousarray(table[0].reshape(n_draws, n_rest, k).transpose(2, 0, 1)).reshape(k, -1)
+        return (below[:, 0, :] @ by_draw).reshape((below.shape[0], n_draws) + rest)
+    flat = table.reshape(table.shape[:n_batch] + (n_rest, k))
+    if k <= 8:
+        # a few states: multiply-adds over whole arrays beat einsum's broadcasting loops
+        total = below[..., 0, None] * flat[..., 0]
+        for j in range(1, k):
+            total += below[..., j, None] * flat[..., j]
+    else:
+        total = np.einsum("...k,...rk->...r", below, flat)
+    return total.reshape(total.shape[:-1] + rest)
 
 
 @dataclass
@@ -223,30 +245,32 @@ class Findings:
     dead: np.ndarray
 
 
-def fold_findings(core: Core, likelihood: Mapping[str, np.ndarray], rows: slice,
+def fold_findings(core: Core, likelihood: Mapping[str, np.ndarray], batch: tuple[int, ...],
                   tables: Mapping[str, np.ndarray]) -> Findings:
-    """Fold a block of rows' evidence into the core's groups (iteratively: any depth of chain works)."""
-    n = rows.stop - rows.start
-    found = Findings(below={}, below_log={}, messages={}, parts=[], values=[], value_log=[], log_scale=np.zeros(n),
-                     dead=np.zeros(n, dtype=bool))
+    """Fold a batch's evidence into the core's groups (iteratively: any depth of chain works).
+
+    ``likelihood`` and the per-item ``tables`` are ``[*batch, ...]`` with batch axes of length
+    1 where shared.
+    """
+    n_batch = len(batch)
+    found = Findings(below={}, below_log={}, messages={}, parts=[], values=[], value_log=[],
+                     log_scale=np.zeros(batch), dead=np.zeros(batch, dtype=bool))
 
     def rescaled(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        values, log_top, zero = _rescale(values)
+        values, log_top, zero = _rescale(values, n_batch)
         found.log_scale += log_top
         found.dead |= zero
         return values, log_top
 
     for name in reversed(core.absorbed):
         values = likelihood.get(name)
-        values = None if values is None else np.asarray(values, dtype=float)[rows]
         for child in core.absorbed_children[name]:
             below = found.below.get(child)
             if below is None:
                 continue
-            if child in tables:   # per-row table [rows, k_parent, k_child]
-                message = np.einsum("nc,npc->np", below, _rows_of(tables[child], rows))
-            else:
-                message = below @ core.tables[child].T
+            table = tables[child] if child in tables else core.tables[child].reshape((1,) * n_batch
+                                                                                    + core.tables[child].shape)
+            message = contract(below, table, n_batch)
             found.messages[child] = message
             values = message if values is None else values * message
         if values is not None:
@@ -255,63 +279,61 @@ def fold_findings(core: Core, likelihood: Mapping[str, np.ndarray], rows: slice,
     for group in core.groups:
         parts = []
         for member, emission in group.members.items():
-            factor = _member_factor(core, found, group, member, emission, likelihood, rows, tables, rescaled)
+            factor = _member_factor(found, group, member, emission, likelihood, tables, n_batch, rescaled)
             if factor is not None:
-                parts.append((member, factor.reshape((n, *group.shape))))
+                parts.append((member, factor.reshape(factor.shape[:n_batch] + group.shape)))
         for h in group.children:
             if found.values[h] is not None:
-                parts.append((h, found.values[h].reshape((n, *core.groups[h].in_parent))))
+                value = found.values[h]
+                parts.append((h, value.reshape(value.shape[:n_batch] + core.groups[h].in_parent)))
         value = None
         for _, factor in parts:
             value = factor if value is None else value * factor
-        value_log = np.zeros(n)
+        value_log = np.zeros(batch)
         if len(parts) > 8:
             # parts were rescaled one by one; rescale their product too when many multiply up
             value, value_log = rescaled(value)
         found.parts.append(parts)
-        found.values.append(None if value is None else np.broadcast_to(value, (n, *group.shape)))
+        found.values.append(None if value is None else np.broadcast_to(value, batch + group.shape))
         found.value_log.append(value_log)
     return found
 
 
-def _member_factor(core: Core, found: Findings, group: Group, member: str, emission: np.ndarray | None,
-                   likelihood: Mapping[str, np.ndarray], rows: slice, tables: Mapping[str, np.ndarray],
+def _member_factor(found: Findings, group: Group, member: str, emission: np.ndarray | None,
+                   likelihood: Mapping[str, np.ndarray], tables: Mapping[str, np.ndarray], n_batch: int,
                    rescaled) -> np.ndarray | None:
-    """A finding's factor over its group's scope, ``[rows, n_scope]`` (None when nothing is observed)."""
+    """A finding's factor over its group's scope, ``[*batch, n_scope]`` (None when nothing is observed)."""
     if emission is None:   # a core node's own finding
         values = likelihood.get(member)
-        return None if values is None else rescaled(np.asarray(values, dtype=float)[rows])[0]
+        return None if values is None else rescaled(np.asarray(values, dtype=float))[0]
     below = found.below.get(member)
     if below is None:
         return None
     if member in tables:
-        # per-row table [rows, *parent_cards, k] read at the scope's parent states: [rows, n_scope, k]
-        per_row = _rows_of(tables[member], rows)[(slice(None), *group.member_parents[member])]
-        return np.einsum("nk,nsk->ns", below, per_row)
+        # per-item table [*batch, *parent_cards, k] read at the scope's parent states: [*batch, n_scope, k]
+        per_item = tables[member][(slice(None),) * n_batch + group.member_parents[member]]
+        return contract(below, per_item, n_batch)
     return below @ emission
 
 
-def core_pass(core: Core, likelihood: Mapping[str, np.ndarray], rows: slice, tables: Mapping[str, np.ndarray], *,
-              distribute: bool) -> tuple[Findings, Pass]:
-    """Fold a block's findings and propagate them through the core tree."""
-    found = fold_findings(core, likelihood, rows, tables)
+def core_pass(core: Core, likelihood: Mapping[str, np.ndarray], batch: tuple[int, ...],
+              tables: Mapping[str, np.ndarray], *, distribute: bool) -> tuple[Findings, Pass]:
+    """Fold a batch's findings and propagate them through the core tree."""
+    found = fold_findings(core, likelihood, batch, tables)
     factors = {group.stand_in: value[..., None] for group, value in zip(core.groups, found.values)
                if group.stand_in and value is not None}
-    block_tables = {name: _rows_of(np.asarray(table, dtype=float), rows) for name, table in tables.items()
-                    if name in core.tree.index}
-    state = sum_product(core.tree, {}, rows.stop - rows.start, tables=block_tables, factors=factors,
-                        distribute=distribute)
+    core_tables = {name: table for name, table in tables.items() if name in core.tree.index}
+    state = sum_product(core.tree, {}, batch, tables=core_tables, factors=factors, distribute=distribute)
     return found, state
 
 
-def core_derivatives(core: Core, likelihood: Mapping[str, np.ndarray], rows: slice, nodes: Sequence[str],
+def core_derivatives(core: Core, likelihood: Mapping[str, np.ndarray], n: int, nodes: Sequence[str],
                      reference: Callable[[np.ndarray], np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """``∂P(e)/∂(CPT entry) × exp(-reference(log P(e)))`` of every node in ``nodes``, for a block of rows.
+    """``∂P(e)/∂(CPT entry) × exp(-reference(log P(e)))`` of every node in ``nodes``, for ``n`` rows.
 
-    Returns the derivatives (node -> ``[rows, *table shape]``) and ``log P(e)`` (``-inf`` if impossible).
+    Returns the derivatives (node -> ``[n, *table shape]``) and ``log P(e)`` (``-inf`` if impossible).
     """
-    found, state = core_pass(core, likelihood, rows, {}, distribute=True)
-    n = rows.stop - rows.start
+    found, state = core_pass(core, likelihood, (n,), {}, distribute=True)
     dead = found.dead | state.impossible
     log_pe = np.where(dead, -np.inf, found.log_scale + state.log_evidence_probability)
     wanted = set(nodes)
@@ -328,7 +350,7 @@ def core_derivatives(core: Core, likelihood: Mapping[str, np.ndarray], rows: sli
         _share_out(core, found, g, outside, reach, needed, wanted, result, n)
     for name in core.absorbed:
         if name in reach and any(child in needed for child in core.absorbed_children[name]):
-            _pass_down(core, found, name, likelihood, rows, reach, needed, wanted, result, n)
+            _pass_down(core, found, name, likelihood, reach, needed, wanted, result, n)
     return result, log_pe
 
 
@@ -389,13 +411,13 @@ def _record(core: Core, found: Findings, name: str, by_parents: np.ndarray, reac
     reach[name] = by_parents @ table.reshape(-1, k)
 
 
-def _pass_down(core: Core, found: Findings, name: str, likelihood: Mapping[str, np.ndarray], rows: slice,
-               reach: dict, needed: set, wanted: set, result: dict, n: int) -> None:
+def _pass_down(core: Core, found: Findings, name: str, likelihood: Mapping[str, np.ndarray], reach: dict,
+               needed: set, wanted: set, result: dict, n: int) -> None:
     """From what reaches an absorbed node's evidence to its absorbed children's CPTs."""
     base = reach[name] * np.exp(-found.below_log.get(name, np.zeros(n)))[:, None]
     direct = likelihood.get(name)
     if direct is not None:
-        base = base * np.asarray(direct, dtype=float)[rows]
+        base = base * np.asarray(direct, dtype=float)
     kids = core.absorbed_children[name]
     present = [kid for kid in kids if kid in found.messages]
     left_out = dict(zip(present, _products_leaving_one_out(base, [found.messages[kid] for kid in present])))

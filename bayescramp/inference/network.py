@@ -13,13 +13,15 @@ from .core import Core, build_core, core_derivatives, core_pass
 from .tree import Tree, build_tree, families, left_out_families, marginals, max_product, sum_product
 
 __all__ = ["CompiledNetwork", "Propagation", "Derivatives", "MostProbable", "compile_spec", "compile_network",
-           "propagate", "cpt_derivatives", "most_probable", "propagate_codes", "distinct_rows", "CORE_BLOCK_ROWS",
+           "propagate", "propagate_draws", "cpt_derivatives", "most_probable", "propagate_codes", "distinct_rows", "CORE_BLOCK_ROWS",
            "WORK_ENTRIES"]
 
 #: Rows propagated together on the core path (keeps the [rows, scope] blocks in cache).
 CORE_BLOCK_ROWS = 4096
 #: Rows x largest clique entries propagated together on the general path (bounds memory).
 WORK_ENTRIES = 1 << 22
+#: Rows x draws x largest clique entries propagated together by :func:`propagate_draws`.
+DRAW_WORK_ENTRIES = 1 << 23
 
 
 @dataclass(frozen=True)
@@ -242,7 +244,9 @@ def propagate(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray], *,
                          families={name: np.empty((n_rows, *network.tables[name].shape)) for name in families})
     if network.core is not None and not families and not factors and set(wanted) <= set(network.core.nodes):
         for rows in _blocks(n_rows, CORE_BLOCK_ROWS):
-            found, state = core_pass(network.core, likelihood, rows, tables, distribute=bool(wanted))
+            found, state = core_pass(network.core, {k: v[rows] for k, v in likelihood.items()},
+                                     (rows.stop - rows.start,), {k: _rows_of(v, rows) for k, v in tables.items()},
+                                     distribute=bool(wanted))
             dead = found.dead | state.impossible
             state.impossible = dead
             _store(result, rows, marginals(state, wanted), {}, np.where(dead, -np.inf, found.log_scale
@@ -271,6 +275,71 @@ def _store(result: Propagation, rows: slice, block_marginals: Mapping[str, np.nd
         result.families[name][rows] = family
     result.log_evidence_probability[rows] = log_pe
     result.impossible[rows] = impossible
+
+
+def propagate_draws(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray],
+                    tables: Mapping[str, np.ndarray], *, targets: Sequence[str],
+                    n_rows: int | None = None) -> Propagation:
+    """Posterior marginals of every evidence row under every draw of the CPDs: a rows x draws batch.
+
+    The evidence (by row) and the drawn CPDs (by draw) are never repeated for each other: the
+    engine works on a two-axis batch ``[rows, draws]`` in which a drawn CPD is shared by every
+    row, and a finding's factor under every draw is one matrix product.
+
+    Parameters
+    ----------
+    network : CompiledNetwork
+    likelihood : mapping
+        Node -> ``[n_rows, n_states]``.
+    tables : mapping
+        Node -> ``[n_draws, *parent_cards, n_states]``: drawn CPDs (other nodes keep theirs).
+    targets : sequence of str
+    n_rows : int, optional
+        Needed only when ``likelihood`` is empty.
+
+    Returns
+    -------
+    Propagation
+        Marginals ``[n_rows, n_draws, n_states]``, ``log P(e)`` and the impossible mask
+        ``[n_rows, n_draws]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bayescramp.priors import load_spec
+    >>> network = compile_spec(load_spec())
+    >>> draws = {"diuretic": np.array([[0.7, 0.1, 0.1, 0.1], [0.9, 0.1, 0.0, 0.0]])}
+    >>> result = propagate_draws(network, {"leg_cramps": np.array([[0.0, 1.0]])}, draws, targets=["diuretic"])
+    >>> result.marginals["diuretic"].shape
+    (1, 2, 4)
+    """
+    n_rows = _row_count(network, n_rows, likelihood=likelihood)
+    targets = _known(network, targets, "targets")
+    _known(network, tables, "tables")
+    draw_counts = {np.shape(table)[0] for table in tables.values()}
+    if len(draw_counts) > 1:
+        raise InputError(f"propagate_draws: tables have {sorted(draw_counts)} draws; expected one number of draws.")
+    n_draws = draw_counts.pop() if draw_counts else 1
+    likelihood = {name: np.asarray(values, dtype=float) for name, values in likelihood.items()}
+    shared = {name: np.asarray(table, dtype=float)[None] for name, table in tables.items()}
+    result = Propagation(marginals={t: np.empty((n_rows, n_draws, len(network.states[t]))) for t in targets},
+                         log_evidence_probability=np.empty((n_rows, n_draws)),
+                         impossible=np.empty((n_rows, n_draws), dtype=bool), families={})
+    use_core = network.core is not None and set(targets) <= set(network.core.nodes)
+    largest = network.core.tree.largest_clique if use_core else network.tree.largest_clique
+    for rows in _blocks(n_rows, max(1, DRAW_WORK_ENTRIES // (n_draws * largest))):
+        batch = (rows.stop - rows.start, n_draws)
+        block = {name: values[rows][:, None, :] for name, values in likelihood.items()}
+        if use_core:
+            found, state = core_pass(network.core, block, batch, shared, distribute=True)
+            dead = found.dead | state.impossible
+            state.impossible = dead
+            log_pe = np.where(dead, -np.inf, found.log_scale + state.log_evidence_probability)
+        else:
+            state = sum_product(network.tree, block, batch, tables=shared)
+            dead, log_pe = state.impossible, state.log_evidence_probability
+        _store(result, rows, marginals(state, targets), {}, log_pe, dead)
+    return result
 
 
 @dataclass
@@ -385,7 +454,7 @@ def _block_derivatives(network: CompiledNetwork, likelihood: Mapping[str, np.nda
         return np.tile(base, n_rows // n_base)
 
     if network.core is not None:
-        return core_derivatives(network.core, likelihood, slice(0, n_rows), nodes, reference)
+        return core_derivatives(network.core, likelihood, n_rows, nodes, reference)
     state = sum_product(network.tree, likelihood, n_rows)
     log_pe = state.log_evidence_probability
     return left_out_families(state, nodes, reference(log_pe)), log_pe

@@ -9,8 +9,9 @@
 * :func:`max_product` — marginal MAP: sum out every node not asked for, maximise over the
   asked-for nodes, then trace the maximising states back down the tree.
 
-Rows are the leading axis of every array: a clique potential is ``[n_rows or 1, *clique
-cards]`` (``1`` when it is shared by every row).
+The batch (rows, or rows x parameter draws) is the leading axes of every array: a clique
+potential is ``[*batch, *clique cards]``, with batch axes of length 1 where it is shared (a
+CPT shared by every row, a drawn CPT shared by every evidence pattern).
 """
 
 from __future__ import annotations
@@ -100,7 +101,8 @@ def build_tree(names: Sequence[str], cards: Sequence[int], parents: Mapping[str,
     for clique in junction.cliques:
         n_entries = math.prod(cards[v] for v in clique)
         if n_entries > MAX_TABLE_ENTRIES:
-            shown = ", ".join(names[v] for v in clique[:8]) + (f" and {len(clique) - 8} more" if len(clique) > 8 else "")
+            shown = ", ".join(names[v] for v in clique[:8])
+            shown += f" and {len(clique) - 8} more" if len(clique) > 8 else ""
             raise SpecError(size_error("network", f"the junction tree's clique over {shown}", n_entries))
     assigned: list[list[str]] = [[] for _ in junction.cliques]
     for i, name in enumerate(names):
@@ -117,13 +119,13 @@ def build_tree(names: Sequence[str], cards: Sequence[int], parents: Mapping[str,
                 assigned=[tuple(a) for a in assigned])
 
 
-def into_clique(array: np.ndarray, axes: Sequence[int], clique: Sequence[int], cards: Sequence[int]) -> np.ndarray:
-    """Reshape ``array[batch, *axes]`` to broadcast against ``[batch, *clique]`` (clique sorted)."""
+def into_clique(array: np.ndarray, axes: Sequence[int], clique: Sequence[int], cards: Sequence[int],
+                n_batch: int = 1) -> np.ndarray:
+    """Reshape ``array[*batch, *axes]`` to broadcast against ``[*batch, *clique]`` (clique sorted)."""
     order = sorted(range(len(axes)), key=lambda k: axes[k])
-    array = np.transpose(array, [0] + [k + 1 for k in order])
+    array = np.transpose(array, list(range(n_batch)) + [k + n_batch for k in order])
     present = set(axes)
-    shape = (array.shape[0],) + tuple(cards[v] if v in present else 1 for v in clique)
-    return array.reshape(shape)
+    return array.reshape(array.shape[:n_batch] + tuple(cards[v] if v in present else 1 for v in clique))
 
 
 def configurations(cards: Sequence[int]) -> np.ndarray:
@@ -131,13 +133,19 @@ def configurations(cards: Sequence[int]) -> np.ndarray:
     return np.indices(cards).reshape(len(cards), -1) if cards else np.zeros((0, 1), dtype=int)
 
 
-def _normalise(array: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(array / row totals, log totals [n_rows], zero rows [n_rows])``; zero rows are left as they are."""
-    totals = array.reshape(array.shape[0], -1).sum(axis=1)
+def _flat(array: np.ndarray, n_batch: int) -> np.ndarray:
+    """``array[*batch, *table]`` as ``[*batch, n_table_entries]``."""
+    return array.reshape(array.shape[:n_batch] + (-1,))
+
+
+def _normalise(array: np.ndarray, batch: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(array / batch-item totals, log totals [*batch], zero items [*batch])``; zero items are left as they are."""
+    n_batch = len(batch)
+    totals = _flat(array, n_batch).sum(axis=-1)
     zero = totals <= 0
     safe = np.where(zero, 1.0, totals)
-    normalised = array / safe.reshape((-1,) + (1,) * (array.ndim - 1))
-    return normalised, np.broadcast_to(np.log(safe), (n_rows,)), np.broadcast_to(zero, (n_rows,))
+    normalised = array / safe.reshape(safe.shape + (1,) * (array.ndim - n_batch))
+    return normalised, np.broadcast_to(np.log(safe), batch), np.broadcast_to(zero, batch)
 
 
 def _size(nodes: Sequence[int], cards: Sequence[int]) -> int:
@@ -157,25 +165,30 @@ def _projection(source: tuple[int, ...], separator: tuple[int, ...], source_card
     return projection
 
 
-def _sum_to(product: np.ndarray, source: tuple[int, ...], keep: tuple[int, ...], n_rows: int,
+def _sum_to(product: np.ndarray, source: tuple[int, ...], keep: tuple[int, ...], batch: tuple[int, ...],
             cards: Sequence[int]) -> np.ndarray:
-    """Sum ``product`` (over the sorted nodes ``source``) down to the sorted nodes ``keep``: ``[rows, *keep]``."""
-    summed_axes = tuple(k + 1 for k, v in enumerate(source) if v not in keep)
+    """Sum ``product`` (over the sorted nodes ``source``) down to the sorted nodes ``keep``: ``[*batch, *keep]``."""
+    n_batch = len(batch)
+    summed_axes = tuple(k + n_batch for k, v in enumerate(source) if v not in keep)
     if not summed_axes:
         return product
-    if product.shape[0] > 1 and product[0].size * max(1, _size(keep, cards)) <= PROJECTION_LIMIT:
+    shared = math.prod(product.shape[:n_batch]) == 1
+    entries = math.prod(product.shape[n_batch:])
+    if not shared and entries * max(1, _size(keep, cards)) <= PROJECTION_LIMIT:
         # a sum over scattered axes is slow in numpy; a product with a 0/1 projection is BLAS work
-        flat = np.broadcast_to(product, (n_rows, *product.shape[1:])).reshape(n_rows, -1)
+        flat = _flat(np.broadcast_to(product, batch + product.shape[n_batch:]), n_batch)
         summed = flat @ _projection(source, keep, tuple(cards[v] for v in source))
-        return summed.reshape((n_rows, *(cards[v] for v in keep)))
+        return summed.reshape(batch + tuple(cards[v] for v in keep))
     return product.sum(axis=summed_axes)
 
 
-def _message(product: np.ndarray, source: tuple[int, ...], target: tuple[int, ...], separator: tuple[int, ...],
-             n_rows: int, cards: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sum ``product`` to ``separator``, rescale it per row, shape it for ``target``: (message, log scale, zero rows)."""
-    message, log_scale, zero = _normalise(_sum_to(product, source, separator, n_rows, cards), n_rows)
-    shape = (message.shape[0],) + tuple(cards[v] if v in separator else 1 for v in target)
+def _message(product: np.ndarray, source: tuple[int, ...], target: tuple[int, ...],
+             separator: tuple[int, ...], batch: tuple[int, ...],
+             cards: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sum ``product`` to ``separator``, rescale it per batch item, shape it for ``target``: (message, log, zero)."""
+    message, log_scale, zero = _normalise(_sum_to(product, source, separator, batch, cards), batch)
+    n_batch = len(batch)
+    shape = message.shape[:n_batch] + tuple(cards[v] if v in separator else 1 for v in target)
     return message.reshape(shape), log_scale, zero
 
 
@@ -206,13 +219,13 @@ class Pass:
     """One batched sum-product pass: normalised potentials and messages, with their log scales.
 
     ``upward[c]`` is the message clique ``c`` sends its parent, ``downward[c]`` the one it
-    receives; each was divided by its row total, whose log is in ``upward_log`` /
-    ``downward_log``. ``potential_log[c]`` is the log of the row total each per-row clique
-    potential was divided by.
+    receives; each was divided by its total per batch item, whose log is in ``upward_log`` /
+    ``downward_log``. ``potential_log[c]`` is the log of the total each per-item clique
+    potential was divided by. ``batch`` is the shape of the batch (rows, or rows x draws).
     """
 
     tree: Tree
-    n_rows: int
+    batch: tuple[int, ...]
     likelihood: Mapping[str, np.ndarray]
     tables: Mapping[str, np.ndarray]
     factors: Mapping[str, np.ndarray]
@@ -233,18 +246,17 @@ class Pass:
         return product
 
     def belief(self, c: int) -> np.ndarray:
-        """Clique ``c``'s potential times its incoming messages, ``[n_rows, *clique]`` (unnormalised)."""
+        """Clique ``c``'s potential times its incoming messages, ``[*batch, *clique]`` (unnormalised)."""
         incoming = self.incoming(c)
         product = self.potentials[c] if incoming is None else self.potentials[c] * incoming
-        return np.broadcast_to(product, (self.n_rows,) + product.shape[1:])
+        return np.broadcast_to(product, self.batch + product.shape[len(self.batch):])
 
     def clique_logs(self) -> list[np.ndarray]:
         """Per clique, the log of the scale its belief was divided by: belief × exp(log) is ``P(clique, e)``."""
         junction = self.tree.junction
-        logs: list[np.ndarray] = [np.zeros(self.n_rows)] * len(junction.cliques)
+        logs: list[np.ndarray] = [np.zeros(self.batch)] * len(junction.cliques)
         root = junction.collect_order[-1]
-        logs[root] = (np.sum(self.potential_log, axis=0)
-                      + np.sum([self.upward_log[c] for c in junction.collect_order[:-1]], axis=0))
+        logs[root] = sum(self.potential_log) + sum(self.upward_log[c] for c in junction.collect_order[:-1])
         for c in reversed(junction.collect_order):
             for child in junction.children[c]:
                 logs[child] = logs[c] - self.upward_log[child] + self.downward_log[child]
@@ -261,81 +273,85 @@ def _evidence_by_clique(tree: Tree, *sources: Mapping[str, np.ndarray]) -> list[
 
 
 def _potential(tree: Tree, c: int, inputs: Sequence[tuple[str, np.ndarray, str]], tables: Mapping[str, np.ndarray],
-               leave_out: str | None = None) -> np.ndarray:
-    """Clique ``c``'s potential: its CPTs (per-row ``tables`` replacing some), evidence and factors.
+               n_batch: int, leave_out: str | None = None) -> np.ndarray:
+    """Clique ``c``'s potential: its CPTs (per-item ``tables`` replacing some), evidence and factors.
 
     ``leave_out`` drops one node's CPT and factor (its evidence stays).
     """
     clique = tree.junction.cliques[c]
+    shape = tuple(tree.cards[v] for v in clique)
     if leave_out is None and not any(name in tables for name in tree.assigned[c]):
-        potential = tree.static[c]
+        potential = tree.static[c].reshape((1,) * n_batch + shape)
     else:
-        potential = np.ones((1,) + tuple(tree.cards[v] for v in clique))
+        potential = np.ones((1,) * n_batch + shape)
         for name in tree.assigned[c]:
             if name != leave_out:
-                table = tables[name] if name in tables else tree.tables[name][None]
-                potential = potential * into_clique(np.asarray(table, dtype=float), tree.family_axes[name], clique,
-                                                    tree.cards)
+                table = tables[name] if name in tables else tree.tables[name].reshape((1,) * n_batch
+                                                                                    + tree.tables[name].shape)
+                potential = potential * into_clique(table, tree.family_axes[name], clique, tree.cards, n_batch)
     for name, values, kind in inputs:
         if kind == "evidence":
-            potential = potential * into_clique(values, [tree.index[name]], clique, tree.cards)
+            potential = potential * into_clique(values, [tree.index[name]], clique, tree.cards, n_batch)
         elif name != leave_out:
-            potential = potential * into_clique(values, tree.family_axes[name], clique, tree.cards)
+            potential = potential * into_clique(values, tree.family_axes[name], clique, tree.cards, n_batch)
     return potential
 
 
-def sum_product(tree: Tree, likelihood: Mapping[str, np.ndarray], n_rows: int, *,
+def sum_product(tree: Tree, likelihood: Mapping[str, np.ndarray], batch: int | tuple[int, ...], *,
                 tables: Mapping[str, np.ndarray] | None = None, factors: Mapping[str, np.ndarray] | None = None,
                 distribute: bool = True) -> Pass:
-    """Collect (and, with ``distribute``, distribute) over a batch of rows.
+    """Collect (and, with ``distribute``, distribute) over a batch.
 
     Parameters
     ----------
     tree : Tree
     likelihood : mapping
-        Node -> ``[n_rows, n_states]`` evidence likelihood.
-    n_rows : int
+        Node -> ``[*batch, n_states]`` evidence likelihood (batch axes may be 1: shared).
+    batch : int or tuple of int
+        Number of rows, or the batch shape (e.g. rows x parameter draws).
     tables : mapping, optional
-        Per-row CPDs ``[n_rows or 1, *parent_cards, n_states]`` replacing the compiled ones.
+        Per-item CPDs ``[*batch, *parent_cards, n_states]`` (axes may be 1) replacing the compiled ones.
     factors : mapping, optional
-        Per-row factors ``[n_rows or 1, *parent_cards, n_states]`` multiplied into a node's family.
+        Per-item factors ``[*batch, *parent_cards, n_states]`` multiplied into a node's family.
     distribute : bool
         Also send messages from the root back down (needed for marginals and derivatives).
     """
+    batch = (batch,) if isinstance(batch, (int, np.integer)) else tuple(batch)
+    n_batch = len(batch)
     tables = tables or {}
     factors = factors or {}
     junction = tree.junction
     n_cliques = len(junction.cliques)
-    impossible = np.zeros(n_rows, dtype=bool)
+    impossible = np.zeros(batch, dtype=bool)
     inputs = _evidence_by_clique(tree, likelihood, factors)
     potentials, potential_log = [], []
     for c in range(n_cliques):
-        potential = _potential(tree, c, inputs[c], tables)
-        log_scale = np.zeros(n_rows)
-        if potential.shape[0] != 1:
-            potential, log_scale, zero = _normalise(potential, n_rows)
+        potential = _potential(tree, c, inputs[c], tables, n_batch)
+        log_scale = np.zeros(batch)
+        if math.prod(potential.shape[:n_batch]) != 1:
+            potential, log_scale, zero = _normalise(potential, batch)
             impossible |= zero
         potentials.append(potential)
         potential_log.append(log_scale)
     upward: list[np.ndarray | None] = [None] * n_cliques
-    upward_log: list[np.ndarray] = [np.zeros(n_rows)] * n_cliques
-    log_pe = np.sum(potential_log, axis=0) if potential_log else np.zeros(n_rows)
+    upward_log: list[np.ndarray] = [np.zeros(batch)] * n_cliques
+    log_pe = sum(potential_log) if potential_log else np.zeros(batch)
     for c in junction.collect_order:
         product = potentials[c]
         for child in junction.children[c]:
             product = product * upward[child]
         parent = junction.tree_parent[c]
         if parent < 0:
-            total = product.reshape(product.shape[0], -1).sum(axis=1)
-            impossible |= np.broadcast_to(total <= 0, (n_rows,))
+            total = _flat(product, n_batch).sum(axis=-1)
+            impossible |= np.broadcast_to(total <= 0, batch)
             log_pe = log_pe + np.log(np.where(total > 0, total, 1.0))
             continue
         upward[c], upward_log[c], zero = _message(product, junction.cliques[c], junction.cliques[parent],
-                                                  junction.separators[c], n_rows, tree.cards)
+                                                  junction.separators[c], batch, tree.cards)
         impossible |= zero
         log_pe = log_pe + upward_log[c]
     downward: list[np.ndarray | None] = [None] * n_cliques
-    downward_log: list[np.ndarray] = [np.zeros(n_rows)] * n_cliques
+    downward_log: list[np.ndarray] = [np.zeros(batch)] * n_cliques
     if distribute:
         for c in reversed(junction.collect_order):
             kids = junction.children[c]
@@ -346,15 +362,16 @@ def sum_product(tree: Tree, likelihood: Mapping[str, np.ndarray], n_rows: int, *
             for child, product in zip(kids, products):
                 downward[child], downward_log[child], _ = _message(product, junction.cliques[c],
                                                                    junction.cliques[child],
-                                                                   junction.separators[child], n_rows, tree.cards)
-    return Pass(tree=tree, n_rows=n_rows, likelihood=likelihood, tables=tables, factors=factors,
+                                                                   junction.separators[child], batch, tree.cards)
+    return Pass(tree=tree, batch=batch, likelihood=likelihood, tables=tables, factors=factors,
                 potentials=potentials, potential_log=potential_log, upward=upward, upward_log=upward_log,
                 downward=downward, downward_log=downward_log,
-                log_evidence_probability=np.where(impossible, -np.inf, log_pe), impossible=impossible)
+                log_evidence_probability=np.where(impossible, -np.inf, np.broadcast_to(log_pe, batch)),
+                impossible=impossible)
 
 
 def marginals(state: Pass, names: Sequence[str]) -> dict[str, np.ndarray]:
-    """Posterior marginals ``[n_rows, n_states]`` of ``names`` (NaN on impossible rows)."""
+    """Posterior marginals ``[*batch, n_states]`` of ``names`` (NaN where the evidence is impossible)."""
     tree = state.tree
     by_clique: dict[int, list[str]] = {}
     for name in names:
@@ -362,10 +379,9 @@ def marginals(state: Pass, names: Sequence[str]) -> dict[str, np.ndarray]:
     result = {}
     for c, here in by_clique.items():
         clique = tree.junction.cliques[c]
-        belief = state.belief(c)
-        read = _read_marginals(belief, clique, [tree.index[n] for n in here], tree.cards, state.n_rows)
+        read = _read_marginals(state.belief(c), clique, [tree.index[n] for n in here], tree.cards, state.batch)
         for name, marginal in zip(here, read):
-            total = marginal.sum(axis=1, keepdims=True)
+            total = marginal.sum(axis=-1, keepdims=True)
             marginal = marginal / np.where(total > 0, total, 1.0)
             marginal[state.impossible] = np.nan
             result[name] = marginal
@@ -373,16 +389,17 @@ def marginals(state: Pass, names: Sequence[str]) -> dict[str, np.ndarray]:
 
 
 def _read_marginals(belief: np.ndarray, clique: tuple[int, ...], nodes: list[int], cards: Sequence[int],
-                    n_rows: int) -> list[np.ndarray]:
+                    batch: tuple[int, ...]) -> list[np.ndarray]:
     """Unnormalised marginals of ``nodes`` from a clique belief (one matrix product when the clique is small)."""
-    n_configs = belief[0].size
+    n_batch = len(batch)
+    n_configs = math.prod(belief.shape[n_batch:])
     n_columns = sum(cards[v] for v in nodes)
     if n_configs * n_columns > PROJECTION_LIMIT or len(nodes) == 1 and n_configs == cards[nodes[0]]:
-        return [_sum_to(belief, clique, (v,), n_rows, cards).reshape(n_rows, cards[v]) for v in nodes]
+        return [_sum_to(belief, clique, (v,), batch, cards).reshape(batch + (cards[v],)) for v in nodes]
     indicator = _indicator(clique, tuple(nodes), tuple(cards[v] for v in clique))
-    read = belief.reshape(n_rows, -1) @ indicator
+    read = _flat(belief, n_batch) @ indicator
     offsets = np.cumsum([0] + [cards[v] for v in nodes])
-    return [read[:, offsets[k]:offsets[k + 1]] for k in range(len(nodes))]
+    return [read[..., offsets[k]:offsets[k + 1]] for k in range(len(nodes))]
 
 
 @functools.lru_cache(maxsize=1024)
@@ -398,40 +415,43 @@ def _indicator(clique: tuple[int, ...], nodes: tuple[int, ...], clique_cards: tu
     return indicator
 
 
-def _family(product: np.ndarray, tree: Tree, c: int, name: str, n_rows: int) -> np.ndarray:
-    """Sum a clique table down to ``name``'s family, as ``[n_rows, *parent_cards, n_states]``."""
+def _family(product: np.ndarray, tree: Tree, c: int, name: str, batch: tuple[int, ...]) -> np.ndarray:
+    """Sum a clique table down to ``name``'s family, as ``[*batch, *parent_cards, n_states]``."""
+    n_batch = len(batch)
     clique = tree.junction.cliques[c]
     axes_nodes = tree.family_axes[name]
     keep = tuple(sorted(axes_nodes))
-    summed = np.broadcast_to(_sum_to(product, clique, keep, n_rows, tree.cards),
-                             (n_rows, *(tree.cards[v] for v in keep)))
-    return np.transpose(summed, [0] + [keep.index(v) + 1 for v in axes_nodes])
+    summed = np.broadcast_to(_sum_to(product, clique, keep, batch, tree.cards),
+                             batch + tuple(tree.cards[v] for v in keep))
+    return np.transpose(summed, list(range(n_batch)) + [keep.index(v) + n_batch for v in axes_nodes])
 
 
 def families(state: Pass, names: Sequence[str]) -> dict[str, np.ndarray]:
-    """Family posteriors ``P(parents, node | e)`` as ``[n_rows, *parent_cards, n_states]`` (NaN if impossible)."""
+    """Family posteriors ``P(parents, node | e)`` as ``[*batch, *parent_cards, n_states]`` (NaN if impossible)."""
     tree = state.tree
+    n_batch = len(state.batch)
     result = {}
     for name in names:
         c = tree.clique_of[name]
         belief = state.belief(c)
-        totals = belief.reshape(state.n_rows, -1).sum(axis=1)
-        family = np.array(_family(belief, tree, c, name, state.n_rows))
-        family /= np.where(totals > 0, totals, 1.0).reshape((-1,) + (1,) * (family.ndim - 1))
+        totals = _flat(belief, n_batch).sum(axis=-1)
+        family = np.array(_family(belief, tree, c, name, state.batch))
+        family /= np.where(totals > 0, totals, 1.0).reshape(totals.shape + (1,) * (family.ndim - n_batch))
         family[state.impossible] = np.nan
         result[name] = family
     return result
 
 
 def left_out_families(state: Pass, names: Sequence[str], reference: np.ndarray) -> dict[str, np.ndarray]:
-    """``∂P/∂(CPT entry) × exp(-reference)`` for every CPT entry of ``names``, ``[n_rows, *table shape]``.
+    """``∂P/∂(CPT entry) × exp(-reference)`` for every CPT entry of ``names``, ``[*batch, *table shape]``.
 
     ``P`` is the probability this pass computed (``exp(log_evidence_probability)``), a
     multilinear function of each node's CPT: the derivative is the node's family read from its
-    clique with the node's own CPT and per-row factor left out. ``reference`` (per row, e.g.
-    ``log P(e)``) keeps the result in range; rows where ``P`` is 0 still get exact derivatives.
+    clique with the node's own CPT and per-item factor left out. ``reference`` (per batch item,
+    e.g. ``log P(e)``) keeps the result in range; items where ``P`` is 0 still get exact derivatives.
     """
     tree = state.tree
+    n_batch = len(state.batch)
     logs = state.clique_logs()
     inputs = _evidence_by_clique(tree, state.likelihood, state.factors)
     by_clique: dict[int, list[str]] = {}
@@ -442,11 +462,11 @@ def left_out_families(state: Pass, names: Sequence[str], reference: np.ndarray) 
         incoming = state.incoming(c)
         scale = np.exp(logs[c] - state.potential_log[c] - reference)
         for name in here:
-            product = _potential(tree, c, inputs[c], state.tables, leave_out=name)
+            product = _potential(tree, c, inputs[c], state.tables, n_batch, leave_out=name)
             if incoming is not None:
                 product = product * incoming
-            family = _family(product, tree, c, name, state.n_rows)
-            result[name] = family * scale.reshape((-1,) + (1,) * (family.ndim - 1))
+            family = _family(product, tree, c, name, state.batch)
+            result[name] = family * scale.reshape(scale.shape + (1,) * (family.ndim - n_batch))
     return result
 
 
@@ -473,16 +493,17 @@ def max_product(tree: Tree, likelihood: Mapping[str, np.ndarray], over: Sequence
     upward: list[np.ndarray | None] = [None] * len(junction.cliques)
     choices: dict[int, tuple[tuple[int, ...], tuple[int, ...], np.ndarray]] = {}
     log_joint = np.zeros(n_rows)
+    batch = (n_rows,)
     for c in junction.collect_order:
         clique = junction.cliques[c]
-        product = _potential(tree, c, inputs[c], {})
+        product = _potential(tree, c, inputs[c], {}, 1)
         for child in junction.children[c]:
             product = product * upward[child]
         product = np.broadcast_to(product, (n_rows,) + product.shape[1:])
         separator = junction.separators[c]
         maxed = tuple(sorted((v for v in junction.eliminated[c] if v in rank), key=rank.__getitem__))
         kept = tuple(v for v in clique if v in separator or v in maxed)
-        product = _sum_to(product, clique, kept, n_rows, cards)
+        product = _sum_to(product, clique, kept, batch, cards)
         if maxed:
             order = [kept.index(v) + 1 for v in separator] + [kept.index(v) + 1 for v in maxed]
             flat = np.transpose(product, [0] + order).reshape(n_rows, _size(separator, cards), -1)
