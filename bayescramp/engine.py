@@ -45,5 +45,5 @@ from .inference.network import (
 from .inference.tree import TIE_TOLERANCE
 
 __all__ = ["CompiledNetwork", "Propagation", "Derivatives", "MostProbable", "compile_spec", "compile_network",
-           "propagate", "propagate_codes", "propagate_draws", "cpt_derivatives", "most_probable", "absorbed_nodes", "distinct_rows",
-           "CORE_BLOCK_ROWS", "TIE_TOLERANCE"]
+           "propagate", "propagate_codes", "propagate_draws", "cpt_derivatives", "most_probable", "absorbed_nodes",
+           "distinct_rows", "CORE_BLOCK_ROWS", "TIE_TOLERANCE"]

@@ -13,8 +13,8 @@ from .core import Core, build_core, core_derivatives, core_pass
 from .tree import Tree, build_tree, families, left_out_families, marginals, max_product, sum_product
 
 __all__ = ["CompiledNetwork", "Propagation", "Derivatives", "MostProbable", "compile_spec", "compile_network",
-           "propagate", "propagate_draws", "cpt_derivatives", "most_probable", "propagate_codes", "distinct_rows", "CORE_BLOCK_ROWS",
-           "WORK_ENTRIES"]
+           "propagate", "propagate_draws", "cpt_derivatives", "most_probable", "propagate_codes", "distinct_rows",
+           "CORE_BLOCK_ROWS", "WORK_ENTRIES", "DRAW_WORK_ENTRIES"]
 
 #: Rows propagated together on the core path (keeps the [rows, scope] blocks in cache).
 CORE_BLOCK_ROWS = 4096
