@@ -317,7 +317,7 @@ def _member_factor(found: Findings, group: Group, member: str, emission: np.ndar
 
 
 def core_pass(core: Core, likelihood: Mapping[str, np.ndarray], batch: tuple[int, ...],
-              tables: Mapping[str, np.ndarray], *, distribute: bool) -> tuple[Findings, Pass]:
+              tables: Mapping[str, np.ndarray], *, distribute: bool | Sequence[str]) -> tuple[Findings, Pass]:
     """Fold a batch's findings and propagate them through the core tree."""
     found = fold_findings(core, likelihood, batch, tables)
     factors = {group.stand_in: value[..., None] for group, value in zip(core.groups, found.values)
@@ -333,12 +333,12 @@ def core_derivatives(core: Core, likelihood: Mapping[str, np.ndarray], n: int, n
 
     Returns the derivatives (node -> ``[n, *table shape]``) and ``log P(e)`` (``-inf`` if impossible).
     """
-    found, state = core_pass(core, likelihood, (n,), {}, distribute=True)
+    stand_ins = [group.stand_in for group in core.groups if group.stand_in]
+    in_tree = [name for name in nodes if name in core.tree.index]
+    found, state = core_pass(core, likelihood, (n,), {}, distribute=in_tree + stand_ins)
     dead = found.dead | state.impossible
     log_pe = np.where(dead, -np.inf, found.log_scale + state.log_evidence_probability)
     wanted = set(nodes)
-    in_tree = [name for name in nodes if name in core.tree.index]
-    stand_ins = [group.stand_in for group in core.groups if group.stand_in]
     derivatives = left_out_families(state, in_tree + stand_ins, reference(log_pe) - found.log_scale)
     result = {name: derivatives[name] for name in in_tree}
     needed = _with_absorbed_ancestors(core, [name for name in nodes if name not in core.tree.index])

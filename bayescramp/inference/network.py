@@ -246,7 +246,7 @@ def propagate(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray], *,
         for rows in _blocks(n_rows, CORE_BLOCK_ROWS):
             found, state = core_pass(network.core, {k: v[rows] for k, v in likelihood.items()},
                                      (rows.stop - rows.start,), {k: _rows_of(v, rows) for k, v in tables.items()},
-                                     distribute=bool(wanted))
+                                     distribute=wanted)
             dead = found.dead | state.impossible
             state.impossible = dead
             _store(result, rows, marginals(state, wanted), {}, np.where(dead, -np.inf, found.log_scale
@@ -256,7 +256,7 @@ def propagate(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray], *,
         state = sum_product(network.tree, {k: v[rows] for k, v in likelihood.items()}, rows.stop - rows.start,
                             tables={k: _rows_of(v, rows) for k, v in tables.items()},
                             factors={k: _rows_of(np.asarray(v, dtype=float), rows) for k, v in (factors or {}).items()},
-                            distribute=bool(wanted or families))
+                            distribute=wanted + families)
         _store(result, rows, marginals(state, wanted), _families(state, families), state.log_evidence_probability,
                state.impossible)
     return result
@@ -331,12 +331,12 @@ def propagate_draws(network: CompiledNetwork, likelihood: Mapping[str, np.ndarra
         batch = (rows.stop - rows.start, n_draws)
         block = {name: values[rows][:, None, :] for name, values in likelihood.items()}
         if use_core:
-            found, state = core_pass(network.core, block, batch, shared, distribute=True)
+            found, state = core_pass(network.core, block, batch, shared, distribute=targets)
             dead = found.dead | state.impossible
             state.impossible = dead
             log_pe = np.where(dead, -np.inf, found.log_scale + state.log_evidence_probability)
         else:
-            state = sum_product(network.tree, block, batch, tables=shared)
+            state = sum_product(network.tree, block, batch, tables=shared, distribute=targets)
             dead, log_pe = state.impossible, state.log_evidence_probability
         _store(result, rows, marginals(state, targets), {}, log_pe, dead)
     return result
@@ -455,7 +455,7 @@ def _block_derivatives(network: CompiledNetwork, likelihood: Mapping[str, np.nda
 
     if network.core is not None:
         return core_derivatives(network.core, likelihood, n_rows, nodes, reference)
-    state = sum_product(network.tree, likelihood, n_rows)
+    state = sum_product(network.tree, likelihood, n_rows, distribute=nodes)
     log_pe = state.log_evidence_probability
     return left_out_families(state, nodes, reference(log_pe)), log_pe
 
