@@ -154,8 +154,11 @@ class Model:
 
     @property
     def default_targets(self) -> list[str]:
-        """Nodes reported by :meth:`score` when no targets are given."""
-        return default_targets(self.network)
+        """Nodes reported by default: ``meta.targets``, else the nodes that are not observable.
+
+        (:meth:`score` also leaves out any node its data observes; see :class:`bayescramp.spec.ModelInfo`.)
+        """
+        return default_targets(self.network, self.network.info.observable)
 
     def posterior(self, evidence: Mapping[str, Any] | None = None, *, targets: Sequence[str] | None = None,
                   interval: float | None = None, n_draws: int = 1000,

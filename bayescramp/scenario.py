@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ._errors import InputError, one_of
+from .scoring import default_targets
 
 __all__ = ["Comparison", "compare"]
 
@@ -137,7 +138,7 @@ def compare(models, data: pd.DataFrame, *, targets: Sequence[str] | None = None,
     names = list(resolved)
     baseline = names[0]
     if targets is None:
-        targets = resolved[baseline].default_targets
+        targets = default_targets(resolved[baseline].network, [str(c) for c in data.columns])
     targets = [targets] if isinstance(targets, str) else list(targets)
     for name, model in resolved.items():
         missing = [t for t in targets if t not in model.nodes]

@@ -757,17 +757,17 @@ class ModelInfo:
     ``targets`` (nodes reported by default), ``positive_states`` (for a two-state node, the
     state reported as ``p_<node>``, first match), ``sensitivity_target`` (``"node=state"``),
     ``observable`` (what a survey observes). Fallbacks for networks without them (e.g. BIF
-    files): targets are the nodes not observable (or, with no ``observable`` either, every
-    node not observed); observable nodes are the roots and leaves that are not targets; no
-    state is positive (every state gets its own column); the sensitivity target is the first
-    hidden target and its positive state, else its first state.
+    files): observable nodes are the roots and leaves that are not targets; targets are the
+    other (hidden) nodes, less any the data observes; no state is positive (every state gets
+    its own column); the sensitivity target is the first default target, at its positive
+    state, else its first state.
 
     Examples
     --------
     >>> info = ModelInfo.from_meta({}, ["a", "b", "c"], {"a": (), "b": ("a",), "c": ("b",)},
     ...                            {"a": ("x", "y"), "b": ("no", "yes"), "c": ("no", "yes")})
-    >>> info.observable, info.default_targets(["a"]), info.default_sensitivity_target()
-    (('a', 'c'), ['b', 'c'], ('b', 'no'))
+    >>> info.observable, info.default_targets(), info.default_sensitivity_target()
+    (('a', 'c'), ['b'], ('b', 'no'))
     """
 
     names: tuple[str, ...]
@@ -790,17 +790,21 @@ class ModelInfo:
         else:
             observable = tuple(n for n in names if n not in set(targets)
                                and (not parents[n] or n not in has_children))
-        hidden = tuple(n for n in names if n not in set(observable)) if meta.get("observable") else names
+        hidden = tuple(n for n in names if n not in set(observable))
         target = meta.get("sensitivity_target")
         return cls(names=names, states={n: tuple(states[n]) for n in names}, targets=targets,
                    positive_states=tuple(meta.get("positive_states", ())), observable=observable, hidden=hidden,
                    sensitivity_target=tuple(str(target).split("=", 1)) if target else None)
 
     def default_targets(self, observed: Sequence[str] = ()) -> list[str]:
-        """Nodes reported when no targets are given: ``meta.targets``, else hidden nodes not observed."""
+        """Nodes reported when no targets are given: ``meta.targets``, else the hidden nodes not observed.
+
+        (Every node not observed when no node is hidden, e.g. a network of roots and leaves.)
+        """
         if self.targets:
             return list(self.targets)
-        return [n for n in self.hidden if n not in set(observed)]
+        return ([n for n in self.hidden if n not in set(observed)]
+                or [n for n in self.names if n not in set(observed)])
 
     def positive_state(self, node: str) -> str | None:
         """The state reported as ``p_<node>`` for a two-state node (None: one column per state)."""
