@@ -15,8 +15,8 @@ from bayescramp.engine import compile_network, cpt_derivatives, most_probable, p
 from bayescramp.inference.graph import junction_tree
 from bayescramp.spec import (
     MAX_TABLE_ENTRIES,
-    NoisyOrCPD,
     Node,
+    NoisyOrCPD,
     Parameter,
     Spec,
     TableCPD,
