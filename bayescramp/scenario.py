@@ -137,59 +137,86 @@ def compare(models, data: pd.DataFrame, *, targets: Sequence[str] | None = None,
             raise InputError(f"compare: quantile {q!r}; expected numbers in [0, 1].")
     names = list(resolved)
     baseline = names[0]
+    targets = _targets(resolved, data, targets)
+    scores = {name: model.score(data, targets=targets, codebook=codebook) for name, model in resolved.items()}
+    columns = _posterior_columns(scores, baseline, data)
+    shift_rows, summary_rows, changes = [], [], []
+    for name in names[1:]:
+        ok = (scores[baseline]["status"] == "ok").to_numpy() & (scores[name]["status"] == "ok").to_numpy()
+        before = scores[baseline].loc[ok, columns].to_numpy(dtype=float)
+        after = scores[name].loc[ok, columns].to_numpy(dtype=float)
+        shift_rows.extend(_shifts(name, columns, before, after, quantiles))
+        summary, changed = _ranking_changes(name, columns, before, after, np.flatnonzero(ok))
+        summary_rows.append(summary)
+        changes.append(changed)
+    ranking_changes = pd.concat(changes, ignore_index=True) if changes else pd.DataFrame()
+    return Comparison(baseline=baseline, scores=scores, shifts=pd.DataFrame(shift_rows),
+                      ranking_summary=pd.DataFrame(summary_rows), ranking_changes=ranking_changes)
+
+
+def _targets(resolved: Mapping[str, object], data: pd.DataFrame, targets) -> list[str]:
+    """The targets compared (default: the baseline's), checked against every model."""
     if targets is None:
-        targets = default_targets(resolved[baseline].network, [str(c) for c in data.columns])
+        targets = default_targets(next(iter(resolved.values())).network, [str(c) for c in data.columns])
     targets = [targets] if isinstance(targets, str) else list(targets)
     for name, model in resolved.items():
         missing = [t for t in targets if t not in model.nodes]
         if missing:
             raise InputError(f"compare: model {name!r} has no node {missing[0]!r}; expected targets that every model "
                              f"has (some of {one_of(model.nodes)}).")
-    scores = {name: model.score(data, targets=targets, codebook=codebook) for name, model in resolved.items()}
-    columns = [c for c in scores[baseline].columns
-               if c.startswith("p_") and c not in data.columns and c not in ("p_",)]
-    for name in names[1:]:
-        if [c for c in scores[name].columns if c in columns] != columns:
+    return targets
+
+
+def _posterior_columns(scores: Mapping[str, pd.DataFrame], baseline: str, data: pd.DataFrame) -> list[str]:
+    """The baseline's posterior columns, which every other model must give too."""
+    columns = [c for c in scores[baseline].columns if c.startswith("p_") and c not in data.columns and c != "p_"]
+    for name, scored in scores.items():
+        if [c for c in scored.columns if c in columns] != columns:
             raise InputError(f"compare: model {name!r} gives posterior columns other than the baseline's "
                              f"({one_of(columns)}); expected the same states for every target.")
-    base = scores[baseline]
-    shift_rows, summary_rows, changes = [], [], []
-    for name in names[1:]:
-        other = scores[name]
-        ok = (base["status"] == "ok").to_numpy() & (other["status"] == "ok").to_numpy()
-        before = base.loc[ok, columns].to_numpy(dtype=float)
-        after = other.loc[ok, columns].to_numpy(dtype=float)
-        shift = after - before
-        for j, column in enumerate(columns):
-            row = {"scenario": name, "target": column,
-                   "baseline_mean": before[:, j].mean() if ok.any() else np.nan,
-                   "scenario_mean": after[:, j].mean() if ok.any() else np.nan,
-                   "mean_shift": shift[:, j].mean() if ok.any() else np.nan,
-                   "mean_abs_shift": np.abs(shift[:, j]).mean() if ok.any() else np.nan,
-                   "max_abs_shift": np.abs(shift[:, j]).max() if ok.any() else np.nan}
-            for q in quantiles:
-                row[f"shift_q{100 * q:g}"] = float(np.quantile(shift[:, j], q)) if ok.any() else np.nan
-            shift_rows.append(row)
-        labels = np.array([c.removeprefix("p_") for c in columns], dtype=object)
-        order_before = np.argsort(-before, axis=1, kind="stable")
-        order_after = np.argsort(-after, axis=1, kind="stable")
-        top_changed = order_before[:, 0] != order_after[:, 0] if len(columns) else np.zeros(ok.sum(), dtype=bool)
-        ranking_changed = (order_before != order_after).any(axis=1)
-        n_rows = int(ok.sum())
-        summary_rows.append({"scenario": name, "n_rows": n_rows, "n_top_changed": int(top_changed.sum()),
-                             "share_top_changed": top_changed.mean() if n_rows else np.nan,
-                             "n_ranking_changed": int(ranking_changed.sum()),
-                             "share_ranking_changed": ranking_changed.mean() if n_rows else np.nan})
-        positions = np.flatnonzero(ok)[ranking_changed]
-        changed_before = order_before[ranking_changed]
-        changed_after = order_after[ranking_changed]
-        changes.append(pd.DataFrame({
-            "scenario": name, "row": positions,
-            "baseline_top": labels[changed_before[:, 0]] if len(positions) else [],
-            "scenario_top": labels[changed_after[:, 0]] if len(positions) else [],
-            "top_changed": top_changed[ranking_changed],
-            "baseline_ranking": [" > ".join(labels[r]) for r in changed_before],
-            "scenario_ranking": [" > ".join(labels[r]) for r in changed_after]}))
-    ranking_changes = pd.concat(changes, ignore_index=True) if changes else pd.DataFrame()
-    return Comparison(baseline=baseline, scores=scores, shifts=pd.DataFrame(shift_rows),
-                      ranking_summary=pd.DataFrame(summary_rows), ranking_changes=ranking_changes)
+    return columns
+
+
+def _shifts(name: str, columns: Sequence[str], before: np.ndarray, after: np.ndarray,
+            quantiles: Sequence[float]) -> list[dict]:
+    """One row per posterior column: means, shifts and shift quantiles over the rows compared."""
+    shift = after - before
+    any_rows = len(before) > 0
+    rows = []
+    for j, column in enumerate(columns):
+        row = {"scenario": name, "target": column,
+               "baseline_mean": before[:, j].mean() if any_rows else np.nan,
+               "scenario_mean": after[:, j].mean() if any_rows else np.nan,
+               "mean_shift": shift[:, j].mean() if any_rows else np.nan,
+               "mean_abs_shift": np.abs(shift[:, j]).mean() if any_rows else np.nan,
+               "max_abs_shift": np.abs(shift[:, j]).max() if any_rows else np.nan}
+        for q in quantiles:
+            row[f"shift_q{100 * q:g}"] = float(np.quantile(shift[:, j], q)) if any_rows else np.nan
+        rows.append(row)
+    return rows
+
+
+def _ranking_changes(name: str, columns: Sequence[str], before: np.ndarray, after: np.ndarray,
+                     positions: np.ndarray) -> tuple[dict, pd.DataFrame]:
+    """The scenario's ranking summary and the rows (at ``positions``) whose order of the targets changes."""
+    labels = np.array([c.removeprefix("p_") for c in columns], dtype=object)
+    order_before = np.argsort(-before, axis=1, kind="stable")
+    order_after = np.argsort(-after, axis=1, kind="stable")
+    top_changed = order_before[:, 0] != order_after[:, 0] if len(columns) else np.zeros(len(before), dtype=bool)
+    ranking_changed = (order_before != order_after).any(axis=1)
+    n_rows = len(before)
+    summary = {"scenario": name, "n_rows": n_rows, "n_top_changed": int(top_changed.sum()),
+               "share_top_changed": top_changed.mean() if n_rows else np.nan,
+               "n_ranking_changed": int(ranking_changed.sum()),
+               "share_ranking_changed": ranking_changed.mean() if n_rows else np.nan}
+    changed_positions = positions[ranking_changed]
+    changed_before = order_before[ranking_changed]
+    changed_after = order_after[ranking_changed]
+    changes = pd.DataFrame({
+        "scenario": name, "row": changed_positions,
+        "baseline_top": labels[changed_before[:, 0]] if len(changed_positions) else [],
+        "scenario_top": labels[changed_after[:, 0]] if len(changed_positions) else [],
+        "top_changed": top_changed[ranking_changed],
+        "baseline_ranking": [" > ".join(labels[r]) for r in changed_before],
+        "scenario_ranking": [" > ".join(labels[r]) for r in changed_after]})
+    return summary, changes

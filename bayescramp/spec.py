@@ -472,11 +472,31 @@ def _row_configuration_problems(spec: Spec, node: Node, row: TableRow, row_where
 
 
 def _row_probability_problems(node: Node, row: TableRow, row_where: str, problems: list[str]) -> None:
+    """Check a row's entries: every state once, at most one remainder, valid numbers, a sum of 1."""
+    before = len(problems)
+    _row_state_problems(node, row, row_where, problems)
     states = frozenset(node.states)
-    unknown = [s for s in row.probability if s not in states]
-    for state in unknown:
-        problems.append(f"{row_where}.probability.{state}: unknown state {state!r}; expected one of "
-                        f"{one_of(node.states)}.")
+    explicit = [(s, p) for s, p in row.probability.items() if p is not None and s in states]
+    for state, parameter in explicit:
+        _check_parameter(parameter, _where(parameter.location, f"{row_where}.probability.{state}"), problems)
+    if len(problems) > before:
+        return
+    total = math.fsum(p.value for _, p in explicit)
+    remainders = [s for s, p in row.probability.items() if p is None]
+    if remainders and total > 1.0 + ROW_SUM_TOLERANCE:
+        problems.append(f"{row_where}.probability: explicit entries sum to {total:.6g}, leaving a negative "
+                        f"remainder for {remainders[0]!r}; expected a sum <= 1 (tolerance {ROW_SUM_TOLERANCE:g}).")
+    elif not remainders and abs(total - 1.0) > ROW_SUM_TOLERANCE:
+        problems.append(f"{row_where}.probability: the row sums to {total:.9g}; expected 1 within "
+                        f"{ROW_SUM_TOLERANCE:g} (or mark one state \"remainder\").")
+
+
+def _row_state_problems(node: Node, row: TableRow, row_where: str, problems: list[str]) -> None:
+    states = frozenset(node.states)
+    for state in row.probability:
+        if state not in states:
+            problems.append(f"{row_where}.probability.{state}: unknown state {state!r}; expected one of "
+                            f"{one_of(node.states)}.")
     missing = [s for s in node.states if s not in row.probability]
     if missing:
         problems.append(f"{row_where}.probability: no entry for state(s) {one_of(missing)}; expected every "
@@ -485,19 +505,6 @@ def _row_probability_problems(node: Node, row: TableRow, row_where: str, problem
     if len(remainders) > 1:
         problems.append(f"{row_where}.probability: states {one_of(remainders)} are all \"remainder\"; "
                         "expected at most one.")
-    explicit = [(s, p) for s, p in row.probability.items() if p is not None and s in states]
-    before = len(problems)
-    for state, parameter in explicit:
-        _check_parameter(parameter, _where(parameter.location, f"{row_where}.probability.{state}"), problems)
-    if unknown or missing or len(remainders) > 1 or len(problems) > before:
-        return
-    total = math.fsum(p.value for _, p in explicit)
-    if remainders and total > 1.0 + ROW_SUM_TOLERANCE:
-        problems.append(f"{row_where}.probability: explicit entries sum to {total:.6g}, leaving a negative "
-                        f"remainder for {remainders[0]!r}; expected a sum <= 1 (tolerance {ROW_SUM_TOLERANCE:g}).")
-    elif not remainders and abs(total - 1.0) > ROW_SUM_TOLERANCE:
-        problems.append(f"{row_where}.probability: the row sums to {total:.9g}; expected 1 within "
-                        f"{ROW_SUM_TOLERANCE:g} (or mark one state \"remainder\").")
 
 
 def _config(node: Node, when: tuple[str, ...]) -> str:

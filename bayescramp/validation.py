@@ -143,6 +143,33 @@ def _spec(priors: Any, what: str) -> Spec:
                      "paths or bundled names, a Spec, or a Model.")
 
 
+def _check_arguments(n, missing, n_bins, binning) -> None:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise InputError(f"validate: n got {n!r}; expected a positive whole number of people.")
+    if not 0.0 <= missing < 1.0:
+        raise InputError(f"validate: missing got {missing!r}; expected a fraction in [0, 1).")
+    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
+        raise InputError(f"validate: n_bins got {n_bins!r}; expected a positive whole number.")
+    if binning not in BINNINGS:
+        raise InputError(f"validate: binning got {binning!r}; expected one of {one_of(BINNINGS)}.")
+
+
+def _metrics(scoring: CompiledNetwork, targets: Sequence[str], sampled: dict, marginals: dict, keep: np.ndarray,
+             n_bins: int, binning: str) -> tuple[list[dict], list[pd.DataFrame]]:
+    """Metric rows and reliability tables of every target column, on the rows the scoring model allows."""
+    rows, bins = [], []
+    for _, node, k in target_columns(scoring, targets):
+        truth = sampled[node][keep] == k
+        predicted = marginals[node][keep, k]
+        rows.append({"target": node, "state": scoring.states[node][k],
+                     **discrimination_and_calibration(truth, predicted, n_bins=n_bins, binning=binning)})
+        table = reliability_table(truth, predicted, n_bins=n_bins, binning=binning)
+        table.insert(0, "state", scoring.states[node][k])
+        table.insert(0, "target", node)
+        bins.append(table)
+    return rows, bins
+
+
 def _check_same_nodes(truth: CompiledNetwork, scoring: CompiledNetwork) -> None:
     for name in scoring.names:
         if name not in truth.states:
@@ -329,14 +356,7 @@ def validate(priors: Any = None, *, truth_priors: Any = None, n: int = 20000, se
     >>> report.metrics[["target", "auroc"]].shape
     (6, 2)
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise InputError(f"validate: n got {n!r}; expected a positive whole number of people.")
-    if not 0.0 <= missing < 1.0:
-        raise InputError(f"validate: missing got {missing!r}; expected a fraction in [0, 1).")
-    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
-        raise InputError(f"validate: n_bins got {n_bins!r}; expected a positive whole number.")
-    if binning not in BINNINGS:
-        raise InputError(f"validate: binning got {binning!r}; expected one of {one_of(BINNINGS)}.")
+    _check_arguments(n, missing, n_bins, binning)
     scoring_spec = _spec(priors, "priors")
     truth_spec = scoring_spec if truth_priors is None else _spec(truth_priors, "truth_priors")
     scoring = compile_spec(scoring_spec)
@@ -357,17 +377,7 @@ def validate(priors: Any = None, *, truth_priors: Any = None, n: int = 20000, se
         codes = np.where(blank, [a.unobserved for a in alphabets], codes)
     result = propagate_codes(scoring, observed, codes, [a.vectors for a in alphabets], targets=targets)
     keep = ~result.impossible
-
-    rows, bins = [], []
-    for _, node, k in target_columns(scoring, targets):
-        truth = sampled[node][keep] == k
-        predicted = result.marginals[node][keep, k]
-        rows.append({"target": node, "state": scoring.states[node][k],
-                     **discrimination_and_calibration(truth, predicted, n_bins=n_bins, binning=binning)})
-        table = reliability_table(truth, predicted, n_bins=n_bins, binning=binning)
-        table.insert(0, "state", scoring.states[node][k])
-        table.insert(0, "target", node)
-        bins.append(table)
+    rows, bins = _metrics(scoring, targets, sampled, result.marginals, keep, n_bins, binning)
     settings = {"priors": [Path(f).name for f in scoring_spec.files] or ["(in memory)"],
                 "truth_priors": [Path(f).name for f in truth_spec.files] or ["(in memory)"],
                 "n": int(n), "seed": seed, "missing": float(missing), "binning": binning, "n_bins": int(n_bins),

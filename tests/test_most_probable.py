@@ -103,7 +103,7 @@ def test_ties_go_to_the_first_configuration():
 
 def test_many_nodes_at_once_match_pgmpy(default_model, pgmpy_default):
     # 12,288 joint configurations (more than enumeration ever allowed): max-product does not enumerate them
-    over = default_model.default_targets + ["anemia", "diuretic", "fatigue", "seizures", "nausea", "cramp_timing"]
+    over = DEFICIENCIES + ["anemia", "diuretic", "fatigue", "seizures", "nausea", "cramp_timing"]
     evidence = {"leg_cramps": "yes", "pale_skin": "yes"}
     best = default_model.most_probable(evidence, over=over).iloc[0]
     assert best[over].to_dict() == oracle_map(pgmpy_default, evidence, over)

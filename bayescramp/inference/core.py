@@ -86,34 +86,35 @@ def build_core(names: Sequence[str], states: Mapping[str, Sequence[str]], parent
     absorbed = absorbed_nodes(names, parents)
     if not absorbed:
         return None
-    children = children_of(names, parents)
     core = [n for n in names if n not in absorbed]
     position = {n: j for j, n in enumerate(core)}
     cards = [len(states[n]) for n in core]
-    scopes = {}
-    for name in names:
-        if name in absorbed and all(p not in absorbed for p in parents[name]):
-            scopes[name] = tuple(sorted(position[p] for p in parents[name]))
-        elif name not in absorbed:
-            scopes[name] = (position[name],)
-    groups = _group_findings(scopes, cards)
-    groups = [_with_members(group, parents, position, tables, cards) for group in groups]
-    tree_names = list(core)
+    # a finding's scope: its parents (attached nodes) or itself (core nodes)
+    scopes = {name: tuple(sorted(position[p] for p in parents[name])) if name in absorbed else (position[name],)
+              for name in names if name not in absorbed or all(p not in absorbed for p in parents[name])}
+    groups = [_with_members(group, parents, position, tables, cards) for group in _group_findings(scopes, cards)]
+    try:
+        tree = _core_tree(core, states, parents, tables, groups)
+    except SpecError:
+        return None   # the network's own junction tree decides whether it can be compiled
+    children = children_of(names, parents)
+    return Core(nodes=tuple(core), tree=tree, groups=tuple(groups),
+                absorbed=tuple(n for n in names if n in absorbed),
+                absorbed_children={n: tuple(children[n]) for n in names if n in absorbed}, tables=tables)
+
+
+def _core_tree(core: Sequence[str], states: Mapping[str, Sequence[str]], parents: Mapping[str, Sequence[str]],
+               tables: Mapping[str, np.ndarray], groups: Sequence[Group]) -> Tree:
+    """The junction tree of the core's CPTs plus a one-state stand-in per top-level group."""
+    names = list(core)
     tree_parents = {n: tuple(parents[n]) for n in core}
     tree_tables = {n: np.asarray(tables[n], dtype=float) for n in core}
     for group in groups:
         if group.stand_in:
-            tree_names.append(group.stand_in)
+            names.append(group.stand_in)
             tree_parents[group.stand_in] = tuple(core[v] for v in group.scope)
             tree_tables[group.stand_in] = np.ones((*group.shape, 1))
-    try:
-        tree = build_tree(tree_names, [len(states[n]) if n in states else 1 for n in tree_names], tree_parents,
-                          tree_tables)
-    except SpecError:
-        return None   # the network's own junction tree decides whether it can be compiled
-    return Core(nodes=tuple(core), tree=tree, groups=tuple(groups),
-                absorbed=tuple(n for n in names if n in absorbed),
-                absorbed_children={n: tuple(children[n]) for n in names if n in absorbed}, tables=tables)
+    return build_tree(names, [len(states[n]) if n in states else 1 for n in names], tree_parents, tree_tables)
 
 
 def _group_findings(scopes: Mapping[str, tuple[int, ...]], cards: Sequence[int]) -> list[Group]:
@@ -125,30 +126,34 @@ def _group_findings(scopes: Mapping[str, tuple[int, ...]], cards: Sequence[int])
     def size(scope: tuple[int, ...]) -> int:
         return int(np.prod([cards[v] for v in scope]))
 
-    homes: list[tuple[int, ...]] = []
-    placed: dict[str, tuple[int, ...]] = {}
-    for name, scope in sorted(scopes.items(), key=lambda item: size(item[1])):
-        holders = [g for g in homes if set(scope) <= set(g)]
-        home = min(holders, key=size) if holders else scope
-        if not holders:
-            homes.append(scope)
-        placed[name] = home
-    homes.sort(key=size)
+    placed = _homes(scopes, size)
+    homes = sorted(dict.fromkeys(placed.values()), key=size)
     index = {scope: g for g, scope in enumerate(homes)}
     enclosing = []
     for scope in homes:
         larger = [g for g in homes if g != scope and set(scope) < set(g)]
         enclosing.append(index[min(larger, key=size)] if larger else -1)
-    groups = []
-    for g, scope in enumerate(homes):
-        outer = homes[enclosing[g]] if enclosing[g] >= 0 else tuple(range(len(cards)))
-        groups.append(Group(scope=scope, shape=tuple(cards[v] for v in scope),
-                            members={name: None for name, home in placed.items() if home == scope},
-                            parent_axes={}, member_parents={},
-                            children=tuple(h for h in range(len(homes)) if enclosing[h] == g), parent=enclosing[g],
-                            in_parent=tuple(cards[v] if v in scope else 1 for v in outer),
-                            stand_in="" if enclosing[g] >= 0 else f"__findings_{g}"))
-    return groups
+    everything = tuple(range(len(cards)))
+    return [Group(scope=scope, shape=tuple(cards[v] for v in scope),
+                  members={name: None for name, home in placed.items() if home == scope}, parent_axes={},
+                  member_parents={}, children=tuple(h for h in range(len(homes)) if enclosing[h] == g),
+                  parent=enclosing[g],
+                  in_parent=tuple(cards[v] if v in scope else 1
+                                  for v in (homes[enclosing[g]] if enclosing[g] >= 0 else everything)),
+                  stand_in="" if enclosing[g] >= 0 else f"__findings_{g}")
+            for g, scope in enumerate(homes)]
+
+
+def _homes(scopes: Mapping[str, tuple[int, ...]], size) -> dict[str, tuple[int, ...]]:
+    """Each finding's group scope: the smallest scope already taken that holds its own, else its own."""
+    homes: list[tuple[int, ...]] = []
+    placed: dict[str, tuple[int, ...]] = {}
+    for name, scope in sorted(scopes.items(), key=lambda item: size(item[1])):
+        holders = [g for g in homes if set(scope) <= set(g)]
+        if not holders:
+            homes.append(scope)
+        placed[name] = min(holders, key=size) if holders else scope
+    return placed
 
 
 def _with_members(group: Group, parents: Mapping[str, Sequence[str]], position: Mapping[str, int],

@@ -143,6 +143,34 @@ def _tree_from_elimination(order: list[int], eliminated_with: list[tuple[int, ..
     position = {v: i for i, v in enumerate(order)}
     others = dict(zip(order, eliminated_with))
     parent_node = {v: min(others[v], key=position.__getitem__) if others[v] else -1 for v in order}
+    representative, top = _merge_non_maximal(order, others, parent_node)
+    groups = sorted(top, key=lambda r: position[top[r]])
+    clique_of = {r: c for c, r in enumerate(groups)}
+    root = len(groups) - 1
+    tree_parent, separators = [], []
+    for r in groups:
+        p = parent_node[top[r]]
+        tree_parent.append(clique_of[representative[p]] if p >= 0 else (-1 if clique_of[r] == root else root))
+        separators.append(others[top[r]] if p >= 0 else ())
+    cliques = [tuple(sorted((r,) + others[r])) for r in groups]
+    children: list[list[int]] = [[] for _ in groups]
+    for c, p in enumerate(tree_parent):
+        if p >= 0:
+            children[p].append(c)
+    eliminated = [tuple(v for v in clique if v not in set(separator)) for clique, separator in zip(cliques, separators)]
+    family_clique = [clique_of[representative[min(family, key=position.__getitem__)]] for family in families]
+    return JunctionTree(cliques=cliques, tree_parent=tree_parent, collect_order=list(range(len(groups))),
+                        children=children, separators=separators, eliminated=eliminated,
+                        family_clique=family_clique)
+
+
+def _merge_non_maximal(order: list[int], others: Mapping[int, tuple[int, ...]],
+                       parent_node: Mapping[int, int]) -> tuple[dict[int, int], dict[int, int]]:
+    """Merge each non-maximal elimination clique into the child that contains it.
+
+    Returns each node's representative (the node whose clique holds the merged group) and,
+    per representative, the group's top node (the one whose parent lies outside the group).
+    """
     merged_into: dict[int, int] = {}
     for v in order:
         p = parent_node[v]
@@ -155,28 +183,7 @@ def _tree_from_elimination(order: list[int], eliminated_with: list[tuple[int, ..
     for v in order:
         if merged_into.get(parent_node[v]) != v:
             top[representative[v]] = v
-    groups = sorted(top, key=lambda r: position[top[r]])
-    clique_of = {r: c for c, r in enumerate(groups)}
-    root = len(groups) - 1
-    tree_parent, separators = [], []
-    for r in groups:
-        p = parent_node[top[r]]
-        if p >= 0:
-            tree_parent.append(clique_of[representative[p]])
-            separators.append(others[top[r]])
-        else:
-            tree_parent.append(-1 if clique_of[r] == root else root)
-            separators.append(())
-    cliques = [tuple(sorted((r,) + others[r])) for r in groups]
-    children: list[list[int]] = [[] for _ in groups]
-    for c, p in enumerate(tree_parent):
-        if p >= 0:
-            children[p].append(c)
-    eliminated = [tuple(v for v in clique if v not in set(separator)) for clique, separator in zip(cliques, separators)]
-    family_clique = [clique_of[representative[min(family, key=position.__getitem__)]] for family in families]
-    return JunctionTree(cliques=cliques, tree_parent=tree_parent, collect_order=list(range(len(groups))),
-                        children=children, separators=separators, eliminated=eliminated,
-                        family_clique=family_clique)
+    return representative, top
 
 
 def children_of(names: Sequence[str], parents: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:

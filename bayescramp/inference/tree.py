@@ -485,43 +485,63 @@ def max_product(tree: Tree, likelihood: Mapping[str, np.ndarray], over: Sequence
         ``-inf`` where the evidence is impossible.
     """
     junction = tree.junction
-    cards = tree.cards
     rank = {tree.index[name]: k for k, name in enumerate(over)}
     inputs = _evidence_by_clique(tree, likelihood, {})
     upward: list[np.ndarray | None] = [None] * len(junction.cliques)
     choices: dict[int, tuple[tuple[int, ...], tuple[int, ...], np.ndarray]] = {}
     log_joint = np.zeros(n_rows)
-    batch = (n_rows,)
     for c in junction.collect_order:
-        clique = junction.cliques[c]
         product = _potential(tree, c, inputs[c], {}, 1)
         for child in junction.children[c]:
             product = product * upward[child]
-        product = np.broadcast_to(product, (n_rows,) + product.shape[1:])
-        separator = junction.separators[c]
-        maxed = tuple(sorted((v for v in junction.eliminated[c] if v in rank), key=rank.__getitem__))
-        kept = tuple(v for v in clique if v in separator or v in maxed)
-        product = _sum_to(product, clique, kept, batch, cards)
-        if maxed:
-            order = [kept.index(v) + 1 for v in separator] + [kept.index(v) + 1 for v in maxed]
-            flat = np.transpose(product, [0] + order).reshape(n_rows, _size(separator, cards), -1)
-            best = flat.max(axis=2)
-            tied = flat >= (best * math.exp(-TIE_TOLERANCE))[:, :, None]
-            choices[c] = (separator, maxed, np.argmax(tied, axis=2))
-            product = best.reshape((n_rows,) + tuple(cards[v] for v in separator))
-        top = product.reshape(n_rows, -1).max(axis=1)
-        top = np.where(top > 0, top, 1.0)
-        log_joint += np.log(top)
-        product = product / top.reshape((-1,) + (1,) * (product.ndim - 1))
+        message, choice, log_top = _max_message(tree, c, np.broadcast_to(product, (n_rows,) + product.shape[1:]),
+                                                rank)
+        if choice is not None:
+            choices[c] = choice
+        log_joint += log_top
         parent = junction.tree_parent[c]
         if parent < 0:
-            log_joint = np.where(product.reshape(n_rows) > 0, log_joint, -np.inf)
+            log_joint = np.where(message.reshape(n_rows) > 0, log_joint, -np.inf)
         else:
-            upward[c] = product.reshape((n_rows,) + tuple(cards[v] if v in separator else 1
+            upward[c] = message.reshape((n_rows,) + tuple(tree.cards[v] if v in junction.separators[c] else 1
                                                           for v in junction.cliques[parent]))
+    chosen = _trace_back(tree, choices, n_rows)
+    return chosen[:, [tree.index[name] for name in over]], log_joint
+
+
+def _max_message(tree: Tree, c: int, product: np.ndarray, rank: Mapping[int, int]):
+    """Clique ``c``'s max-product message: sum out its eliminated nodes not in ``over``, maximise the others.
+
+    Returns the message (rescaled per row, over the separator), the choice made for each
+    separator configuration (``(separator, maxed nodes, [rows, n_separator_configs])``, or
+    None when nothing was maximised) and the log of the rescaling.
+    """
+    junction = tree.junction
+    cards = tree.cards
+    n_rows = product.shape[0]
+    clique, separator = junction.cliques[c], junction.separators[c]
+    maxed = tuple(sorted((v for v in junction.eliminated[c] if v in rank), key=rank.__getitem__))
+    kept = tuple(v for v in clique if v in separator or v in maxed)
+    product = _sum_to(product, clique, kept, (n_rows,), cards)
+    choice = None
+    if maxed:
+        order = [kept.index(v) + 1 for v in separator] + [kept.index(v) + 1 for v in maxed]
+        flat = np.transpose(product, [0] + order).reshape(n_rows, _size(separator, cards), -1)
+        best = flat.max(axis=2)
+        tied = flat >= (best * math.exp(-TIE_TOLERANCE))[:, :, None]
+        choice = (separator, maxed, np.argmax(tied, axis=2))
+        product = best.reshape((n_rows,) + tuple(cards[v] for v in separator))
+    top = product.reshape(n_rows, -1).max(axis=1)
+    top = np.where(top > 0, top, 1.0)
+    return product / top.reshape((-1,) + (1,) * (product.ndim - 1)), choice, np.log(top)
+
+
+def _trace_back(tree: Tree, choices: Mapping[int, tuple], n_rows: int) -> np.ndarray:
+    """The maximising states of every maximised node, ``[n_rows, n_nodes]``, decided from the root down."""
+    cards = tree.cards
     chosen = np.zeros((n_rows, len(cards)), dtype=np.int64)
     rows = np.arange(n_rows)
-    for c in reversed(junction.collect_order):
+    for c in reversed(tree.junction.collect_order):
         if c not in choices:
             continue
         separator, maxed, choice = choices[c]
@@ -530,4 +550,4 @@ def max_product(tree: Tree, likelihood: Mapping[str, np.ndarray], over: Sequence
         states = np.unravel_index(choice[rows, at], tuple(cards[v] for v in maxed))
         for v, values in zip(maxed, states):
             chosen[:, v] = values
-    return chosen[:, [tree.index[name] for name in over]], log_joint
+    return chosen
