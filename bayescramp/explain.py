@@ -197,7 +197,7 @@ def _code(network: CompiledNetwork, evidence, encoder) -> CodedEvidence:
 
 def _hypotheses(network: CompiledNetwork, targets: str | Sequence[str] | None,
                 observed: Sequence[str]) -> list[tuple[str, str, int]]:
-    """``(column, node, state index)`` per hypothesis: P(present/yes), or each state of other nodes."""
+    """``(column, node, state index)`` per hypothesis: the positive state, or each state of other nodes."""
     if targets is None:
         targets = [t for t in default_targets(network, observed) if t not in set(observed)]
     elif isinstance(targets, str):
@@ -285,8 +285,9 @@ def explain(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame
         One case (node -> state, set of states, or ``{state: likelihood}``) or a table whose
         columns named like nodes are evidence (blank = no finding).
     target : str or sequence of str, optional
-        Nodes to explain; default the deficiency nodes that are not themselves observed. The
-        hypothesis is ``present``/``yes`` for two-state nodes, each state for other nodes.
+        Nodes to explain; default the model's targets that are not themselves observed. The
+        hypothesis is the positive state (``meta.positive_states``) of a two-state node, each
+        state for other nodes.
     order : sequence of str, optional
         The order findings enter the weights of evidence; default the model's node order
         (parents before children: diuretic, then symptoms, then cramp timing).
@@ -403,7 +404,7 @@ def top_findings(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.Data
     evidence : mapping or DataFrame
         As for :func:`explain`.
     target : str or sequence of str, optional
-        Default: the deficiency nodes not themselves observed.
+        Default: the model's targets not themselves observed.
     encoder : callable, optional
         A codebook's encoder for tables.
 
@@ -411,7 +412,7 @@ def top_findings(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.Data
     -------
     DataFrame
         One row per input row (same index), one column ``top_finding_<node>`` per target
-        (``top_finding_<node>__<state>`` for nodes without a present/yes state) holding the
+        (``top_finding_<node>__<state>`` for nodes without a positive state) holding the
         node name of the finding with the largest ``posterior - posterior_without`` above
         :data:`RAISE_TOLERANCE`,
         or missing (NaN) when no finding raised the posterior (or the evidence is impossible). Ties go

@@ -194,7 +194,7 @@ def plot_case(posterior: Mapping[str, float], prior: Mapping[str, float], *, low
     Parameters
     ----------
     posterior, prior : mapping
-        Node -> P(present/yes) given the evidence, and before it.
+        Node -> P(positive state) given the evidence, and before it.
     lower, upper : mapping, optional
         Node -> bounds of a credible interval of the posterior (e.g. over parameter
         uncertainty), drawn as error bars.

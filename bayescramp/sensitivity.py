@@ -33,7 +33,7 @@ from ._errors import EvidenceError, InputError, one_of
 from .engine import CompiledNetwork, cpt_derivatives, distinct_rows
 from .evidence import case_likelihood
 from .scoring import cell_problems, encode_frame, invalid_error
-from .spec import Spec, covaried_values, parameters_by_id, probability_table
+from .spec import Spec, TableCPD, covaried_values, parameters_by_id, probability_table
 
 __all__ = [
     "ParameterEffect",
@@ -140,21 +140,42 @@ def parameter_effects(spec: Spec, network: CompiledNetwork,
     [0.7604, 0.2, 0.0264, 0.0132]
     """
     known = parameters_by_id(spec)
-    effects = []
-    for parameter_id in _selected(spec, known, parameters):
-        name, parameter = known[parameter_id]
-        # the CPT at theta = 0 and 1 (a table entry's row co-varying as with_parameters does) in one call:
-        # it is affine in theta, so these two tables are its offset and offset + slope
-        if parameter.kind == "table":
-            row = next(r for r in spec.nodes[name].cpd.rows if parameter in r.probability.values())
-            values = covaried_values(row, {parameter_id: np.array([0.0, 1.0])})
+    selected = _selected(spec, known, parameters)
+    by_node: dict[str, list[str]] = {}
+    for parameter_id in selected:
+        by_node.setdefault(known[parameter_id][0], []).append(parameter_id)
+    effects = {}
+    for name, ids in by_node.items():
+        at_ends = _tables_at_ends(spec, name, ids, known)
+        for j, parameter_id in enumerate(ids):
+            parameter = known[parameter_id][1]
+            effects[parameter_id] = ParameterEffect(
+                id=parameter_id, node=name, configuration=parameter.configuration, value=float(parameter.value),
+                low=float(parameter.low), high=float(parameter.high), offset=at_ends[2 * j],
+                slope=at_ends[2 * j + 1] - at_ends[2 * j])
+    return [effects[parameter_id] for parameter_id in selected]
+
+
+def _tables_at_ends(spec: Spec, name: str, ids: Sequence[str], known: Mapping[str, tuple[str, Any]]) -> np.ndarray:
+    """The node's CPT with each parameter in turn at θ = 0 and 1, ``[2 * len(ids), *table shape]``, in one call.
+
+    A table entry's row co-varies as :func:`bayescramp.spec.with_parameters` does; the CPT is
+    affine in θ, so these two tables are its offset and offset + slope.
+    """
+    node = spec.nodes[name]
+    row_of = ({p.id: row for row in node.cpd.rows for p in row.probability.values() if p is not None}
+              if isinstance(node.cpd, TableCPD) else {})
+    values = {}
+    for j, parameter_id in enumerate(ids):
+        if parameter_id in row_of:
+            changed = covaried_values(row_of[parameter_id], {parameter_id: np.array([0.0, 1.0])})
         else:
-            values = {parameter_id: np.array([0.0, 1.0])}
-        at_ends = probability_table(spec, name, values)
-        effects.append(ParameterEffect(id=parameter_id, node=name, configuration=parameter.configuration,
-                                       value=float(parameter.value), low=float(parameter.low),
-                                       high=float(parameter.high), offset=at_ends[0], slope=at_ends[1] - at_ends[0]))
-    return effects
+            changed = {parameter_id: np.array([0.0, 1.0])}
+        for changed_id, ends in changed.items():
+            if changed_id not in values:
+                values[changed_id] = np.full(2 * len(ids), known[changed_id][1].value)
+            values[changed_id][2 * j:2 * j + 2] = ends
+    return probability_table(spec, name, values)
 
 
 def _selected(spec: Spec, known: Mapping[str, tuple[str, Any]], parameters: Sequence[str] | str | None) -> list[str]:

@@ -573,7 +573,7 @@ def probability_table(spec: Spec, name: str, values: Mapping[str, Any] | None = 
     >>> from bayescramp.priors import load_spec
     >>> spec = load_spec()
     >>> probability_table(spec, "diuretic").round(4).tolist()
-    [0.8, 0.09, 0.02, 0.09]
+    [0.865, 0.09, 0.03, 0.015]
     >>> probability_table(spec, "diuretic", {"P(diuretic=loop)": np.array([0.0, 0.1])})[:, 2].tolist()
     [0.0, 0.1]
     """
@@ -734,7 +734,7 @@ def covaried_values(row: TableRow, values: Mapping[str, Any]) -> dict[str, np.nd
     >>> from bayescramp.priors import load_spec
     >>> row = load_spec().nodes["diuretic"].cpd.rows[0]
     >>> {k: v.round(4).tolist() for k, v in covaried_values(row, {"P(diuretic=loop)": 0.0}).items()}
-    {'P(diuretic=thiazide)': [0.0918], 'P(diuretic=loop)': [0.0], 'P(diuretic=potassium_sparing)': [0.0918]}
+    {'P(diuretic=thiazide)': [0.0928], 'P(diuretic=loop)': [0.0], 'P(diuretic=potassium_sparing)': [0.0155]}
     """
     changed = {s: p for s, p in row.probability.items() if p is not None and p.id in values}
     new = {p.id: np.asarray(values[p.id], dtype=float).reshape(-1) for p in changed.values()}

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -60,6 +60,20 @@ class Tree:
     junction: JunctionTree
     static: list[np.ndarray]
     assigned: list[tuple[str, ...]]
+    leaving_out: dict = field(default_factory=dict, repr=False, compare=False)   # (clique, node) -> CPTs but it
+
+    def static_without(self, c: int, name: str) -> np.ndarray:
+        """The product of clique ``c``'s CPTs except ``name``'s, ``[1, *clique cards]`` (computed once)."""
+        key = (c, name)
+        if key not in self.leaving_out:
+            clique = self.junction.cliques[c]
+            potential = np.ones((1,) + tuple(self.cards[v] for v in clique))
+            for other in self.assigned[c]:
+                if other != name:
+                    potential = potential * into_clique(self.tables[other][None], self.family_axes[other], clique,
+                                                        self.cards)
+            self.leaving_out[key] = potential
+        return self.leaving_out[key]
 
     @functools.cached_property
     def index(self) -> dict[str, int]:
@@ -277,8 +291,9 @@ def _potential(tree: Tree, c: int, inputs: Sequence[tuple[str, np.ndarray, str]]
     """
     clique = tree.junction.cliques[c]
     shape = tuple(tree.cards[v] for v in clique)
-    if leave_out is None and not any(name in tables for name in tree.assigned[c]):
-        potential = tree.static[c].reshape((1,) * n_batch + shape)
+    if not any(name in tables for name in tree.assigned[c]):
+        static = tree.static[c] if leave_out is None else tree.static_without(c, leave_out)
+        potential = static.reshape((1,) * n_batch + shape)
     else:
         potential = np.ones((1,) * n_batch + shape)
         for name in tree.assigned[c]:
