@@ -324,22 +324,24 @@ def sensitivity_functions(spec: Spec, network: CompiledNetwork, likelihood: Mapp
         raise InputError(f"method: got {method!r}; expected \"auto\" or \"junction_tree\".")
     engine_network = network if method == "auto" else _without_core(network)
     nodes = list(dict.fromkeys(e.node for e in effects))
-    derivatives = cpt_derivatives(engine_network, likelihood, nodes, target=(node_y, state_y), n_rows=n_rows)
+    columns = {name: [j for j, e in enumerate(effects) if e.node == name] for name in nodes}
+    # P(e)(θ) = Σ G · table(θ) and Σ G · table = P(e): divided by P(e), δ = 1 + Σ G · (offset − table);
+    # the engine contracts G with each parameter's slope and offset − table directly
+    weights = {name: np.concatenate([np.stack([effects[j].slope for j in columns[name]]),
+                                     np.stack([effects[j].offset - network.tables[name] for j in columns[name]])])
+               for name in nodes}
+    derivatives = cpt_derivatives(engine_network, likelihood, nodes, target=(node_y, state_y), n_rows=n_rows,
+                                  weights=weights)
     n_rows = len(derivatives.log_evidence_probability)
     posterior_or_zero = np.where(derivatives.impossible, 0.0, derivatives.posterior)
     alpha, beta, gamma, delta = (np.zeros((n_rows, len(effects))) for _ in range(4))
     for name in nodes:
-        columns = [j for j, e in enumerate(effects) if e.node == name]
-        table = network.tables[name]
-        offsets = np.stack([effects[j].offset - table for j in columns]).reshape(len(columns), -1)
-        slopes = np.stack([effects[j].slope for j in columns]).reshape(len(columns), -1)
-        evidence = derivatives.evidence[name].reshape(n_rows, -1)
-        joint = derivatives.joint[name].reshape(n_rows, -1)
-        # P(e)(θ) = Σ G · table(θ) and Σ G · table = P(e): divided by P(e), δ = 1 + Σ G · (offset − table)
-        gamma[:, columns] = evidence @ slopes.T
-        delta[:, columns] = 1.0 + evidence @ offsets.T
-        alpha[:, columns] = joint @ slopes.T
-        beta[:, columns] = posterior_or_zero[:, None] + joint @ offsets.T
+        m = len(columns[name])
+        evidence, joint = derivatives.evidence[name], derivatives.joint[name]
+        gamma[:, columns[name]] = evidence[:, :m]
+        delta[:, columns[name]] = 1.0 + evidence[:, m:]
+        alpha[:, columns[name]] = joint[:, :m]
+        beta[:, columns[name]] = posterior_or_zero[:, None] + joint[:, m:]
     for array in (alpha, beta, gamma, delta):
         array[derivatives.impossible] = np.nan
     return SensitivityFunctions(effects=effects, target=(node_y, state_y), alpha=alpha, beta=beta, gamma=gamma,

@@ -25,9 +25,9 @@ import numpy as np
 
 from .._errors import SpecError
 from .graph import absorbed_nodes, children_of
-from .tree import Pass, Tree, _products_leaving_one_out, build_tree, configurations, left_out_families, sum_product
+from .tree import Pass, Tree, _products_leaving_one_out, _sum_axes, build_tree, configurations, left_out_families, sum_product
 
-__all__ = ["Core", "Group", "build_core", "core_pass", "core_derivatives", "Findings"]
+__all__ = ["Core", "Group", "build_core", "core_pass", "core_derivatives", "contracted", "Findings"]
 
 
 @dataclass(frozen=True)
@@ -333,19 +333,22 @@ def core_pass(core: Core, likelihood: Mapping[str, np.ndarray], batch: tuple[int
 
 
 def core_derivatives(core: Core, likelihood: Mapping[str, np.ndarray], n: int, nodes: Sequence[str],
-                     reference: Callable[[np.ndarray], np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+                     reference: Callable[[np.ndarray], np.ndarray],
+                     weights: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """``∂P(e)/∂(CPT entry) × exp(-reference(log P(e)))`` of every node in ``nodes``, for ``n`` rows.
 
-    Returns the derivatives (node -> ``[n, *table shape]``) and ``log P(e)`` (``-inf`` if impossible).
+    Returns the derivatives (node -> ``[n, *table shape]``, or ``[n, n_weights]`` contracted
+    with ``weights[node]`` ``[n_weights, *table shape]`` where given) and ``log P(e)``
+    (``-inf`` if impossible). The core tree's nodes are contracted by the caller.
     """
     stand_ins = [group.stand_in for group in core.groups if group.stand_in]
     in_tree = [name for name in nodes if name in core.tree.index]
     found, state = core_pass(core, likelihood, (n,), {}, distribute=in_tree + stand_ins)
     dead = found.dead | state.impossible
     log_pe = np.where(dead, -np.inf, found.log_scale + state.log_evidence_probability)
-    wanted = set(nodes)
+    wanted = {name: weights.get(name) for name in nodes}
     derivatives = left_out_families(state, in_tree + stand_ins, reference(log_pe) - found.log_scale)
-    result = {name: derivatives[name] for name in in_tree}
+    result = contracted({name: derivatives[name] for name in in_tree}, weights)
     needed = _with_absorbed_ancestors(core, [name for name in nodes if name not in core.tree.index])
     if not needed:
         return result, log_pe
@@ -359,6 +362,16 @@ def core_derivatives(core: Core, likelihood: Mapping[str, np.ndarray], n: int, n
     return result, log_pe
 
 
+def contracted(derivatives: Mapping[str, np.ndarray], weights: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per-entry derivatives ``[rows, *table shape]`` contracted with ``weights[node]`` where given: ``[rows, m]``."""
+    result = dict(derivatives)
+    for name, values in derivatives.items():
+        if name in weights:
+            w = np.asarray(weights[name], dtype=float)
+            result[name] = values.reshape(values.shape[0], -1) @ w.reshape(len(w), -1).T
+    return result
+
+
 def _with_absorbed_ancestors(core: Core, names: Sequence[str]) -> set[str]:
     parent_of = {child: name for name, kids in core.absorbed_children.items() for child in kids}
     needed = set()
@@ -369,7 +382,7 @@ def _with_absorbed_ancestors(core: Core, names: Sequence[str]) -> set[str]:
     return needed
 
 
-def _share_out(core: Core, found: Findings, g: int, outside: list, reach: dict, needed: set, wanted: set,
+def _share_out(core: Core, found: Findings, g: int, outside: list, reach: dict, needed: set, wanted: Mapping,
                result: dict, n: int) -> None:
     """Split group ``g``'s outside derivative among its members and nested groups (leave-one-out products)."""
     group = core.groups[g]
@@ -392,32 +405,47 @@ def _share_out(core: Core, found: Findings, g: int, outside: list, reach: dict, 
     for h in group.children:
         summed = tuple(k + 1 for k, v in enumerate(group.scope) if v not in core.groups[h].scope)
         product = np.broadcast_to(leaving_out(h), (n, *group.shape))
-        outside[h] = product.sum(axis=summed).reshape((n, *core.groups[h].shape))
+        outside[h] = _sum_axes(product, summed).reshape((n, *core.groups[h].shape))
     for member, emission in group.members.items():
         if emission is None or member not in needed:
             continue
         axes = group.parent_axes[member]
         product = np.broadcast_to(leaving_out(member), (n, *group.shape))
-        summed = product.sum(axis=tuple(k + 1 for k in range(len(group.shape)) if k not in axes))
+        summed = _sum_axes(product, [k + 1 for k in range(len(group.shape)) if k not in axes])
         order = sorted(range(len(axes)), key=lambda j: axes[j])
         by_parents = np.transpose(summed, [0] + [order.index(j) + 1 for j in range(len(axes))]).reshape(n, -1)
         _record(core, found, member, by_parents, reach, wanted, result, n)
 
 
-def _record(core: Core, found: Findings, name: str, by_parents: np.ndarray, reach: dict, wanted: set, result: dict,
+def _record(core: Core, found: Findings, name: str, by_parents: np.ndarray, reach: dict, wanted: Mapping, result: dict,
             n: int) -> None:
-    """Store ``name``'s derivative (outside x evidence below) and what reaches its own evidence."""
+    """Store ``name``'s derivative (outside x evidence below) and what reaches its own evidence.
+
+    With weights ``W[m, *table shape]`` the derivative is stored contracted, ``G @ W.T``, which
+    for ``G = outside ⊗ below`` is one product per state and never materialises ``G``.
+    """
     table = core.tables[name]
     k = table.shape[-1]
     below = found.below.get(name)
     if name in wanted:
-        below_or_ones = np.ones((n, k)) if below is None else below
-        result[name] = (by_parents[:, :, None] * below_or_ones[:, None, :]).reshape((n, *table.shape))
+        weights = wanted[name]
+        if weights is None:
+            below_or_ones = np.ones((n, k)) if below is None else below
+            result[name] = (by_parents[:, :, None] * below_or_ones[:, None, :]).reshape((n, *table.shape))
+        else:
+            by_state = np.asarray(weights, dtype=float).reshape(len(weights), -1, k)
+            if below is None:
+                result[name] = by_parents @ by_state.sum(axis=2).T
+            else:
+                contracted = below[:, :1] * (by_parents @ by_state[:, :, 0].T)
+                for a in range(1, k):
+                    contracted += below[:, a:a + 1] * (by_parents @ by_state[:, :, a].T)
+                result[name] = contracted
     reach[name] = by_parents @ table.reshape(-1, k)
 
 
 def _pass_down(core: Core, found: Findings, name: str, likelihood: Mapping[str, np.ndarray], reach: dict,
-               needed: set, wanted: set, result: dict, n: int) -> None:
+               needed: set, wanted: Mapping, result: dict, n: int) -> None:
     """From what reaches an absorbed node's evidence to its absorbed children's CPTs."""
     base = reach[name] * np.exp(-found.below_log.get(name, np.zeros(n)))[:, None]
     direct = likelihood.get(name)

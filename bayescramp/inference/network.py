@@ -9,7 +9,7 @@ import numpy as np
 
 from .._errors import InputError, one_of
 from ..spec import ModelInfo, Spec, model_info, probability_table, topological_order
-from .core import Core, build_core, core_derivatives, core_pass
+from .core import Core, build_core, contracted, core_derivatives, core_pass
 from .tree import Tree, build_tree, families, left_out_families, marginals, max_product, sum_product
 
 __all__ = ["CompiledNetwork", "Propagation", "Derivatives", "MostProbable", "compile_spec", "compile_network",
@@ -21,7 +21,7 @@ CORE_BLOCK_ROWS = 4096
 #: Rows x largest clique entries propagated together on the general path (bounds memory).
 WORK_ENTRIES = 1 << 22
 #: Rows x draws x largest clique entries propagated together by :func:`propagate_draws`.
-DRAW_WORK_ENTRIES = 1 << 23
+DRAW_WORK_ENTRIES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -370,7 +370,8 @@ class Derivatives:
 
 
 def cpt_derivatives(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray], nodes: Sequence[str], *,
-                    target: tuple[str, str] | None = None, n_rows: int | None = None) -> Derivatives:
+                    target: tuple[str, str] | None = None, n_rows: int | None = None,
+                    weights: Mapping[str, np.ndarray] | None = None) -> Derivatives:
     """``∂P(e)/∂θ`` (and ``∂P(y, e)/∂θ``) for every CPT entry ``θ = P(x | u)`` of ``nodes``, per row.
 
     ``P(e)`` is multilinear in the CPT entries, so these derivatives give ``P(e)`` and
@@ -391,6 +392,10 @@ def cpt_derivatives(network: CompiledNetwork, likelihood: Mapping[str, np.ndarra
         Also differentiate ``P(y, e)`` for ``y`` = this finding.
     n_rows : int, optional
         Needed only when ``likelihood`` is empty.
+    weights : mapping, optional
+        Node -> ``[n_weights, *parent_cards, n_states]``: return each node's derivatives
+        contracted with these, ``[n_rows, n_weights]`` (``Σ derivative × weight`` per row and
+        weight), without building the per-entry arrays (sensitivity needs only such sums).
 
     Returns
     -------
@@ -415,25 +420,19 @@ def cpt_derivatives(network: CompiledNetwork, likelihood: Mapping[str, np.ndarra
         _known(network, [node_y], "target")
         indicator = (np.asarray(network.states[node_y]) == state_y).astype(float)
         with_target[node_y] = likelihood.get(node_y, np.ones((n_rows, indicator.size))) * indicator
-    evidence = {name: np.empty((n_rows, *network.tables[name].shape)) for name in nodes}
-    joint = {name: np.empty((n_rows, *network.tables[name].shape)) for name in nodes} if target else {}
-    log_pe = np.empty(n_rows)
-    log_joint = np.empty(n_rows)
+    parts: list[tuple[dict[str, np.ndarray], np.ndarray, int]] = []
     size = CORE_BLOCK_ROWS if network.core is not None else WORK_ENTRIES // network.tree.largest_clique
-    for rows in _blocks(n_rows, max(1, size // (2 if target else 1))):
+    for rows in _blocks(n_rows, max(1, size)):
         n_block = rows.stop - rows.start
         stacked = {name: np.concatenate([likelihood.get(name, np.ones((n_rows, len(network.states[name]))))[rows],
                                          with_target[name][rows]]) if target else with_target[name][rows]
                    for name in with_target}
         derivatives, block_log_pe = _block_derivatives(network, stacked, nodes, 2 * n_block if target else n_block,
-                                                       n_block)
-        log_pe[rows] = block_log_pe[:n_block]
-        if target:
-            log_joint[rows] = block_log_pe[n_block:]
-        for name in nodes:
-            evidence[name][rows] = derivatives[name][:n_block]
-            if target:
-                joint[name][rows] = derivatives[name][n_block:]
+                                                       n_block, weights or {})
+        parts.append((derivatives, block_log_pe, n_block))
+    shapes = {name: (len(weights[name]),) if weights and name in weights else network.tables[name].shape
+              for name in nodes}
+    evidence, joint, log_pe, log_joint = _joined(parts, nodes, n_rows, target is not None, shapes)
     impossible = ~np.isfinite(log_pe)
     for values in (*evidence.values(), *joint.values()):
         values[impossible] = np.nan
@@ -445,8 +444,22 @@ def cpt_derivatives(network: CompiledNetwork, likelihood: Mapping[str, np.ndarra
                        log_evidence_probability=log_pe, impossible=impossible)
 
 
+def _joined(parts: list, nodes: Sequence[str], n_rows: int, stacked: bool, shapes: Mapping[str, tuple]):
+    """Per-block derivatives (base rows first, then their copies with the target) joined into whole arrays."""
+    def joined(pieces: list[np.ndarray], empty: tuple) -> np.ndarray:
+        return pieces[0] if len(pieces) == 1 else (np.concatenate(pieces) if pieces else np.zeros(empty))
+
+    evidence = {name: joined([d[name][:n] for d, _, n in parts], (0, *shapes[name])) for name in nodes}
+    joint = {name: joined([d[name][n:] for d, _, n in parts], (0, *shapes[name])) for name in nodes} if stacked \
+        else {}
+    log_pe = joined([log[:n] for _, log, n in parts], (0,))
+    log_joint = joined([log[n:] for _, log, n in parts], (0,)) if stacked else None
+    return evidence, joint, log_pe, log_joint
+
+
 def _block_derivatives(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray], nodes: Sequence[str],
-                       n_rows: int, n_base: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+                       n_rows: int, n_base: int, weights: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray],
+                                                                                           np.ndarray]:
     """Derivatives of one block, relative to ``P(e)`` of its first ``n_base`` rows (repeated for the rest)."""
     def reference(log_pe: np.ndarray) -> np.ndarray:
         # log P(e) of the base rows, repeated for the stacked copy (0 where impossible)
@@ -454,10 +467,12 @@ def _block_derivatives(network: CompiledNetwork, likelihood: Mapping[str, np.nda
         return np.tile(base, n_rows // n_base)
 
     if network.core is not None:
-        return core_derivatives(network.core, likelihood, n_rows, nodes, reference)
-    state = sum_product(network.tree, likelihood, n_rows, distribute=nodes)
-    log_pe = state.log_evidence_probability
-    return left_out_families(state, nodes, reference(log_pe)), log_pe
+        derivatives, log_pe = core_derivatives(network.core, likelihood, n_rows, nodes, reference, weights)
+    else:
+        state = sum_product(network.tree, likelihood, n_rows, distribute=nodes)
+        log_pe = state.log_evidence_probability
+        derivatives = contracted(left_out_families(state, nodes, reference(log_pe)), weights)
+    return derivatives, log_pe
 
 
 @dataclass

@@ -30,6 +30,8 @@ from .graph import JunctionTree, junction_tree
 __all__ = ["Tree", "build_tree", "Pass", "sum_product", "left_out_families", "max_product", "TIE_TOLERANCE",
            "configurations"]
 
+#: Largest 0/1 or weight matrix a clique table is summed through (larger: sums over its axes).
+_WEIGHTS_LIMIT = 1 << 12
 #: In max-product, values within this relative distance (in log terms) of the best are a tie.
 TIE_TOLERANCE = 1e-9
 
@@ -73,6 +75,24 @@ class Tree:
                     potential = potential * into_clique(self.tables[other][None], self.family_axes[other], clique,
                                                         self.cards)
             self.leaving_out[key] = potential
+        return self.leaving_out[key]
+
+    def family_weights(self, c: int, name: str) -> np.ndarray:
+        """``[clique configs, family configs]``: the other CPTs of clique ``c``, summed onto ``name``'s family.
+
+        A clique table times this matrix is the table's sum onto the family ``[*parents, node]``
+        weighted by every CPT of the clique but ``name``'s: one matrix product per derivative.
+        """
+        key = (c, name, "weights")
+        if key not in self.leaving_out:
+            clique = self.junction.cliques[c]
+            grid = configurations([self.cards[v] for v in clique])
+            family = self.family_axes[name]
+            cell = np.ravel_multi_index(tuple(grid[clique.index(v)] for v in family),
+                                        tuple(self.cards[v] for v in family))
+            weights = np.zeros((grid.shape[1], math.prod(self.cards[v] for v in family)))
+            weights[np.arange(grid.shape[1]), cell] = self.static_without(c, name).reshape(-1)
+            self.leaving_out[key] = weights
         return self.leaving_out[key]
 
     @functools.cached_property
@@ -425,7 +445,28 @@ def _read_marginals(belief: np.ndarray, clique: tuple[int, ...], nodes: list[int
     """
     kept = tuple(sorted(nodes))
     reduced = _sum_to(belief, clique, kept, batch, cards)
-    return [_sum_to(reduced, kept, (v,), batch, cards).reshape(batch + (cards[v],)) for v in nodes]
+    if len(nodes) == 1:
+        return [reduced.reshape(batch + (cards[nodes[0]],))]
+    if _size(kept, cards) * sum(cards[v] for v in nodes) > _WEIGHTS_LIMIT:
+        return [_sum_to(reduced, kept, (v,), batch, cards).reshape(batch + (cards[v],)) for v in nodes]
+    # one product with a 0/1 indicator reads every node's marginal from the reduced table
+    read = _flat(np.broadcast_to(reduced, batch + reduced.shape[len(batch):]), len(batch)) @ _indicator(
+        kept, tuple(nodes), tuple(cards[v] for v in kept))
+    offsets = np.cumsum([0] + [cards[v] for v in nodes])
+    return [read[..., offsets[k]:offsets[k + 1]] for k in range(len(nodes))]
+
+
+@functools.lru_cache(maxsize=1024)
+def _indicator(clique: tuple[int, ...], nodes: tuple[int, ...], clique_cards: tuple[int, ...]) -> np.ndarray:
+    """0/1 ``[n_clique_configs, sum of node cards]``: which state each node takes in each configuration."""
+    grid = configurations(list(clique_cards))
+    cards = dict(zip(clique, clique_cards))
+    indicator = np.zeros((grid.shape[1], sum(cards[v] for v in nodes)))
+    offset = 0
+    for v in nodes:
+        indicator[np.arange(grid.shape[1]), offset + grid[clique.index(v)]] = 1.0
+        offset += cards[v]
+    return indicator
 
 
 def _family(product: np.ndarray, tree: Tree, c: int, name: str, batch: tuple[int, ...]) -> np.ndarray:
@@ -471,14 +512,41 @@ def left_out_families(state: Pass, names: Sequence[str], reference: np.ndarray) 
     for name in names:
         by_clique.setdefault(tree.clique_of[name], []).append(name)
     result = {}
+    cache: dict[tuple[int, str | None], np.ndarray | None] = {}
+
+    def rest(c: int, name: str, incoming: np.ndarray | None) -> np.ndarray | None:
+        """Messages times clique ``c``'s evidence and factors except ``name``'s (shared by nodes without a factor)."""
+        owners = {owner for owner, _, kind in inputs[c] if kind == "factor"}
+        key = (c, name if name in owners else None)
+        if key not in cache:
+            product = incoming
+            for owner, values, kind in inputs[c]:
+                if kind == "evidence" or owner != key[1]:
+                    shaped = into_clique(values, [tree.index[owner]] if kind == "evidence" else tree.family_axes[owner],
+                                         tree.junction.cliques[c], tree.cards, n_batch)
+                    product = shaped if product is None else product * shaped
+            cache[key] = product
+        return cache[key]
+
     for c, here in by_clique.items():
         incoming = state.incoming(c)
         scale = np.exp(logs[c] - state.potential_log[c] - reference)
+        clique = tree.junction.cliques[c]
+        per_row = any(name in state.tables for name in tree.assigned[c])
         for name in here:
-            product = _potential(tree, c, inputs[c], state.tables, n_batch, leave_out=name)
-            if incoming is not None:
-                product = product * incoming
-            family = _family(product, tree, c, name, state.batch)
+            # a small family: one product with a [clique, family] weight matrix; a large one: multiply and sum
+            if per_row or tree.tables[name].size * len(tree.static[c].reshape(-1)) > _WEIGHTS_LIMIT:
+                product = _potential(tree, c, inputs[c], state.tables, n_batch, leave_out=name)
+                if incoming is not None:
+                    product = product * incoming
+                family = _family(product, tree, c, name, state.batch)
+            else:
+                # the evidence and the other factors times the messages, then one product with the other CPTs
+                product = rest(c, name, incoming)
+                shape = state.batch + tuple(tree.cards[v] for v in clique)
+                product = np.ones((1,) * n_batch + shape[n_batch:]) if product is None else product
+                flat = np.broadcast_to(product, shape).reshape(state.batch + (-1,))
+                family = (flat @ tree.family_weights(c, name)).reshape(state.batch + tree.tables[name].shape)
             result[name] = family * scale.reshape(scale.shape + (1,) * (family.ndim - n_batch))
     return result
 
