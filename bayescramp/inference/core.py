@@ -25,7 +25,16 @@ import numpy as np
 
 from .._errors import SpecError
 from .graph import absorbed_nodes, children_of
-from .tree import Pass, Tree, _products_leaving_one_out, _sum_axes, build_tree, configurations, left_out_families, sum_product
+from .tree import (
+    Pass,
+    Tree,
+    _products_leaving_one_out,
+    _sum_axes,
+    build_tree,
+    configurations,
+    left_out_families,
+    sum_product,
+)
 
 __all__ = ["Core", "Group", "build_core", "core_pass", "core_derivatives", "contracted", "Findings"]
 
