@@ -32,11 +32,13 @@ from .tree import (
     _sum_axes,
     build_tree,
     configurations,
+    cpt_products,
     left_out_families,
     sum_product,
 )
 
-__all__ = ["Core", "Group", "build_core", "core_pass", "core_derivatives", "contracted", "Findings"]
+__all__ = ["Core", "Group", "Findings", "Prepared", "build_core", "core_pass", "core_derivatives", "contracted",
+           "prepare_draws", "by_draw", "contract"]
 
 
 @dataclass(frozen=True)
@@ -200,11 +202,18 @@ def _rescale(values: np.ndarray, n_batch: int) -> tuple[np.ndarray, np.ndarray, 
     return values / top.reshape(top.shape + (1,) * (values.ndim - n_batch)), np.log(top), zero
 
 
-def contract(below: np.ndarray, table: np.ndarray, n_batch: int) -> np.ndarray:
+def by_draw(table: np.ndarray) -> np.ndarray:
+    """A drawn table ``[1, n_draws, *rest, k]`` laid out as ``[k, n_draws * prod(rest)]`` for one matrix product."""
+    n_draws, k = table.shape[1], table.shape[-1]
+    return np.ascontiguousarray(table[0].reshape(n_draws, -1, k).transpose(2, 0, 1)).reshape(k, -1)
+
+
+def contract(below: np.ndarray, table: np.ndarray, n_batch: int, laid_out: np.ndarray | None = None) -> np.ndarray:
     """``Σ_k below[*batch, k] · table[*batch, *rest, k]`` as ``[*batch, *rest]`` (batch axes may be 1).
 
     A table shared by the whole batch, or evidence by rows and a table by draws (batch ``[rows,
-    draws]``), is one matrix product; anything else is an ``einsum``.
+    draws]``; ``laid_out`` = :func:`by_draw` of the table, when computed once), is one matrix
+    product; anything else is a few multiply-adds (or an ``einsum`` for many states).
     """
     k = table.shape[-1]
     rest = table.shape[n_batch:-1]
@@ -214,8 +223,8 @@ def contract(below: np.ndarray, table: np.ndarray, n_batch: int) -> np.ndarray:
         return product.reshape(product.shape[:-1] + rest)
     if n_batch == 2 and below.shape[1] == 1 and table.shape[0] == 1:
         n_draws = table.shape[1]
-        by_draw = np.ascontiguousarray(table[0].reshape(n_draws, n_rest, k).transpose(2, 0, 1)).reshape(k, -1)
-        return (below[:, 0, :] @ by_draw).reshape((below.shape[0], n_draws) + rest)
+        laid_out = by_draw(table) if laid_out is None else laid_out
+        return (below[:, 0, :] @ laid_out).reshape((below.shape[0], n_draws) + rest)
     flat = table.reshape(table.shape[:n_batch] + (n_rest, k))
     if k <= 8:
         # a few states: multiply-adds over whole arrays beat einsum's broadcasting loops
@@ -260,13 +269,14 @@ class Findings:
 
 
 def fold_findings(core: Core, likelihood: Mapping[str, np.ndarray], batch: tuple[int, ...],
-                  tables: Mapping[str, np.ndarray]) -> Findings:
+                  tables: Mapping[str, np.ndarray], prepared: Prepared | None = None) -> Findings:
     """Fold a batch's evidence into the core's groups (iteratively: any depth of chain works).
 
     ``likelihood`` and the per-item ``tables`` are ``[*batch, ...]`` with batch axes of length
-    1 where shared.
+    1 where shared. ``prepared`` holds drawn tables laid out once for many batches.
     """
     n_batch = len(batch)
+    laid_out = prepared.laid_out if prepared is not None else {}
     found = Findings(below={}, below_log={}, messages={}, parts=[], values=[], value_log=[],
                      log_scale=np.zeros(batch), dead=np.zeros(batch, dtype=bool))
 
@@ -284,7 +294,7 @@ def fold_findings(core: Core, likelihood: Mapping[str, np.ndarray], batch: tuple
                 continue
             table = tables[child] if child in tables else core.tables[child].reshape((1,) * n_batch
                                                                                     + core.tables[child].shape)
-            message = contract(below, table, n_batch)
+            message = contract(below, table, n_batch, laid_out.get(child))
             found.messages[child] = message
             values = message if values is None else values * message
         if values is not None:
@@ -293,7 +303,8 @@ def fold_findings(core: Core, likelihood: Mapping[str, np.ndarray], batch: tuple
     for group in core.groups:
         parts = []
         for member, emission in group.members.items():
-            factor = _member_factor(found, group, member, emission, likelihood, tables, n_batch, rescaled)
+            factor = _member_factor(found, group, member, emission, likelihood, tables, n_batch, rescaled,
+                                    laid_out.get(member))
             if factor is not None:
                 parts.append((member, factor.reshape(factor.shape[:n_batch] + group.shape)))
         for h in group.children:
@@ -315,7 +326,7 @@ def fold_findings(core: Core, likelihood: Mapping[str, np.ndarray], batch: tuple
 
 def _member_factor(found: Findings, group: Group, member: str, emission: np.ndarray | None,
                    likelihood: Mapping[str, np.ndarray], tables: Mapping[str, np.ndarray], n_batch: int,
-                   rescaled) -> np.ndarray | None:
+                   rescaled, laid_out: np.ndarray | None) -> np.ndarray | None:
     """A finding's factor over its group's scope, ``[*batch, n_scope]`` (None when nothing is observed)."""
     if emission is None:   # a core node's own finding
         values = likelihood.get(member)
@@ -324,20 +335,57 @@ def _member_factor(found: Findings, group: Group, member: str, emission: np.ndar
     if below is None:
         return None
     if member in tables:
+        if laid_out is not None and below.shape[1] == 1:
+            n_scope = len(group.member_parents[member][0])
+            return (below[:, 0, :] @ laid_out).reshape((below.shape[0], -1, n_scope))
         # per-item table [*batch, *parent_cards, k] read at the scope's parent states: [*batch, n_scope, k]
         per_item = tables[member][(slice(None),) * n_batch + group.member_parents[member]]
         return contract(below, per_item, n_batch)
     return below @ emission
 
 
+@dataclass
+class Prepared:
+    """Drawn tables ``[1, n_draws, ...]`` prepared once for every block of a rows x draws batch.
+
+    Attributes
+    ----------
+    products : list
+        The core tree's CPT products (:func:`~bayescramp.inference.tree.cpt_products`).
+    laid_out : dict
+        Absorbed node -> its drawn table read at its group's scope (or, below an attached node,
+        its drawn table) laid out by :func:`by_draw`.
+    """
+
+    products: list
+    laid_out: dict[str, np.ndarray]
+
+
+def prepare_draws(core: Core, tables: Mapping[str, np.ndarray]) -> Prepared:
+    """Lay out drawn tables ``[1, n_draws, ...]`` once (see :class:`Prepared`)."""
+    laid_out = {}
+    for group in core.groups:
+        for member, emission in group.members.items():
+            if emission is not None and member in tables:
+                laid_out[member] = by_draw(tables[member][(slice(None),) * 2 + group.member_parents[member]])
+    for kids in core.absorbed_children.values():
+        for kid in kids:
+            if kid in tables:
+                laid_out[kid] = by_draw(tables[kid])
+    core_tables = {name: table for name, table in tables.items() if name in core.tree.index}
+    return Prepared(products=cpt_products(core.tree, core_tables, 2), laid_out=laid_out)
+
+
 def core_pass(core: Core, likelihood: Mapping[str, np.ndarray], batch: tuple[int, ...],
-              tables: Mapping[str, np.ndarray], *, distribute: bool | Sequence[str]) -> tuple[Findings, Pass]:
+              tables: Mapping[str, np.ndarray], *, distribute: bool | Sequence[str],
+              prepared: Prepared | None = None) -> tuple[Findings, Pass]:
     """Fold a batch's findings and propagate them through the core tree."""
-    found = fold_findings(core, likelihood, batch, tables)
+    found = fold_findings(core, likelihood, batch, tables, prepared)
     factors = {group.stand_in: value[..., None] for group, value in zip(core.groups, found.values)
                if group.stand_in and value is not None}
     core_tables = {name: table for name, table in tables.items() if name in core.tree.index}
-    state = sum_product(core.tree, {}, batch, tables=core_tables, factors=factors, distribute=distribute)
+    state = sum_product(core.tree, {}, batch, tables=core_tables, factors=factors, distribute=distribute,
+                        products=prepared.products if prepared is not None else None)
     return found, state
 
 

@@ -9,8 +9,8 @@ import numpy as np
 
 from .._errors import InputError, one_of
 from ..spec import ModelInfo, Spec, model_info, probability_table, topological_order
-from .core import Core, build_core, contracted, core_derivatives, core_pass
-from .tree import Tree, build_tree, families, left_out_families, marginals, max_product, sum_product
+from .core import Core, build_core, contracted, core_derivatives, core_pass, prepare_draws
+from .tree import Tree, build_tree, cpt_products, families, left_out_families, marginals, max_product, sum_product
 
 __all__ = ["CompiledNetwork", "Propagation", "Derivatives", "MostProbable", "compile_spec", "compile_network",
            "propagate", "propagate_draws", "cpt_derivatives", "most_probable", "propagate_codes", "distinct_rows",
@@ -327,16 +327,18 @@ def propagate_draws(network: CompiledNetwork, likelihood: Mapping[str, np.ndarra
                          impossible=np.empty((n_rows, n_draws), dtype=bool), families={})
     use_core = network.core is not None and set(targets) <= set(network.core.nodes)
     largest = network.core.tree.largest_clique if use_core else network.tree.largest_clique
+    # the drawn tables' share of the work, done once for every block of rows
+    prepared = prepare_draws(network.core, shared) if use_core else cpt_products(network.tree, shared, 2)
     for rows in _blocks(n_rows, max(1, DRAW_WORK_ENTRIES // (n_draws * largest))):
         batch = (rows.stop - rows.start, n_draws)
         block = {name: values[rows][:, None, :] for name, values in likelihood.items()}
         if use_core:
-            found, state = core_pass(network.core, block, batch, shared, distribute=targets)
+            found, state = core_pass(network.core, block, batch, shared, distribute=targets, prepared=prepared)
             dead = found.dead | state.impossible
             state.impossible = dead
             log_pe = np.where(dead, -np.inf, found.log_scale + state.log_evidence_probability)
         else:
-            state = sum_product(network.tree, block, batch, tables=shared, distribute=targets)
+            state = sum_product(network.tree, block, batch, tables=shared, distribute=targets, products=prepared)
             dead, log_pe = state.impossible, state.log_evidence_probability
         _store(result, rows, marginals(state, targets), {}, log_pe, dead)
     return result

@@ -27,8 +27,8 @@ from .._errors import SpecError
 from ..spec import MAX_TABLE_ENTRIES, size_error
 from .graph import JunctionTree, junction_tree
 
-__all__ = ["Tree", "build_tree", "Pass", "sum_product", "left_out_families", "max_product", "TIE_TOLERANCE",
-           "configurations"]
+__all__ = ["Tree", "build_tree", "Pass", "sum_product", "cpt_products", "left_out_families", "max_product",
+           "TIE_TOLERANCE", "configurations"]
 
 #: Largest 0/1 or weight matrix a clique table is summed through (larger: sums over its axes).
 _WEIGHTS_LIMIT = 1 << 12
@@ -110,6 +110,17 @@ class Tree:
     def clique_of(self) -> dict[str, int]:
         """Node -> the clique holding its family (its CPT and its evidence go there)."""
         return {name: self.junction.family_clique[i] for i, name in enumerate(self.names)}
+
+    @functools.cached_property
+    def evidence_clique(self) -> dict[str, int]:
+        """Node -> the smallest clique holding it (where its evidence is multiplied in)."""
+        sizes = [math.prod(self.cards[v] for v in clique) for clique in self.junction.cliques]
+        best: dict[int, int] = {}
+        for c, clique in enumerate(self.junction.cliques):
+            for v in clique:
+                if v not in best or sizes[c] < sizes[best[v]]:
+                    best[v] = c
+        return {name: best[i] for i, name in enumerate(self.names)}
 
     @functools.cached_property
     def largest_clique(self) -> int:
@@ -268,6 +279,7 @@ class Pass:
     downward_log: list[np.ndarray]
     log_evidence_probability: np.ndarray
     impossible: np.ndarray
+    partial: dict = field(default_factory=dict)   # clique -> (belief but one child's message, child)
 
     def incoming(self, c: int) -> np.ndarray | None:
         """Product of the (normalised) messages clique ``c`` receives, or None if it receives none."""
@@ -278,8 +290,13 @@ class Pass:
 
     def belief(self, c: int) -> np.ndarray:
         """Clique ``c``'s potential times its incoming messages, ``[*batch, *clique]`` (unnormalised)."""
-        incoming = self.incoming(c)
-        product = self.potentials[c] if incoming is None else self.potentials[c] * incoming
+        if c in self.partial:
+            # the passes already built the product of all but one child's message
+            product, child = self.partial[c]
+            product = product if child is None else product * self.upward[child]
+        else:
+            incoming = self.incoming(c)
+            product = self.potentials[c] if incoming is None else self.potentials[c] * incoming
         return np.broadcast_to(product, self.batch + product.shape[len(self.batch):])
 
     def clique_logs(self) -> list[np.ndarray]:
@@ -295,32 +312,55 @@ class Pass:
 
 
 def _evidence_by_clique(tree: Tree, *sources: Mapping[str, np.ndarray]) -> list[list[tuple[str, np.ndarray, str]]]:
-    """Per clique, the likelihoods (``kind="evidence"``) and factors (``"factor"``) it holds."""
+    """Per clique, the likelihoods (``kind="evidence"``, in the smallest clique holding the node) and
+    factors (``"factor"``, in the node's family clique) it holds.
+    """
     by_clique: list[list[tuple[str, np.ndarray, str]]] = [[] for _ in tree.junction.cliques]
     for kind, source in zip(("evidence", "factor"), sources):
+        homes = tree.evidence_clique if kind == "evidence" else tree.clique_of
         for name, values in source.items():
-            by_clique[tree.clique_of[name]].append((name, np.asarray(values, dtype=float), kind))
+            by_clique[homes[name]].append((name, np.asarray(values, dtype=float), kind))
     return by_clique
 
 
+def cpt_products(tree: Tree, tables: Mapping[str, np.ndarray], n_batch: int) -> list[np.ndarray | None]:
+    """Per clique, the product of its CPTs with per-item ``tables`` replacing some (None: no table replaced).
+
+    Computed once, it serves every block of a batch that shares the tables (parameter draws).
+    """
+    return [_cpt_product(tree, c, tables, n_batch) if any(name in tables for name in tree.assigned[c]) else None
+            for c in range(len(tree.junction.cliques))]
+
+
+def _cpt_product(tree: Tree, c: int, tables: Mapping[str, np.ndarray], n_batch: int,
+                 leave_out: str | None = None) -> np.ndarray:
+    clique = tree.junction.cliques[c]
+    potential = np.ones((1,) * n_batch + tuple(tree.cards[v] for v in clique))
+    for name in tree.assigned[c]:
+        if name != leave_out:
+            table = tables[name] if name in tables else tree.tables[name].reshape((1,) * n_batch
+                                                                                + tree.tables[name].shape)
+            potential = potential * into_clique(table, tree.family_axes[name], clique, tree.cards, n_batch)
+    return potential
+
+
 def _potential(tree: Tree, c: int, inputs: Sequence[tuple[str, np.ndarray, str]], tables: Mapping[str, np.ndarray],
-               n_batch: int, leave_out: str | None = None) -> np.ndarray:
+               n_batch: int, leave_out: str | None = None, products: Sequence[np.ndarray | None] | None = None
+               ) -> np.ndarray:
     """Clique ``c``'s potential: its CPTs (per-item ``tables`` replacing some), evidence and factors.
 
-    ``leave_out`` drops one node's CPT and factor (its evidence stays).
+    ``leave_out`` drops one node's CPT and factor (its evidence stays); ``products`` are the
+    CPT products of :func:`cpt_products` for these tables, when already computed.
     """
-    clique = tree.junction.cliques[c]
-    shape = tuple(tree.cards[v] for v in clique)
+    shape = tuple(tree.cards[v] for v in tree.junction.cliques[c])
     if not any(name in tables for name in tree.assigned[c]):
         static = tree.static[c] if leave_out is None else tree.static_without(c, leave_out)
         potential = static.reshape((1,) * n_batch + shape)
+    elif products is not None and leave_out is None:
+        potential = products[c]
     else:
-        potential = np.ones((1,) * n_batch + shape)
-        for name in tree.assigned[c]:
-            if name != leave_out:
-                table = tables[name] if name in tables else tree.tables[name].reshape((1,) * n_batch
-                                                                                    + tree.tables[name].shape)
-                potential = potential * into_clique(table, tree.family_axes[name], clique, tree.cards, n_batch)
+        potential = _cpt_product(tree, c, tables, n_batch, leave_out)
+    clique = tree.junction.cliques[c]
     for name, values, kind in inputs:
         if kind == "evidence":
             potential = potential * into_clique(values, [tree.index[name]], clique, tree.cards, n_batch)
@@ -331,7 +371,8 @@ def _potential(tree: Tree, c: int, inputs: Sequence[tuple[str, np.ndarray, str]]
 
 def sum_product(tree: Tree, likelihood: Mapping[str, np.ndarray], batch: int | tuple[int, ...], *,
                 tables: Mapping[str, np.ndarray] | None = None, factors: Mapping[str, np.ndarray] | None = None,
-                distribute: bool | Sequence[str] = True) -> Pass:
+                distribute: bool | Sequence[str] = True,
+                products: Sequence[np.ndarray | None] | None = None) -> Pass:
     """Collect (and, with ``distribute``, distribute) over a batch.
 
     Parameters
@@ -348,6 +389,8 @@ def sum_product(tree: Tree, likelihood: Mapping[str, np.ndarray], batch: int | t
     distribute : bool or sequence of str
         Also send messages from the root back down (needed for marginals and derivatives): to
         every clique, or only towards the cliques holding the families of the nodes named.
+    products : list, optional
+        :func:`cpt_products` of ``tables``, when the caller computed them once for many batches.
     """
     batch = (batch,) if isinstance(batch, (int, np.integer)) else tuple(batch)
     n_batch = len(batch)
@@ -356,18 +399,21 @@ def sum_product(tree: Tree, likelihood: Mapping[str, np.ndarray], batch: int | t
     junction = tree.junction
     n_cliques = len(junction.cliques)
     impossible = np.zeros(batch, dtype=bool)
-    inputs = _evidence_by_clique(tree, likelihood, factors)
-    potentials, potential_log = [], []
-    for c in range(n_cliques):
-        potential = _potential(tree, c, inputs[c], tables, n_batch)
-        log_scale = np.zeros(batch)
-        if math.prod(potential.shape[:n_batch]) != 1:
-            potential, log_scale, zero = _normalise(potential, batch)
-            impossible |= zero
-        potentials.append(potential)
-        potential_log.append(log_scale)
+    # each finding is divided by its largest entry (its log kept with its clique), so a potential
+    # stays in range however small the likelihoods are, without normalising whole clique tables
+    scaled, potential_log = {}, [np.zeros(batch) for _ in range(n_cliques)]
+    for name, values in likelihood.items():
+        values = np.asarray(values, dtype=float)
+        top = values.max(axis=-1)
+        impossible |= np.broadcast_to(top <= 0, batch)
+        top = np.where(top > 0, top, 1.0)
+        scaled[name] = values / top[..., None]
+        potential_log[tree.evidence_clique[name]] = potential_log[tree.evidence_clique[name]] + np.log(top)
+    inputs = _evidence_by_clique(tree, scaled, factors)
+    potentials = [_potential(tree, c, inputs[c], tables, n_batch, products=products) for c in range(n_cliques)]
     upward: list[np.ndarray | None] = [None] * n_cliques
     upward_log: list[np.ndarray] = [np.zeros(batch)] * n_cliques
+    partial: dict[int, tuple[np.ndarray, int | None]] = {}   # a clique's belief but for one child's message
     log_pe = sum(potential_log) if potential_log else np.zeros(batch)
     for c in junction.collect_order:
         product = potentials[c]
@@ -375,6 +421,7 @@ def sum_product(tree: Tree, likelihood: Mapping[str, np.ndarray], batch: int | t
             product = product * upward[child]
         parent = junction.tree_parent[c]
         if parent < 0:
+            partial[c] = (product, None)
             total = _flat(product, n_batch).sum(axis=-1)
             impossible |= np.broadcast_to(total <= 0, batch)
             log_pe = log_pe + np.log(np.where(total > 0, total, 1.0))
@@ -395,6 +442,7 @@ def sum_product(tree: Tree, likelihood: Mapping[str, np.ndarray], batch: int | t
             if other not in towards:
                 base = base * upward[other]
         products = _products_leaving_one_out(base, [upward[child] for child in kids])
+        partial[c] = (products[0], kids[0])
         for child, product in zip(kids, products):
             downward[child], downward_log[child], _ = _message(product, junction.cliques[c], junction.cliques[child],
                                                                junction.separators[child], batch, tree.cards)
@@ -402,7 +450,7 @@ def sum_product(tree: Tree, likelihood: Mapping[str, np.ndarray], batch: int | t
                 potentials=potentials, potential_log=potential_log, upward=upward, upward_log=upward_log,
                 downward=downward, downward_log=downward_log,
                 log_evidence_probability=np.where(impossible, -np.inf, np.broadcast_to(log_pe, batch)),
-                impossible=impossible)
+                impossible=impossible, partial=partial)
 
 
 def _cliques_towards(tree: Tree, distribute: bool | Sequence[str]) -> set[int]:
