@@ -312,8 +312,10 @@ class Pass:
 
 
 def _evidence_by_clique(tree: Tree, *sources: Mapping[str, np.ndarray]) -> list[list[tuple[str, np.ndarray, str]]]:
-    """Per clique, the likelihoods (``kind="evidence"``, in the smallest clique holding the node) and
-    factors (``"factor"``, in the node's family clique) it holds.
+    """Per clique, the likelihoods and factors it holds.
+
+    A likelihood (``kind="evidence"``) goes to the smallest clique holding its node, a factor
+    (``"factor"``) to its node's family clique.
     """
     by_clique: list[list[tuple[str, np.ndarray, str]]] = [[] for _ in tree.junction.cliques]
     for kind, source in zip(("evidence", "factor"), sources):
