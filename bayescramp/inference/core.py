@@ -312,7 +312,8 @@ def fold_findings(core: Core, likelihood: Mapping[str, np.ndarray], batch: tuple
                 value = found.values[h]
                 parts.append((h, value.reshape(value.shape[:n_batch] + core.groups[h].in_parent)))
         value = None
-        for _, factor in parts:
+        # smallest parts first: nested groups over few core nodes meet before the full-scope factors
+        for _, factor in sorted(parts, key=lambda part: part[1][(0,) * n_batch].size):
             value = factor if value is None else value * factor
         value_log = np.zeros(batch)
         if len(parts) > 8:
