@@ -16,8 +16,10 @@ __all__ = ["CompiledNetwork", "Propagation", "Derivatives", "MostProbable", "com
            "propagate", "propagate_draws", "cpt_derivatives", "most_probable", "propagate_codes", "distinct_rows",
            "CORE_BLOCK_ROWS", "WORK_ENTRIES", "DRAW_WORK_ENTRIES"]
 
-#: Rows propagated together on the core path (keeps the [rows, scope] blocks in cache).
+#: Rows propagated together on the core path, at most (keeps the [rows, scope] blocks in cache).
 CORE_BLOCK_ROWS = 4096
+#: Rows x largest core-tree clique entries propagated together on the core path.
+CORE_WORK_ENTRIES = 1 << 17
 #: Rows x largest clique entries propagated together on the general path (bounds memory).
 WORK_ENTRIES = 1 << 22
 #: Rows x draws x largest clique entries propagated together by :func:`propagate_draws`.
@@ -185,6 +187,10 @@ def _rows_of(values: np.ndarray, rows: slice) -> np.ndarray:
     return values if values.shape[0] == 1 else values[rows]
 
 
+def _core_rows(core: Core) -> int:
+    return max(64, min(CORE_BLOCK_ROWS, CORE_WORK_ENTRIES // core.tree.largest_clique))
+
+
 def _blocks(n_rows: int, size: int) -> list[slice]:
     return [slice(start, min(start + size, n_rows)) for start in range(0, max(n_rows, 1), max(size, 1))] \
         if n_rows else []
@@ -243,7 +249,7 @@ def propagate(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray], *,
                          log_evidence_probability=np.empty(n_rows), impossible=np.empty(n_rows, dtype=bool),
                          families={name: np.empty((n_rows, *network.tables[name].shape)) for name in families})
     if network.core is not None and not families and not factors and set(wanted) <= set(network.core.nodes):
-        for rows in _blocks(n_rows, CORE_BLOCK_ROWS):
+        for rows in _blocks(n_rows, _core_rows(network.core)):
             found, state = core_pass(network.core, {k: v[rows] for k, v in likelihood.items()},
                                      (rows.stop - rows.start,), {k: _rows_of(v, rows) for k, v in tables.items()},
                                      distribute=wanted)
@@ -423,7 +429,7 @@ def cpt_derivatives(network: CompiledNetwork, likelihood: Mapping[str, np.ndarra
         indicator = (np.asarray(network.states[node_y]) == state_y).astype(float)
         with_target[node_y] = likelihood.get(node_y, np.ones((n_rows, indicator.size))) * indicator
     parts: list[tuple[dict[str, np.ndarray], np.ndarray, int]] = []
-    size = CORE_BLOCK_ROWS if network.core is not None else WORK_ENTRIES // network.tree.largest_clique
+    size = _core_rows(network.core) if network.core is not None else WORK_ENTRIES // network.tree.largest_clique
     for rows in _blocks(n_rows, max(1, size)):
         n_block = rows.stop - rows.start
         stacked = {name: np.concatenate([likelihood.get(name, np.ones((n_rows, len(network.states[name]))))[rows],
