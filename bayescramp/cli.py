@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
+import numpy as np
+
 from ._errors import BayescrampError, InputError
 
 __all__ = ["main", "build_parser"]
@@ -129,7 +131,10 @@ def _run_query(args: argparse.Namespace) -> int:
                           "posterior": {node: result[node].to_dict() for node in result},
                           "prior": {node: model.marginals()[node].to_dict() for node in result}}, indent=2))
         return EXIT_OK
-    positive = frame[frame["node"].isin(model.default_targets) & frame["state"].isin(["present", "yes"])]
+    info = model.network.info
+    is_positive = np.array([info.positive_state(node) == state for node, state in zip(frame["node"], frame["state"])],
+                           dtype=bool)
+    positive = frame[frame["node"].isin(model.default_targets) & is_positive]
     others = frame[~frame["node"].isin(positive["node"])]
     table = (positive.sort_values("probability", ascending=False), others)
     print(f"evidence: {', '.join(args.evidence) or '(none)'}   P(evidence) = {result.evidence_probability:.4g}")
@@ -175,8 +180,7 @@ def _run_priors_check(args: argparse.Namespace) -> int:
             print(f"{node:<26}{entry.state:<18}{value:>8.4f}{entry.value:>11.4f}  "
                   f"{f'[{entry.low:g}, {entry.high:g}]':<15}{inside:<8}{entry.source}")
         else:
-            positive = [s for s in ("present", "yes") if s in model.states(node)]
-            state = positive[0] if positive else model.states(node)[-1]
+            state = model.network.info.positive_state(node) or model.states(node)[-1]
             print(f"{node:<26}{state:<18}{float(marginals[node][state]):>8.4f}{'-':>11}  {'':<15}{'':<8}"
                   "(no published figure)")
     _print_conditional_checks(model)
@@ -412,8 +416,7 @@ def _run_plot(args: argparse.Namespace) -> int:
             posterior = model.posterior(evidence, targets=targets, interval=args.interval, n_draws=args.draws,
                                         rng=args.seed)
             prior = model.marginals()
-            state = {t: ([s for s in ("present", "yes") if s in model.states(t)] or [model.states(t)[-1]])[0]
-                     for t in targets}
+            state = {t: model.network.info.positive_state(t) or model.states(t)[-1] for t in targets}
             bounds = {side: {t: float(posterior.intervals[t].loc[state[t], side]) for t in targets}
                       for side in ("lower", "upper")} if posterior.intervals is not None else {}
             note = f"\n{args.interval:.0%} credible intervals over the parameters" if bounds else ""
@@ -483,8 +486,9 @@ def _add_sensitivity(subparsers) -> None:
         epilog="example: bayescramp sensitivity --evidence leg_cramps=yes diuretic=thiazide "
                "--target potassium_deficiency=present --top 10 --plot tornado.png")
     _evidence_argument(parser)
-    parser.add_argument("--target", default="potassium_deficiency=present", metavar="NODE=STATE",
-                        help="the posterior studied (default: potassium_deficiency=present)")
+    parser.add_argument("--target", metavar="NODE=STATE",
+                        help="the posterior studied (default: the model's sensitivity target, meta.sensitivity_target "
+                             "of its priors file)")
     parser.add_argument("--top", type=_AT_LEAST_ONE, default=15, metavar="K", help="parameters listed (default 15)")
     parser.add_argument("--plot", metavar="FILE.png", help="also write a tornado diagram of the top K (PNG, SVG, PDF)")
     parser.add_argument("--json", action="store_true", help="print JSON records instead of a table")
@@ -498,6 +502,7 @@ def _run_sensitivity(args: argparse.Namespace) -> int:
                          f"ending in {', '.join(_FIGURE_SUFFIXES)}.")
     model = _load(args)
     evidence = parse_evidence(args.evidence, model)
+    args.target = args.target or "=".join(model.network.info.default_sensitivity_target())
     table = model.sensitivity(evidence, args.target)
     shown = table.head(args.top)
     if args.plot:

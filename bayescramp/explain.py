@@ -24,13 +24,12 @@ over rows.
   means the findings are less likely together than if they were independent, i.e. they pull
   against each other (or the case is rare in a way the model does not explain).
 * **Most probable explanation**: the jointly most likely states of ``over`` (default: the
-  deficiency nodes) given the evidence, found by enumerating every configuration as extra
-  hard evidence and comparing ``P(config, e)``.
+  model's default targets) given the evidence, by the engine's max-product (the other nodes
+  summed out).
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -39,7 +38,8 @@ import pandas as pd
 
 from ._arguments import as_node_list
 from ._errors import EvidenceError, InputError, one_of
-from .engine import CompiledNetwork, distinct_rows, propagate, propagate_codes
+from .engine import TIE_TOLERANCE, CompiledNetwork, distinct_rows, propagate, propagate_codes
+from .engine import most_probable as engine_most_probable
 from .evidence import Alphabet, EncodedColumn, case_evidence, finding_likelihood, impossible_evidence_error
 from .scoring import (
     STATUS_IMPOSSIBLE,
@@ -53,15 +53,11 @@ from .scoring import (
 )
 
 __all__ = ["CodedEvidence", "code_case", "code_frame", "code_columns", "explain", "top_findings", "most_probable",
-           "EXPLAIN_COLUMNS", "MAX_CONFIGURATIONS", "TIE_TOLERANCE", "RAISE_TOLERANCE"]
+           "EXPLAIN_COLUMNS", "TIE_TOLERANCE", "RAISE_TOLERANCE"]
 
 #: Columns of the tidy table returned by :func:`explain` (``row`` first for tables).
 EXPLAIN_COLUMNS = ["target", "state", "order", "finding", "value", "prior", "posterior", "posterior_without",
                    "change", "weight", "weight_given_rest", "conflict", "status"]
-#: Largest number of joint configurations :func:`most_probable` enumerates.
-MAX_CONFIGURATIONS = 4096
-#: Configurations whose log P(config, e) is within this of the best are a tie (first one wins).
-TIE_TOLERANCE = 1e-9
 #: A finding "raised" a posterior when retracting it lowers the posterior by more than this (rounding).
 RAISE_TOLERANCE = 1e-12
 #: Distinct evidence patterns handled per engine call (bounds memory).
@@ -207,7 +203,7 @@ def _refuse_impossible_case(evidence, impossible: np.ndarray) -> None:
 
 def _hypotheses(network: CompiledNetwork, targets: str | Sequence[str] | None,
                 observed: Sequence[str]) -> list[tuple[str, str, int]]:
-    """``(column, node, state index)`` per hypothesis: P(present/yes), or each state of other nodes."""
+    """``(column, node, state index)`` per hypothesis: the positive state, or each state of other nodes."""
     if targets is None:
         targets = [t for t in default_targets(network, observed) if t not in set(observed)]
     else:
@@ -299,8 +295,9 @@ def explain(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame
         One case (node -> state, set of states, or ``{state: likelihood}``) or a table whose
         columns named like nodes are evidence (blank = no finding).
     target : str or sequence of str, optional
-        Nodes to explain; default the deficiency nodes that are not themselves observed. The
-        hypothesis is ``present``/``yes`` for two-state nodes, each state for other nodes.
+        Nodes to explain; default the model's targets that are not themselves observed. The
+        hypothesis is the positive state (``meta.positive_states``) of a two-state node, each
+        state for other nodes.
     order : sequence of str, optional
         The order findings enter the weights of evidence; default the model's node order
         (parents before children: diuretic, then symptoms, then cramp timing).
@@ -431,7 +428,7 @@ def top_findings(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.Data
     evidence : mapping or DataFrame
         As for :func:`explain`.
     target : str or sequence of str, optional
-        Default: the deficiency nodes not themselves observed.
+        Default: the model's targets not themselves observed.
     encoder : callable, optional
         A codebook's encoder for tables.
 
@@ -439,7 +436,7 @@ def top_findings(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.Data
     -------
     DataFrame
         One row per input row (same index), one column ``top_finding_<node>`` per target
-        (``top_finding_<node>__<state>`` for nodes without a present/yes state) holding the
+        (``top_finding_<node>__<state>`` for nodes without a positive state) holding the
         node name of the finding with the largest ``posterior - posterior_without`` above
         :data:`RAISE_TOLERANCE`,
         or missing (NaN) when no finding raised the posterior (or the evidence is impossible). Ties go
@@ -481,9 +478,9 @@ def most_probable(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.Dat
                   over: str | Sequence[str] | None = None, encoder: Callable | None = None) -> pd.DataFrame:
     """The jointly most likely states of ``over`` given the evidence, and their probability, per row.
 
-    Every joint configuration of ``over`` is added as hard evidence to every distinct evidence
-    pattern (one batch through the engine), giving ``P(config, e)``; the largest wins and
-    ``P(config | e) = P(config, e) / P(e)`` with ``P(e)`` the sum over configurations.
+    The engine's max-product (:func:`bayescramp.engine.most_probable`) sums out every other
+    node and maximises over ``over``, once per distinct evidence pattern: one pass, however
+    many joint configurations ``over`` has.
 
     Parameters
     ----------
@@ -491,8 +488,7 @@ def most_probable(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.Dat
     evidence : mapping or DataFrame
         One case or a table, as for :func:`explain`.
     over : str or sequence of str, optional
-        The nodes explained jointly; default the deficiency nodes (2^6 = 64 configurations
-        for the default model). At most :data:`MAX_CONFIGURATIONS` configurations.
+        The nodes explained jointly; default the model's default targets (``meta.targets``).
     encoder : callable, optional
         A codebook's encoder for tables.
 
@@ -510,8 +506,8 @@ def most_probable(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.Dat
 
     Notes
     -----
-    Ties: configurations whose ``log P(config, e)`` is within :data:`TIE_TOLERANCE` of the
-    largest count as tied, and the first in enumeration order wins. Enumeration order is
+    Ties: configurations whose ``P(config, e)`` is within a relative :data:`TIE_TOLERANCE` of
+    the largest count as tied, and the first in enumeration order wins. Enumeration order is
     ``itertools.product`` over the ``over`` nodes in the order given, each node's states in
     their declared order (the last node varies fastest); for deficiency nodes ``absent``
     comes before ``present``, so ties resolve toward fewer deficiencies listed last.
@@ -527,63 +523,25 @@ def most_probable(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.Dat
     """
     coded = _code(network, evidence, encoder)
     if over is None:
-        over = [n for n in network.names if n.endswith("_deficiency")] or list(network.names)
+        over = network.info.default_targets()
     over = as_node_list(over, argument="over", caller="most_probable")
     unknown = [n for n in over if n not in network.states]
     if unknown:
         raise InputError(f"over: unknown node {unknown[0]!r}; expected some of {one_of(network.names)}.")
     if len(set(over)) != len(over) or not over:
         raise InputError(f"over: got {over!r}; expected one or more distinct node names.")
-    cards = [len(network.states[n]) for n in over]
-    n_configurations = int(np.prod(cards))
-    if n_configurations > MAX_CONFIGURATIONS:
-        raise InputError(f"over: {len(over)} nodes have {n_configurations} joint configurations; expected at most "
-                         f"{MAX_CONFIGURATIONS} (explain fewer nodes at a time).")
-    configurations = np.asarray(list(itertools.product(*(range(c) for c in cards))), dtype=np.int64)
-
-    nodes = list(coded.nodes)
-    vectors = [np.asarray(a.vectors, dtype=float) for a in coded.alphabets]
     patterns, inverse = distinct_rows(coded.codes)
     if coded.n_rows == 0:
-        patterns = np.zeros((0, len(nodes)), dtype=np.int64)
-    # each over node gets a column whose code is (evidence code * n_states + configured state)
-    base = [patterns[:, j] for j in range(len(nodes))]
-    config_columns = []
-    for node, card in zip(over, cards):
-        eye = np.eye(card)
-        if node in nodes:
-            j = nodes.index(node)
-            vectors[j] = (vectors[j][:, None, :] * eye[None, :, :]).reshape(-1, card)
-            config_columns.append((j, card))
-        else:
-            nodes.append(node)
-            vectors.append(eye)
-            base.append(np.zeros(patterns.shape[0], dtype=np.int64))
-            config_columns.append((len(nodes) - 1, 1))
-    base = np.column_stack(base) if base else np.zeros((patterns.shape[0], 0), dtype=np.int64)
-    log_joint = np.empty((patterns.shape[0], n_configurations))
-    step = max(1, _PATTERNS_PER_CHUNK * 8 // n_configurations)
-    for start in range(0, patterns.shape[0], step):
-        block = base[start:start + step]
-        stacked = np.repeat(block[:, None, :], n_configurations, axis=1)     # [n_block, n_conf, n_columns]
-        for (j, scale), k in zip(config_columns, range(len(over))):
-            stacked[:, :, j] = stacked[:, :, j] * scale + configurations[None, :, k]
-        result = propagate_codes(network, nodes, stacked.reshape(-1, len(nodes)), vectors, targets=[])
-        log_joint[start:start + block.shape[0]] = result.log_evidence_probability.reshape(-1, n_configurations)
-    best_value = log_joint.max(axis=1) if n_configurations else np.zeros(0)
-    possible = np.isfinite(best_value)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        tied = log_joint >= (best_value - TIE_TOLERANCE)[:, None]
-        best = np.argmax(tied, axis=1)
-        reference = np.where(possible, best_value, 0.0)
-        log_pe = reference + np.log(np.exp(log_joint - reference[:, None]).sum(axis=1))
-        chosen = np.take_along_axis(log_joint, best[:, None], axis=1)[:, 0]
-        probability = np.where(possible, np.exp(chosen - log_pe), np.nan)
+        patterns = np.zeros((0, len(coded.nodes)), dtype=np.int64)
+    likelihood = {node: np.asarray(coded.alphabets[j].vectors, dtype=float)[patterns[:, j]]
+                  for j, node in enumerate(coded.nodes)}
+    best = engine_most_probable(network, likelihood, over, n_rows=patterns.shape[0])
+    possible = np.isfinite(best.log_joint)
     _refuse_impossible_case(evidence, ~possible)
     columns = {}
     for k, node in enumerate(over):
         states = np.asarray(network.states[node] + (None,), dtype=object)
-        columns[node] = states[np.where(possible, configurations[best, k], len(network.states[node]))][inverse]
-    columns["probability"] = probability[inverse]
+        columns[node] = states[np.where(possible, best.states[:, k], len(network.states[node]))][inverse]
+    columns["probability"] = best.probability[inverse]
     columns["status"] = np.where(possible, STATUS_OK, STATUS_IMPOSSIBLE)[inverse].astype(object)
     return pd.DataFrame(columns, index=coded.index)

@@ -78,7 +78,7 @@ from .codebook import Codebook, check_unique_columns, column_code_maps
 from .engine import CompiledNetwork, distinct_rows, propagate
 from .evidence import encode_codes
 from .scoring import MAX_LISTED_PROBLEMS, cell_problems
-from .spec import NoisyOrCPD, Parameter, Spec, TableCPD, check, parameter_kind, parameters_by_id, replace_parameters
+from .spec import NoisyOrCPD, Parameter, Spec, TableCPD, check, parameters_by_id, replace_parameters
 from .survey import _chunks, _Source, resolve_codebook
 from .tabular import atomic_path
 from .uncertainty import DEFAULT_RANGE_COVERAGE, beta_parameters
@@ -1333,7 +1333,7 @@ def _report(problem: _Problem, run: _Run, runs: list[_Run], best: int, frozen, l
         for key, parameter_id, prior_value, fitted_value, is_free, alpha, prior_count_total in \
                 _parameter_entries(problem, run, name):
             parameter = parameters[parameter_id][1]
-            kind, parents, state = parameter_kind(parameter_id)
+            kind, parents, state = parameter.kind, parameter.configuration, parameter.state
             n_effective = _expected_count(problem, name, key, expected)
             row = {"id": parameter_id, "node": name, "kind": kind, "parents": parents, "state": state,
                    "prior": parameter.value, "prior_low": parameter.low, "prior_high": parameter.high,

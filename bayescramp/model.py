@@ -16,7 +16,7 @@ from .evidence import case_evidence, case_likelihood, impossible_evidence_error
 from .priors import load_spec
 from .scoring import default_targets, score_frame
 from .simulate import sample_codes
-from .spec import Spec, check, parameter_kind, parameters_by_id, with_parameters
+from .spec import Spec, check, parameters_by_id, with_parameters
 from .survey import resolve_codebook
 
 __all__ = ["load_model", "Model", "Posterior"]
@@ -160,8 +160,11 @@ class Model:
 
     @property
     def default_targets(self) -> list[str]:
-        """Nodes reported by :meth:`score` when no targets are given."""
-        return default_targets(self.network)
+        """Nodes reported by default: ``meta.targets``, else the nodes that are not observable.
+
+        (:meth:`score` also leaves out any node its data observes; see :class:`bayescramp.spec.ModelInfo`.)
+        """
+        return default_targets(self.network, self.network.info.observable)
 
     def posterior(self, evidence: Mapping[str, Any] | None = None, *, targets: Sequence[str] | None = None,
                   interval: float | None = None, n_draws: int = 1000,
@@ -251,7 +254,8 @@ class Model:
             Columns named like nodes hold state names (or yes/no spellings); blank/NaN is no
             evidence; other columns pass through.
         targets : sequence of str, optional
-            Default: the ``*_deficiency`` nodes, or every unobserved node for other networks.
+            Default: the model's default targets (``meta.targets`` of its priors file, else every
+            node neither observable nor observed; see :class:`bayescramp.spec.ModelInfo`).
         codebook : Codebook or path, optional
             Maps survey columns and codes to nodes and states (:func:`bayescramp.load_codebook`).
         on_invalid : {"error", "flag"}
@@ -366,13 +370,9 @@ class Model:
         """Nodes a survey observes.
 
         The prior file's ``meta.observable`` list, else the roots and leaves that are not
-        ``*_deficiency`` nodes (asia: asia, smoke, xray, dysp).
+        default targets (asia: asia, smoke, xray, dysp); see :class:`bayescramp.spec.ModelInfo`.
         """
-        if self.spec.meta.get("observable"):
-            return [n for n in self.nodes if n in set(self.spec.meta["observable"])]
-        has_children = {p for n in self.nodes for p in self.network.parents[n]}
-        return [n for n in self.nodes if not n.endswith("_deficiency")
-                and (not self.network.parents[n] or n not in has_children)]
+        return list(self.network.info.observable)
 
     def explain(self, evidence: Mapping[str, Any] | pd.DataFrame, *, target: str | Sequence[str] | None = None,
                 order: Sequence[str] | None = None, codebook=None) -> pd.DataFrame:
@@ -412,16 +412,18 @@ class Model:
                              encoder=resolve_codebook(codebook).encoder() if codebook is not None else None)
 
     def sensitivity(self, evidence: Mapping[str, Any] | pd.DataFrame,
-                    target: tuple[str, str] | str = ("potassium_deficiency", "present"), *,
+                    target: tuple[str, str] | str | None = None, *,
                     parameters: Sequence[str] | None = None, summary: str = "mean") -> pd.DataFrame:
         """How ``P(target | evidence)`` depends on each parameter, in closed form (one case or a cohort).
 
+        ``target`` defaults to the model's sensitivity target (``meta.sensitivity_target``).
         See :func:`bayescramp.sensitivity.sensitivity` for the columns; ``summary="mean"``
         (default for a cohort) averages over rows, ``"rows"`` gives every row.
 
         Examples
         --------
-        >>> table = load_model().sensitivity({"leg_cramps": "yes", "diuretic": "thiazide"})
+        >>> table = load_model().sensitivity({"leg_cramps": "yes", "diuretic": "thiazide"},
+        ...                                  "potassium_deficiency=present")
         >>> table.columns[:4].tolist()
         ['id', 'node', 'configuration', 'value']
         """
@@ -511,8 +513,8 @@ class Model:
         """
         rows = []
         for parameter_id, (node, parameter) in parameters_by_id(self.spec).items():
-            kind, parents, state = parameter_kind(parameter_id)
-            rows.append({"id": parameter_id, "node": node, "parents": parents, "state": state, "kind": kind,
+            rows.append({"id": parameter_id, "node": node, "parents": parameter.configuration,
+                         "state": parameter.state, "kind": parameter.kind,
                          "value": parameter.value, "low": parameter.low, "high": parameter.high,
                          "source": parameter.source, "basis": parameter.basis, "note": parameter.note})
         return pd.DataFrame(rows, columns=["id", "node", "parents", "state", "kind", "value", "low", "high",
@@ -540,4 +542,3 @@ class Model:
     def __repr__(self) -> str:
         name = self.spec.meta.get("name", "model")
         return f"Model({name!r}, {len(self.nodes)} nodes, {len(parameters_by_id(self.spec))} parameters)"
-

@@ -18,7 +18,6 @@ from ._errors import EvidenceError, InputError, one_of
 __all__ = ["layered_layout", "plot_network", "plot_case", "plot_cohort", "plot_evidence_impact", "plot_reliability",
            "plot_tornado", "plot_prevalence", "plot_fit"]
 
-_POSITIVE = ("present", "yes")
 _PRIOR_COLOUR = "#b8b8b8"
 _POSTERIOR_COLOUR = "#c0392b"
 _EVIDENCE_COLOUR = "#d6e6f5"
@@ -97,26 +96,28 @@ def layered_layout(names: Sequence[str], parents: Mapping[str, Sequence[str]], *
     return {n: (k, i - (len(column) - 1) / 2) for k, column in enumerate(columns) for i, n in enumerate(column)}
 
 
-def _positive_probability(node: str, states: Sequence[str], probabilities: Mapping) -> float | None:
+def _positive_probability(node: str, positive: str | None, probabilities: Mapping) -> float | None:
     value = probabilities.get(node)
     if value is None:
         return None
     if isinstance(value, Mapping) or isinstance(value, pd.Series):
-        positive = [s for s in _POSITIVE if s in states]
-        return float(value[positive[0]]) if positive else None
+        return float(value[positive]) if positive is not None else None
     return float(value)
 
 
 def plot_network(network, *, probabilities: Mapping | None = None, evidence: Mapping[str, str] | None = None,
                  title: str | None = None):
-    """The network drawn in layers, nodes coloured by the probability of ``present``/``yes``.
+    """The network drawn in layers, nodes coloured by the probability of their positive state.
+
+    The positive state of a two-state node is the model's (``meta.positive_states``, see
+    :class:`bayescramp.spec.ModelInfo`); nodes without one are drawn white unless given as a float.
 
     Parameters
     ----------
     network : CompiledNetwork
         ``model.network`` (needs ``names``, ``parents`` and ``states``).
     probabilities : mapping, optional
-        Node -> P(present/yes) as a float, or node -> Series over its states (a
+        Node -> P(positive state) as a float, or node -> Series over its states (a
         :class:`~bayescramp.Posterior` works). Nodes left out are drawn white.
     evidence : mapping, optional
         Observed node -> what was observed (drawn as a blue box with the value).
@@ -150,11 +151,10 @@ def plot_network(network, *, probabilities: Mapping | None = None, evidence: Map
     norm = Normalize(0.0, 1.0)
     boxes = {}
     for node, (layer, position) in layout.items():
-        states = network.states[node]
         if node in evidence:
             label, face, weight = f"{_pretty(node)}\n= {evidence[node]}", _EVIDENCE_COLOUR, "bold"
         else:
-            p = _positive_probability(node, states, probabilities)
+            p = _positive_probability(node, network.info.positive_state(node), probabilities)
             if p is None and node in probabilities:
                 series = pd.Series(probabilities[node])
                 label = f"{_pretty(node)}\n{series.idxmax()} {series.max():.2f}"
@@ -194,7 +194,7 @@ def plot_case(posterior: Mapping[str, float], prior: Mapping[str, float], *, low
     Parameters
     ----------
     posterior, prior : mapping
-        Node -> P(present/yes) given the evidence, and before it.
+        Node -> P(positive state) given the evidence, and before it.
     lower, upper : mapping, optional
         Node -> bounds of a credible interval of the posterior (e.g. over parameter
         uncertainty), drawn as error bars.
@@ -470,7 +470,7 @@ def plot_evidence_impact(explanation: pd.DataFrame, *, target: str | Sequence[st
             ax.text(w + (0.02 if w >= 0 else -0.02) * reach, yi, f"{w:+.2f}" if abs(w) >= 0.005 else "0",
                     va="center", ha="left" if w >= 0 else "right", fontsize=7)
         prior, posterior = group["prior"].iloc[0], group["posterior"].iloc[0]
-        hypothesis = _pretty(name) if state in _POSITIVE else f"{_pretty(name)} = {state}"
+        hypothesis = f"{_pretty(name)} = {state}"
         ax.set_title(f"{hypothesis}: {prior:.3f} \u2192 {posterior:.3f}", fontsize=10)
         ax.set_xlabel("weight of evidence (log-odds)")
     figure.suptitle(title or "evidence impact (findings enter top to bottom)")

@@ -40,8 +40,9 @@ DEFAULT_PRIORS = "default.toml"
 _NODE_KEYS = {"label", "description", "states", "parents", "cpd", "table", "leak", "links"}
 _PARAMETER_KEYS = {"value", "range", "basis", "source", "note", "distribution"}
 _TOP_KEYS = {"meta", "nodes", "parameters", "published_prevalence", "published_conditional", "published_asymptomatic"}
-#: [meta] keys that hold lists of node names
-_META_NODE_LISTS = ("observable", "targets", "symptoms")
+#: [meta] keys holding lists (read through bayescramp.spec.ModelInfo), and what they list.
+_META_LISTS = {"observable": "node names", "targets": "node names", "positive_states": "state names",
+               "symptoms": "node names"}
 
 
 def bundled_path(name: str) -> Path:
@@ -120,9 +121,9 @@ def load_spec(*paths: str | Path) -> Spec:
             problems.append(f"{label}, meta: got {file_meta!r}; expected a table.")
             file_meta = {}
         for key, value in file_meta.items():
-            if key in _META_NODE_LISTS:
+            if key in _META_LISTS:
                 if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                    problems.append(f"{label}, meta.{key}: got {value!r}; expected a list of node names.")
+                    problems.append(f"{label}, meta.{key}: got {value!r}; expected a list of {_META_LISTS[key]}.")
                     continue
                 meta[key] = tuple(value)
             elif key == "base" and file != files[0]:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from ._arguments import as_node_list, is_number
 from ._errors import InputError, one_of
+from .scoring import default_targets
 
 __all__ = ["Comparison", "compare"]
 
@@ -152,66 +153,44 @@ def compare(models, data: pd.DataFrame, *, targets: Sequence[str] | None = None,
     weight = _weights(data, weights)
     names = list(resolved)
     baseline = names[0]
+    targets = _targets(resolved, data, targets)
+    scores = {name: model.score(data, targets=targets, codebook=codebook) for name, model in resolved.items()}
+    columns = _posterior_columns(scores, baseline, data)
+    shift_rows, summary_rows, changes = [], [], []
+    for name in names[1:]:
+        ok = (scores[baseline]["status"] == "ok").to_numpy() & (scores[name]["status"] == "ok").to_numpy()
+        before = scores[baseline].loc[ok, columns].to_numpy(dtype=float)
+        after = scores[name].loc[ok, columns].to_numpy(dtype=float)
+        shift_rows.extend(_shifts(name, columns, before, after, quantiles, weight[ok], weights is not None))
+        summary, changed = _ranking_changes(name, columns, before, after, np.flatnonzero(ok), weight[ok], data.index)
+        summary_rows.append(summary)
+        changes.append(changed)
+    ranking_changes = pd.concat(changes) if changes else pd.DataFrame()
+    return Comparison(baseline=baseline, scores=scores, shifts=pd.DataFrame(shift_rows),
+                      ranking_summary=pd.DataFrame(summary_rows), ranking_changes=ranking_changes)
+
+
+def _targets(resolved: Mapping[str, object], data: pd.DataFrame, targets) -> list[str]:
+    """The targets compared (default: the baseline's), checked against every model."""
     if targets is None:
-        targets = resolved[baseline].default_targets
+        targets = default_targets(next(iter(resolved.values())).network, [str(c) for c in data.columns])
     targets = as_node_list(targets, argument="targets", caller="compare")
     for name, model in resolved.items():
         missing = [t for t in targets if t not in model.nodes]
         if missing:
             raise InputError(f"compare: model {name!r} has no node {missing[0]!r}; expected targets that every model "
                              f"has (some of {one_of(model.nodes)}).")
-    scores = {name: model.score(data, targets=targets, codebook=codebook) for name, model in resolved.items()}
-    columns = [c for c in scores[baseline].columns
-               if c.startswith("p_") and c not in data.columns and c not in ("p_",)]
-    for name in names[1:]:
-        if [c for c in scores[name].columns if c in columns] != columns:
+    return targets
+
+
+def _posterior_columns(scores: Mapping[str, pd.DataFrame], baseline: str, data: pd.DataFrame) -> list[str]:
+    """The baseline's posterior columns, which every other model must give too."""
+    columns = [c for c in scores[baseline].columns if c.startswith("p_") and c not in data.columns and c != "p_"]
+    for name, scored in scores.items():
+        if [c for c in scored.columns if c in columns] != columns:
             raise InputError(f"compare: model {name!r} gives posterior columns other than the baseline's "
                              f"({one_of(columns)}); expected the same states for every target.")
-    base = scores[baseline]
-    shift_rows, summary_rows, changes = [], [], []
-    for name in names[1:]:
-        other = scores[name]
-        ok = (base["status"] == "ok").to_numpy() & (other["status"] == "ok").to_numpy()
-        before = base.loc[ok, columns].to_numpy(dtype=float)
-        after = other.loc[ok, columns].to_numpy(dtype=float)
-        shift = after - before
-        w = weight[ok]
-        any_weight = bool(ok.any()) and w.sum() > 0
-        for j, column in enumerate(columns):
-            row = {"scenario": name, "target": column,
-                   "baseline_mean": np.average(before[:, j], weights=w) if any_weight else np.nan,
-                   "scenario_mean": np.average(after[:, j], weights=w) if any_weight else np.nan,
-                   "mean_shift": np.average(shift[:, j], weights=w) if any_weight else np.nan,
-                   "mean_abs_shift": np.average(np.abs(shift[:, j]), weights=w) if any_weight else np.nan,
-                   "max_abs_shift": np.abs(shift[:, j]).max() if ok.any() else np.nan}
-            for q in quantiles:
-                row[f"shift_q{100 * q:g}"] = (_quantile(shift[:, j], q, w if weights is not None else None)
-                                              if any_weight else np.nan)
-            shift_rows.append(row)
-        labels = np.array([c.removeprefix("p_") for c in columns], dtype=object)
-        order_before = np.argsort(-before, axis=1, kind="stable")
-        order_after = np.argsort(-after, axis=1, kind="stable")
-        top_changed = order_before[:, 0] != order_after[:, 0] if len(columns) else np.zeros(ok.sum(), dtype=bool)
-        ranking_changed = (order_before != order_after).any(axis=1)
-        n_rows = int(ok.sum())
-        summary_rows.append({"scenario": name, "n_rows": n_rows, "n_top_changed": int(top_changed.sum()),
-                             "share_top_changed": np.average(top_changed, weights=w) if any_weight else np.nan,
-                             "n_ranking_changed": int(ranking_changed.sum()),
-                             "share_ranking_changed": np.average(ranking_changed, weights=w) if any_weight
-                             else np.nan})
-        positions = np.flatnonzero(ok)[ranking_changed]
-        changed_before = order_before[ranking_changed]
-        changed_after = order_after[ranking_changed]
-        changes.append(pd.DataFrame({
-            "scenario": name, "row": positions,
-            "baseline_top": labels[changed_before[:, 0]] if len(positions) else [],
-            "scenario_top": labels[changed_after[:, 0]] if len(positions) else [],
-            "top_changed": top_changed[ranking_changed],
-            "baseline_ranking": [" > ".join(labels[r]) for r in changed_before],
-            "scenario_ranking": [" > ".join(labels[r]) for r in changed_after]}, index=data.index[positions]))
-    ranking_changes = pd.concat(changes) if changes else pd.DataFrame()
-    return Comparison(baseline=baseline, scores=scores, shifts=pd.DataFrame(shift_rows),
-                      ranking_summary=pd.DataFrame(summary_rows), ranking_changes=ranking_changes)
+    return columns
 
 
 def _weights(data: pd.DataFrame, weights) -> np.ndarray:
@@ -241,3 +220,49 @@ def _quantile(values: np.ndarray, q: float, weights: np.ndarray | None) -> float
     order = np.argsort(values, kind="stable")
     share = np.cumsum(weights[order]) / weights.sum()
     return float(values[order][min(int(np.searchsorted(share, q, side="left")), len(values) - 1)])
+
+
+def _shifts(name: str, columns: Sequence[str], before: np.ndarray, after: np.ndarray,
+            quantiles: Sequence[float], weight: np.ndarray, weighted: bool) -> list[dict]:
+    """One row per posterior column: (weighted) means, shifts and shift quantiles over the rows compared."""
+    shift = after - before
+    any_weight = len(before) > 0 and weight.sum() > 0
+    rows = []
+    for j, column in enumerate(columns):
+        row = {"scenario": name, "target": column,
+               "baseline_mean": np.average(before[:, j], weights=weight) if any_weight else np.nan,
+               "scenario_mean": np.average(after[:, j], weights=weight) if any_weight else np.nan,
+               "mean_shift": np.average(shift[:, j], weights=weight) if any_weight else np.nan,
+               "mean_abs_shift": np.average(np.abs(shift[:, j]), weights=weight) if any_weight else np.nan,
+               "max_abs_shift": np.abs(shift[:, j]).max() if len(before) else np.nan}
+        for q in quantiles:
+            row[f"shift_q{100 * q:g}"] = (_quantile(shift[:, j], q, weight if weighted else None)
+                                          if any_weight else np.nan)
+        rows.append(row)
+    return rows
+
+
+def _ranking_changes(name: str, columns: Sequence[str], before: np.ndarray, after: np.ndarray,
+                     positions: np.ndarray, weight: np.ndarray, index: pd.Index) -> tuple[dict, pd.DataFrame]:
+    """The scenario's ranking summary and the rows (at ``positions``) whose order of the targets changes."""
+    labels = np.array([c.removeprefix("p_") for c in columns], dtype=object)
+    order_before = np.argsort(-before, axis=1, kind="stable")
+    order_after = np.argsort(-after, axis=1, kind="stable")
+    top_changed = order_before[:, 0] != order_after[:, 0] if len(columns) else np.zeros(len(before), dtype=bool)
+    ranking_changed = (order_before != order_after).any(axis=1)
+    any_weight = len(before) > 0 and weight.sum() > 0
+    summary = {"scenario": name, "n_rows": len(before), "n_top_changed": int(top_changed.sum()),
+               "share_top_changed": np.average(top_changed, weights=weight) if any_weight else np.nan,
+               "n_ranking_changed": int(ranking_changed.sum()),
+               "share_ranking_changed": np.average(ranking_changed, weights=weight) if any_weight else np.nan}
+    changed_positions = positions[ranking_changed]
+    changed_before = order_before[ranking_changed]
+    changed_after = order_after[ranking_changed]
+    changes = pd.DataFrame({
+        "scenario": name, "row": changed_positions,
+        "baseline_top": labels[changed_before[:, 0]] if len(changed_positions) else [],
+        "scenario_top": labels[changed_after[:, 0]] if len(changed_positions) else [],
+        "top_changed": top_changed[ranking_changed],
+        "baseline_ranking": [" > ".join(labels[r]) for r in changed_before],
+        "scenario_ranking": [" > ".join(labels[r]) for r in changed_after]}, index=index[changed_positions])
+    return summary, changes

@@ -32,32 +32,29 @@ STATUS_IMPOSSIBLE = "impossible_evidence"
 MAX_LISTED_PROBLEMS = 20
 #: Distinct patterns propagated per engine call: small blocks stay in cache and run fastest.
 ENGINE_BLOCK = 1024
-_POSITIVE_STATES = ("present", "yes")
 
 
 def default_targets(network: CompiledNetwork, observed: Sequence[str] = ()) -> list[str]:
     """Nodes scored when no targets are given.
 
-    The ``*_deficiency`` nodes when the network has any (the six deficiencies of the default
-    model, plus any a user adds); otherwise every node not observed.
+    The priors file's ``meta.targets``; without them, the nodes that are neither observable
+    (``meta.observable``) nor observed in the data (see :class:`bayescramp.spec.ModelInfo`).
     """
-    deficiencies = [n for n in network.names if n.endswith("_deficiency")]
-    if deficiencies:
-        return deficiencies
-    return [n for n in network.names if n not in set(observed)]
+    return network.info.default_targets(observed)
 
 
 def target_columns(network: CompiledNetwork, targets: Sequence[str]) -> list[tuple[str, str, int]]:
     """Output columns ``(column, node, state index)``.
 
-    ``p_<node>`` for P(present/yes), or ``p_<node>__<state>`` per state for nodes without such a state.
+    ``p_<node>`` for P(positive state) of a two-state node with one (``meta.positive_states``),
+    else ``p_<node>__<state>`` per state.
     """
     columns = []
     for node in targets:
         states = network.states[node]
-        positive = [s for s in _POSITIVE_STATES if s in states]
-        if positive and len(states) == 2:
-            columns.append((f"p_{node}", node, states.index(positive[0])))
+        positive = network.info.positive_state(node)
+        if positive is not None:
+            columns.append((f"p_{node}", node, states.index(positive)))
         else:
             columns.extend((f"p_{node}__{state}", node, k) for k, state in enumerate(states))
     return columns

@@ -10,15 +10,11 @@ network polynomial's partial derivative, which does not depend on that node's CP
     P(y, e)(θ) = α θ + β,    α = Σ slope · G_y,   β = P(y, e) + Σ (offset - table) · G_y
 
 so the posterior is the sensitivity function ``f(θ) = (αθ + β) / (γθ + δ)`` (Castillo,
-Gutiérrez & Hadi 1997; Coupé & van der Gaag 2002). ``G`` comes from the family marginals
-``P(x, u | e)`` of one propagation: ``G = P(x, u, e) / P(x | u)`` (Kjærulff & van der Gaag
-2000); ``G_y`` likewise from one propagation with the target added to the evidence. Where
-a needed CPT entry is zero that division is undefined, so ``G`` is then read from one extra
-propagation with that node's CPT replaced by ones (which is ``G`` itself). When the engine
-compiled an enumerated core (a small joint of the non-leaf nodes, as for the default model),
-``G`` of every node is instead read off that joint with the node's own factor left out: a
-few matrix products per node, exact for zero entries too. Either way every parameter of the
-network costs about two propagations in all; inference is never re-run per parameter.
+Gutiérrez & Hadi 1997; Coupé & van der Gaag 2002). ``G`` and ``G_y`` of every CPT entry come
+from the engine (:func:`bayescramp.engine.cpt_derivatives`, one batched pass over the rows
+and their copies with the target added), exact for zero entries too; inference is never
+re-run per parameter. The affine CPTs come from the one table builder,
+:func:`bayescramp.spec.probability_table`, evaluated at θ = 0 and 1.
 
 All coefficients are kept divided by ``P(e)`` internally, so rows whose ``P(e)`` underflows
 still give exact posteriors; the tables report them multiplied back.
@@ -27,7 +23,7 @@ still give exact posteriors; the tables report them multiplied back.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -35,13 +31,12 @@ import pandas as pd
 
 from ._arguments import as_node_list, is_number
 from ._errors import InputError, one_of
-from .engine import CompiledNetwork, absorbed_nodes, distinct_rows, propagate
+from .engine import CompiledNetwork, cpt_derivatives, distinct_rows
 from .evidence import case_evidence, case_likelihood, impossible_evidence_error
 from .scoring import STATUS_IMPOSSIBLE, STATUS_OK, cell_problems, check_column_labels, encode_frame, invalid_error
-from .spec import NoisyOrCPD, Spec, TableCPD, parameters_by_id
+from .spec import Spec, TableCPD, covaried_values, parameters_by_id, probability_table
 
 __all__ = [
-    "DEFAULT_TARGET",
     "ParameterEffect",
     "SensitivityFunctions",
     "parameter_effects",
@@ -52,11 +47,6 @@ __all__ = [
     "parse_target",
 ]
 
-#: The target reported when none is given.
-DEFAULT_TARGET = ("potassium_deficiency", "present")
-
-#: CPT entries at or below this are treated as zero (``G`` is then propagated, not divided out).
-_TINY = 1e-150
 #: ``P(e)(θ)`` below this fraction of the size of its terms counts as zero (impossible evidence at θ).
 _ZERO_RELATIVE = 1e-12
 
@@ -110,7 +100,8 @@ def parse_target(network: CompiledNetwork, target: Any) -> tuple[str, str]:
     if isinstance(target, str):
         node, sep, state = target.partition("=")
         if not sep:
-            raise InputError(f"target {target!r}: expected node=state, e.g. potassium_deficiency=present.")
+            example = f"{network.names[-1]}={network.states[network.names[-1]][-1]}"
+            raise InputError(f"target {target!r}: expected node=state, e.g. {example}.")
     elif isinstance(target, (tuple, list)) and len(target) == 2 and all(isinstance(t, str) for t in target):
         node, state = target
     else:
@@ -150,105 +141,60 @@ def parameter_effects(spec: Spec, network: CompiledNetwork,
     [0.7741, 0.2, 0.013, 0.0069, 0.0061]
     """
     known = parameters_by_id(spec)
+    selected = _selected(spec, known, parameters)
+    by_node: dict[str, list[str]] = {}
+    for parameter_id in selected:
+        by_node.setdefault(known[parameter_id][0], []).append(parameter_id)
+    effects = {}
+    for name, ids in by_node.items():
+        at_ends = _tables_at_ends(spec, name, ids, known)
+        for j, parameter_id in enumerate(ids):
+            parameter = known[parameter_id][1]
+            effects[parameter_id] = ParameterEffect(
+                id=parameter_id, node=name, configuration=parameter.configuration, value=float(parameter.value),
+                low=float(parameter.low), high=float(parameter.high), offset=at_ends[2 * j],
+                slope=at_ends[2 * j + 1] - at_ends[2 * j])
+    return [effects[parameter_id] for parameter_id in selected]
+
+
+def _tables_at_ends(spec: Spec, name: str, ids: Sequence[str], known: Mapping[str, tuple[str, Any]]) -> np.ndarray:
+    """The node's CPT with each parameter in turn at θ = 0 and 1, ``[2 * len(ids), *table shape]``, in one call.
+
+    A table entry's row co-varies as :func:`bayescramp.spec.with_parameters` does; the CPT is
+    affine in θ, so these two tables are its offset and offset + slope.
+    """
+    node = spec.nodes[name]
+    row_of = ({p.id: row for row in node.cpd.rows for p in row.probability.values() if p is not None}
+              if isinstance(node.cpd, TableCPD) else {})
+    values = {}
+    for j, parameter_id in enumerate(ids):
+        if parameter_id in row_of:
+            changed = covaried_values(row_of[parameter_id], {parameter_id: np.array([0.0, 1.0])})
+        else:
+            changed = {parameter_id: np.array([0.0, 1.0])}
+        for changed_id, ends in changed.items():
+            if changed_id not in values:
+                values[changed_id] = np.full(2 * len(ids), known[changed_id][1].value)
+            values[changed_id][2 * j:2 * j + 2] = ends
+    return probability_table(spec, name, values)
+
+
+def _selected(spec: Spec, known: Mapping[str, tuple[str, Any]], parameters: Sequence[str] | str | None) -> list[str]:
+    """Parameter ids from ids or node names (default: all), each once, in the order given."""
     if parameters is None:
-        wanted = list(known)
-    else:
-        parameters = as_node_list(parameters, argument="parameters", caller="sensitivity",
-                                  expected="parameter ids or node names")
-        wanted = []
-        for key in parameters:
-            if key in known:
-                wanted.append(key)
-            elif key in spec.nodes:
-                wanted.extend(k for k, (node, _) in known.items() if node == key)
-            else:
-                raise InputError(f"parameters: unknown parameter id or node {key!r}; expected ids from "
-                                 "Model.parameters()['id'] or node names.")
-        wanted = list(dict.fromkeys(wanted))
-    effects = []
-    for parameter_id in wanted:
-        name, parameter = known[parameter_id]
-        node = spec.nodes[name]
-        table = network.tables[name]
-        if isinstance(node.cpd, TableCPD):
-            offset, slope, configuration = _table_effect(spec, name, parameter_id, table)
+        return list(known)
+    parameters = as_node_list(parameters, argument="parameters", caller="sensitivity",
+                              expected="parameter ids or node names")
+    wanted = []
+    for key in parameters:
+        if key in known:
+            wanted.append(key)
+        elif key in spec.nodes:
+            wanted.extend(k for k, (node, _) in known.items() if node == key)
         else:
-            offset, slope, configuration = _noisy_or_effect(spec, name, parameter_id, table)
-        effects.append(ParameterEffect(id=parameter_id, node=name, configuration=configuration,
-                                       value=float(parameter.value), low=float(parameter.low),
-                                       high=float(parameter.high), offset=offset, slope=slope))
-    return effects
-
-
-def _table_effect(spec: Spec, name: str, parameter_id: str, table: np.ndarray):
-    node = spec.nodes[name]
-    for row in node.cpd.rows:
-        for state, parameter in row.probability.items():
-            if parameter is not None and parameter.id == parameter_id:
-                break
-        else:
-            continue
-        break
-    column = tuple(spec.nodes[p].states.index(s) for p, s in zip(node.parents, row.when))
-    j = node.states.index(state)
-    theta = float(table[column + (j,)])
-    offset, slope = table.copy(), np.zeros_like(table)
-    k = len(node.states)
-    # mirror with_parameters: the rest of the row is rescaled by (1 - θ') / (1 - θ), or
-    # shares 1 - θ' equally when the entry was 1
-    if theta < 1.0:
-        offset[column] = table[column] / (1.0 - theta)
-        slope[column] = -table[column] / (1.0 - theta)
-    else:
-        offset[column] = 1.0 / (k - 1)
-        slope[column] = -1.0 / (k - 1)
-    offset[column + (j,)] = 0.0
-    slope[column + (j,)] = 1.0
-    configuration = ",".join(f"{p}={s}" for p, s in zip(node.parents, row.when))
-    return offset, slope, configuration
-
-
-def _noisy_or_effect(spec: Spec, name: str, parameter_id: str, table: np.ndarray):
-    node = spec.nodes[name]
-    cpd: NoisyOrCPD = node.cpd
-    cards = [len(spec.nodes[p].states) for p in node.parents]
-
-    def factor(axis: int, parent: str) -> np.ndarray:
-        states = spec.nodes[parent].states
-        values = np.ones(len(states))
-        for state, link in cpd.links.get(parent, {}).items():
-            values[states.index(state)] = 1.0 - link.value
-        shape = [1] * len(cards)
-        shape[axis] = len(states)
-        return values.reshape(shape)
-
-    if parameter_id == cpd.leak.id:
-        # P(off | u) = (1 - leak) * c(u)
-        inactive_free = np.ones(cards)
-        for axis, parent in enumerate(node.parents):
-            inactive_free = inactive_free * factor(axis, parent)
-        mask = np.ones(cards, dtype=bool)
-        configuration = ""
-    else:
-        parent, state = next((p, s) for p, by_state in cpd.links.items() for s, q in by_state.items()
-                             if q.id == parameter_id)
-        axis = node.parents.index(parent)
-        inactive_free = np.full(cards, 1.0 - cpd.leak.value)
-        for other_axis, other in enumerate(node.parents):
-            if other_axis != axis:
-                inactive_free = inactive_free * factor(other_axis, other)
-        selector = np.zeros(cards[axis], dtype=bool)
-        selector[spec.nodes[parent].states.index(state)] = True
-        shape = [1] * len(cards)
-        shape[axis] = cards[axis]
-        mask = np.broadcast_to(selector.reshape(shape), cards)
-        configuration = f"{parent}={state}"
-    offset, slope = table.copy(), np.zeros_like(table)
-    offset[..., 0] = np.where(mask, inactive_free, table[..., 0])
-    slope[..., 0] = np.where(mask, -inactive_free, 0.0)
-    offset[..., 1] = np.where(mask, 1.0 - inactive_free, table[..., 1])
-    slope[..., 1] = np.where(mask, inactive_free, 0.0)
-    return offset, slope, configuration
+            raise InputError(f"parameters: unknown parameter id or node {key!r}; expected ids from "
+                             "Model.parameters()['id'] or node names.")
+    return list(dict.fromkeys(wanted))
 
 
 @dataclass(frozen=True)
@@ -336,7 +282,7 @@ class SensitivityFunctions:
 
 
 def sensitivity_functions(spec: Spec, network: CompiledNetwork, likelihood: Mapping[str, np.ndarray],
-                          target: Any = DEFAULT_TARGET, *, parameters: Sequence[str] | str | None = None,
+                          target: Any = None, *, parameters: Sequence[str] | str | None = None,
                           n_rows: int | None = None, method: str = "auto") -> SensitivityFunctions:
     """Coefficients of every selected parameter's sensitivity function, for a batch of rows.
 
@@ -347,15 +293,15 @@ def sensitivity_functions(spec: Spec, network: CompiledNetwork, likelihood: Mapp
         Compiled from ``spec``.
     likelihood : mapping
         Node -> ``[n_rows, n_states]`` evidence likelihood (as for :func:`bayescramp.engine.propagate`).
-    target : (node, state) or "node=state"
+    target : (node, state) or "node=state", optional
+        Default: the model's sensitivity target (``meta.sensitivity_target``).
     parameters : sequence of str, optional
         Parameter ids or node names (default: all).
     n_rows : int, optional
         Needed only when ``likelihood`` is empty.
     method : {"auto", "junction_tree"}
-        ``auto`` enumerates the engine's small core when the network has one (the default
-        model: a few matrix products per node, nothing divided by a CPT entry) and otherwise
-        reads family marginals off the junction tree; ``junction_tree`` forces the latter.
+        ``auto`` lets the engine take its core fast path when the network has one;
+        ``junction_tree`` forces the general junction tree (the two agree; for testing).
 
     Returns
     -------
@@ -368,316 +314,47 @@ def sensitivity_functions(spec: Spec, network: CompiledNetwork, likelihood: Mapp
     >>> from bayescramp.priors import load_spec
     >>> spec = load_spec()
     >>> network = compile_spec(spec)
-    >>> functions = sensitivity_functions(spec, network, case_likelihood(network.states, {"leg_cramps": "yes"}))
+    >>> functions = sensitivity_functions(spec, network, case_likelihood(network.states, {"leg_cramps": "yes"}),
+    ...                                   "magnesium_deficiency=present")
     >>> functions.alpha.shape == (1, len(functions.ids))
     True
     """
-    node_y, state_y = parse_target(network, target)
+    node_y, state_y = parse_target(network, network.info.default_sensitivity_target() if target is None else target)
     effects = parameter_effects(spec, network, parameters)
-    if n_rows is None:
-        sizes = {np.shape(v)[0] for v in likelihood.values()}
-        if len(sizes) != 1:
-            raise InputError(f"likelihood: arrays have row counts {sorted(sizes)}; expected one common count "
-                             "(or pass n_rows when nothing is observed).")
-        n_rows = sizes.pop()
-    likelihood = {k: np.asarray(v, dtype=float) for k, v in likelihood.items()}
-    indicator = np.zeros(len(network.states[node_y]))
-    indicator[network.states[node_y].index(state_y)] = 1.0
-    with_target = dict(likelihood)
-    with_target[node_y] = likelihood.get(node_y, np.ones((n_rows, indicator.size))) * indicator
-
-    nodes = list(dict.fromkeys(e.node for e in effects))
     if method not in ("auto", "junction_tree"):
         raise InputError(f"method: got {method!r}; expected \"auto\" or \"junction_tree\".")
-    enumeration = _enumeration(network) if method == "auto" else None
-    if enumeration is not None:
-        if node_y in enumeration.nodes:
-            # a core target: the second pass is the first with the configurations of y only
-            mask = (enumeration.state_of[node_y] == network.states[node_y].index(state_y)).astype(float)
-            (derivatives, log_scale, impossible), (derivatives_y, log_scale_y, impossible_y) = \
-                _derivatives_enumerated(network, enumeration, likelihood, nodes, n_rows, masks=[mask])
-        else:
-            [(derivatives, log_scale, impossible)] = _derivatives_enumerated(network, enumeration, likelihood,
-                                                                             nodes, n_rows)
-            [(derivatives_y, log_scale_y, impossible_y)] = _derivatives_enumerated(network, enumeration, with_target,
-                                                                                   nodes, n_rows)
-        log_pe = np.where(impossible, -np.inf, log_scale)
-        posterior = np.where(impossible, np.nan, np.where(impossible_y, 0.0, _ratio(log_scale_y, log_scale,
-                                                                                     impossible)))
-    else:
-        derivatives, derivatives_y, posterior, log_pe, impossible = _derivatives_junction_tree(
-            network, likelihood, with_target, nodes, n_rows, node_y, state_y)
-    posterior_or_zero = np.where(impossible, 0.0, posterior)
-
-    n_params = len(effects)
-    alpha, beta, gamma, delta = (np.zeros((n_rows, n_params)) for _ in range(4))
+    engine_network = network if method == "auto" else _without_core(network)
+    nodes = list(dict.fromkeys(e.node for e in effects))
+    columns = {name: [j for j, e in enumerate(effects) if e.node == name] for name in nodes}
+    # P(e)(θ) = Σ G · table(θ) and Σ G · table = P(e): divided by P(e), δ = 1 + Σ G · (offset − table);
+    # the engine contracts G with each parameter's slope and offset − table directly
+    weights = {name: np.concatenate([np.stack([effects[j].slope for j in columns[name]]),
+                                     np.stack([effects[j].offset - network.tables[name] for j in columns[name]])])
+               for name in nodes}
+    derivatives = cpt_derivatives(engine_network, likelihood, nodes, target=(node_y, state_y), n_rows=n_rows,
+                                  weights=weights)
+    n_rows = len(derivatives.log_evidence_probability)
+    posterior_or_zero = np.where(derivatives.impossible, 0.0, derivatives.posterior)
+    alpha, beta, gamma, delta = (np.zeros((n_rows, len(effects))) for _ in range(4))
     for name in nodes:
-        columns = [j for j, e in enumerate(effects) if e.node == name]
-        table = network.tables[name]
-        offsets = np.stack([effects[j].offset - table for j in columns]).reshape(len(columns), -1)
-        slopes = np.stack([effects[j].slope for j in columns]).reshape(len(columns), -1)
-        derivative, derivative_y = derivatives[name], derivatives_y[name]
-        if enumeration is not None:
-            # G / P(e) and G_y / P(e) from their own scales
-            derivative = derivative * _ratio(log_scale, log_scale, impossible)[:, None]
-            derivative_y = derivative_y * _ratio(log_scale_y, log_scale, impossible)[:, None]
-        gamma[:, columns] = derivative @ slopes.T
-        delta[:, columns] = 1.0 + derivative @ offsets.T
-        alpha[:, columns] = derivative_y @ slopes.T
-        beta[:, columns] = posterior_or_zero[:, None] + derivative_y @ offsets.T
+        m = len(columns[name])
+        evidence, joint = derivatives.evidence[name], derivatives.joint[name]
+        gamma[:, columns[name]] = evidence[:, :m]
+        delta[:, columns[name]] = 1.0 + evidence[:, m:]
+        alpha[:, columns[name]] = joint[:, :m]
+        beta[:, columns[name]] = posterior_or_zero[:, None] + joint[:, m:]
     for array in (alpha, beta, gamma, delta):
-        array[impossible] = np.nan
+        array[derivatives.impossible] = np.nan
     return SensitivityFunctions(effects=effects, target=(node_y, state_y), alpha=alpha, beta=beta, gamma=gamma,
-                                delta=delta, posterior=posterior, log_evidence_probability=log_pe,
-                                impossible=impossible)
+                                delta=delta, posterior=derivatives.posterior,
+                                log_evidence_probability=derivatives.log_evidence_probability,
+                                impossible=derivatives.impossible)
 
 
-def _ratio(log_numerator: np.ndarray, log_pe: np.ndarray, impossible: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore"):
-        return np.where(impossible | ~np.isfinite(log_numerator), 0.0, np.exp(log_numerator - np.where(
-            impossible, 0.0, log_pe)))
-
-
-def _derivatives_junction_tree(network: CompiledNetwork, likelihood, with_target, nodes: list[str], n_rows: int,
-                               node_y: str, state_y: str):
-    """``G / P(e)`` and ``G_y / P(e)`` per node ``[n_rows, cells]`` from family marginals.
-
-    Two propagations, plus two per node with a zero CPT entry (its ``G`` cannot be divided out).
-    """
-    base = propagate(network, likelihood, targets=[node_y], families=nodes, n_rows=n_rows)
-    joint = propagate(network, with_target, targets=[], families=nodes, n_rows=n_rows)
-    log_pe = base.log_evidence_probability
-    impossible = base.impossible
-    posterior = base.marginals[node_y][:, network.states[node_y].index(state_y)]
-    posterior_or_zero = np.where(impossible, 0.0, posterior)
-    derivatives, derivatives_y = {}, {}
-    for name in nodes:
-        flat_table = network.tables[name].reshape(-1)
-        if (flat_table <= _TINY).any():
-            derivatives[name], derivatives_y[name] = _derivatives_by_propagation(network, name, likelihood,
-                                                                                 with_target, n_rows, log_pe)
-            continue
-        family = np.nan_to_num(base.families[name].reshape(n_rows, -1))
-        family_y = np.nan_to_num(joint.families[name].reshape(n_rows, -1))
-        derivatives[name] = family / flat_table
-        derivatives_y[name] = family_y * posterior_or_zero[:, None] / flat_table
-    return derivatives, derivatives_y, posterior, log_pe, impossible
-
-
-def _derivatives_by_propagation(network: CompiledNetwork, name: str, likelihood, with_target, n_rows: int,
-                                log_pe: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``G / P(e)`` and ``G_y / P(e)`` for one node, from propagations with its CPT replaced by ones."""
-    ones = {name: np.ones((1,) + network.tables[name].shape)}
-    results = []
-    for evidence in (likelihood, with_target):
-        result = propagate(network, evidence, targets=[], families=[name], tables=ones, n_rows=n_rows)
-        scale = np.exp(np.where(result.impossible, -np.inf, result.log_evidence_probability - log_pe))
-        family = np.nan_to_num(result.families[name].reshape(n_rows, -1))
-        results.append(family * np.where(np.isfinite(scale), scale, 0.0)[:, None])
-    return results[0], results[1]
-
-
-#: Rows handled together on the enumerated path (keeps the [rows, core] blocks in cache).
-_BLOCK_ROWS = 512
-
-
-#: Largest joint of the core (non-absorbed) nodes that is enumerated.
-_CORE_LIMIT = 4096
-
-
-@dataclass(frozen=True)
-class _Enumeration:
-    """The network split into a small enumerated *core* and absorbed single-parent chains.
-
-    A node is absorbed when it has parents and its children are all absorbed with it as
-    their only parent (the symptoms and cramp timing of the default model); the rest form
-    the core, whose joint ``prior[S]`` is enumerated. An *attached* node is absorbed with
-    all its parents in the core.
-    """
-
-    nodes: tuple[str, ...]
-    prior: np.ndarray                      # [S]
-    state_of: dict[str, np.ndarray]        # core node -> [S] its state in each configuration
-    attached: tuple[str, ...]
-    emission: dict[str, np.ndarray]        # attached node -> [k, S] P(node | its parents' states in S)
-    children: dict[str, tuple[str, ...]]   # absorbed node -> its absorbed children
-
-
-def _enumeration(network: CompiledNetwork) -> _Enumeration | None:
-    """The core enumeration of ``network``, or None when the core's joint is too large."""
-    names, parents = network.names, network.parents
-    children = {n: [c for c in names if n in parents[c]] for n in names}
-    absorbed = absorbed_nodes(names, parents)
-    core = [n for n in names if n not in absorbed]
-    cards = [len(network.states[n]) for n in core]
-    if not absorbed or float(np.prod([float(c) for c in cards])) > _CORE_LIMIT:
-        return None
-    grid = np.indices(cards).reshape(len(core), -1)
-    state_of = {n: grid[j] for j, n in enumerate(core)}
-    prior = np.ones(grid.shape[1])
-    for name in core:
-        prior = prior * network.tables[name][tuple(state_of[p] for p in parents[name]) + (state_of[name],)]
-    attached = tuple(n for n in names if n in absorbed and all(p not in absorbed for p in parents[n]))
-    emission = {n: np.ascontiguousarray(network.tables[n][tuple(state_of[p] for p in parents[n])].T)
-                for n in attached}
-    return _Enumeration(nodes=tuple(core), prior=prior, state_of=state_of, attached=attached, emission=emission,
-                        children={n: tuple(children[n]) for n in absorbed})
-
-
-def _derivatives_enumerated(network: CompiledNetwork, core: _Enumeration, likelihood: Mapping[str, np.ndarray],
-                            nodes: list[str], n_rows: int, *, masks: Sequence[np.ndarray] = ()
-                            ) -> list[tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]]:
-    """``G = ∂P(e)/∂(CPT entry)`` for every CPT entry of ``nodes``, by enumerating the core.
-
-    The core's joint ``prior[S]`` times one evidence factor per attached subtree or observed
-    core node gives ``P(e)``; ``G`` of a core node is that sum with the node's own CPT factor
-    left out, of an absorbed node the outside message times the evidence below it. Nothing
-    is divided by a CPT entry, so zero entries are exact. Returns ``G`` scaled by
-    ``exp(-log_scale)`` per row, ``log_scale`` and the impossible-row mask (``P(e) = 0``).
-
-    Each of ``masks`` (``[S]``, 0/1 over core configurations: a core target's state) adds
-    one more result, for the evidence plus that finding. It shares every elementwise product
-    with the first result: only the weight matrices are masked.
-    """
-    core_nodes = list(core.nodes)
-    size = core.prior.size
-    children = core.children
-    cell_of = {}
-    for name in core_nodes:
-        parents = network.parents[name]
-        shape = network.tables[name].shape
-        cell_of[name] = np.ravel_multi_index(tuple(core.state_of[p] for p in parents) + (core.state_of[name],), shape)
-    # core node: [S, cells] indicator of its CPT entry in each configuration, weighted by the
-    # other core CPTs (its own factor left out)
-    cell_weights = {}
-    for name in nodes:
-        if name in core.nodes:
-            factor = np.ones(size)
-            for other in core_nodes:
-                if other != name:
-                    factor = factor * network.tables[other].reshape(-1)[cell_of[other]]
-            weights = np.zeros((size, network.tables[name].size))
-            weights[np.arange(size), cell_of[name]] = factor
-            cell_weights[name] = weights
-    # attached node: [S, parent cells] indicator, weighted by the core prior
-    parent_weights = {}
-    for name in core.attached:
-        parents = network.parents[name]
-        cells = (np.ravel_multi_index(tuple(core.state_of[p] for p in parents), network.tables[name].shape[:-1])
-                 if parents else np.zeros(size, dtype=int))
-        weights = np.zeros((size, int(np.prod(network.tables[name].shape[:-1]))))
-        weights[np.arange(size), cells] = core.prior
-        parent_weights[name] = weights
-    # with every emission entry positive, an attached factor is zero only on a dead row, so
-    # dividing it out of the product is exact to rounding; zero entries need prefix/suffix products
-    divide = all(core.emission[name].min() > 0 for name in core.attached)
-    variants = [np.ones(size)] + [np.asarray(m, dtype=float) for m in masks]
-    masked_cells = [{n: w * m[:, None] for n, w in cell_weights.items()} for m in variants]
-    masked_parents = [{n: w * m[:, None] for n, w in parent_weights.items()} for m in variants]
-    masked_prior = [core.prior * m for m in variants]
-    outs = [{name: np.zeros((n_rows, network.tables[name].size)) for name in nodes} for _ in variants]
-    log_scales = [np.zeros(n_rows) for _ in variants]
-    impossibles = [np.zeros(n_rows, dtype=bool) for _ in variants]
-    for start in range(0, n_rows, _BLOCK_ROWS):
-        rows = slice(start, min(start + _BLOCK_ROWS, n_rows))
-        n_block = rows.stop - rows.start
-        direct = {n: np.asarray(v, dtype=float)[rows] for n, v in likelihood.items()}
-        below, messages = {}, {}
-
-        def lam_tilde(name: str) -> np.ndarray:
-            # evidence on name and everything absorbed below it, [n_block, k]
-            values = direct.get(name, np.ones((n_block, len(network.states[name]))))
-            for child in children[name]:
-                messages[child] = lam_tilde(child) @ network.tables[child].T
-                values = values * messages[child]
-            below[name] = values
-            return values
-
-        factors, owners, tops = [], [], {}
-        block_scale = np.zeros(n_block)
-        dead = np.zeros(n_block, dtype=bool)
-        for name in core.attached:
-            values = lam_tilde(name)
-            top = values.max(axis=1)
-            dead |= top <= 0
-            top = np.where(top > 0, top, 1.0)
-            block_scale += np.log(top)
-            tops[name] = top
-            below[name] = values / top[:, None]
-            factors.append(below[name] @ core.emission[name])
-            owners.append(name)
-        for name in core_nodes:
-            if name in direct:
-                values = direct[name]
-                top = values.max(axis=1)
-                dead |= top <= 0
-                top = np.where(top > 0, top, 1.0)
-                block_scale += np.log(top)
-                factors.append((values / top[:, None])[:, core.state_of[name]])
-                owners.append(name)
-        # every attached subtree contributes a factor (all ones when nothing below it is observed)
-        if divide:
-            # attached factors are positive on every live row: leave one out by dividing it out;
-            # on a dead row (a factor all zero) the derivatives still matter, so multiply exactly
-            product = factors[0] if factors else np.ones((n_block, size))
-            for f in factors[1:]:
-                product = product * f
-            dead_rows = np.flatnonzero(dead)
-            left_out = {}
-            for k, name in enumerate(owners):
-                if name not in core.attached:
-                    continue
-                if not dead_rows.size:
-                    left_out[name] = product / factors[k]
-                    continue
-                left_out[name] = product / np.where(dead[:, None], 1.0, factors[k])
-                exact = np.ones((dead_rows.size, size))
-                for j, f in enumerate(factors):
-                    if j != k:
-                        exact = exact * f[dead_rows]
-                left_out[name][dead_rows] = exact
-        else:
-            # prefix/suffix products give every leave-one-out product without dividing
-            prefix = [np.ones((n_block, size))]
-            for f in factors:
-                prefix.append(prefix[-1] * f)
-            suffix = [np.ones((n_block, size))]
-            for f in reversed(factors):
-                suffix.append(suffix[-1] * f)
-            suffix = suffix[::-1]
-            product = prefix[-1]
-            left_out = {name: prefix[k] * suffix[k + 1] for k, name in enumerate(owners) if name in core.attached}
-        for v in range(len(variants)):
-            out = outs[v]
-            total = product @ masked_prior[v]
-            dead_v = dead | (total <= 0)
-            peak = np.where(dead_v, 1.0, total)
-            log_scales[v][rows] = block_scale + np.log(peak)
-            impossibles[v][rows] = dead_v
-            for name in nodes:
-                if name in core.nodes:
-                    out[name][rows] = (product @ masked_cells[v][name]) / peak[:, None]
-
-            def visit(name: str, into: np.ndarray, scale: np.ndarray, evidence_below: np.ndarray,
-                      child_scale: np.ndarray, out: dict = out) -> None:
-                # into[b, parent cell]: everything outside name's family; evidence_below[b, k]: evidence under it
-                if name in out:
-                    out[name][rows] = ((into[:, :, None] * evidence_below[:, None, :]).reshape(n_block, -1)
-                                       * scale[:, None])
-                reaching = into @ network.tables[name].reshape(into.shape[1], -1)
-                for child in children[name]:
-                    others = direct.get(name, np.ones_like(reaching))
-                    for sibling in children[name]:
-                        if sibling != child:
-                            others = others * messages[sibling]
-                    visit(child, reaching * others, child_scale, below[child], child_scale)
-
-            for name in core.attached:
-                # the attached node's own evidence factor was rescaled by its row maximum; the raw
-                # evidence of its subtree carries that scale back
-                visit(name, left_out[name] @ masked_parents[v][name], 1.0 / peak, below[name],
-                      1.0 / (peak * tops[name]))
-    return list(zip(outs, log_scales, impossibles))
+def _without_core(network: CompiledNetwork) -> CompiledNetwork:
+    if "junction_tree" not in network.variants:
+        network.variants["junction_tree"] = replace(network, core=None, variants={})
+    return network.variants["junction_tree"]
 
 
 def _likelihood_for(network: CompiledNetwork, evidence) -> tuple[dict[str, np.ndarray], int, np.ndarray | None]:
@@ -698,7 +375,7 @@ def _likelihood_for(network: CompiledNetwork, evidence) -> tuple[dict[str, np.nd
     return case_likelihood(network.states, evidence), 1, None
 
 
-def sensitivity(spec: Spec, network: CompiledNetwork, evidence, target: Any = DEFAULT_TARGET, *,
+def sensitivity(spec: Spec, network: CompiledNetwork, evidence, target: Any = None, *,
                 parameters: Sequence[str] | str | None = None, summary: str = "mean") -> pd.DataFrame:
     """Sensitivity of one posterior to every parameter, for one case or a cohort.
 
@@ -710,8 +387,9 @@ def sensitivity(spec: Spec, network: CompiledNetwork, evidence, target: Any = DE
     evidence : mapping or DataFrame
         One case (node -> state, set of states or likelihood) or a cohort (columns named
         like nodes, blank = no finding).
-    target : (node, state) or "node=state"
-        The posterior studied, ``P(target | e)``.
+    target : (node, state) or "node=state", optional
+        The posterior studied, ``P(target | e)`` (default: the model's sensitivity target,
+        ``meta.sensitivity_target`` of its priors file; see :class:`bayescramp.spec.ModelInfo`).
     parameters : sequence of str, optional
         Parameter ids or node names (default: every parameter).
     summary : {"mean", "rows"}
@@ -739,7 +417,8 @@ def sensitivity(spec: Spec, network: CompiledNetwork, evidence, target: Any = DE
     >>> from bayescramp.engine import compile_spec
     >>> from bayescramp.priors import load_spec
     >>> spec = load_spec()
-    >>> table = sensitivity(spec, compile_spec(spec), {"leg_cramps": "yes", "diuretic": "thiazide"})
+    >>> table = sensitivity(spec, compile_spec(spec), {"leg_cramps": "yes", "diuretic": "thiazide"},
+    ...                     "potassium_deficiency=present")
     >>> table.iloc[0]["id"]
     'link(potassium_deficiency<-diuretic=thiazide)'
     """

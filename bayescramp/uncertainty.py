@@ -13,16 +13,16 @@ Each parameter's ``value`` and ``range = [low, high]`` define a distribution:
 - An explicit ``distribution = { kind = "beta", alpha = A, beta = B }`` on the parameter in a
   prior file overrides the mapping (``{ kind = "fixed" }`` pins the value).
 
-Parameters are drawn independently; a table row is then assembled as in
-:func:`bayescramp.spec.probability_table`: the remainder state takes ``1 − Σ`` of the
-drawn entries, and if the drawn entries of a row sum above 1 (or a row has no remainder
-state) the row's drawn entries are rescaled so it sums to exactly 1. Noisy-OR leaks and links
-are drawn on their own (each column is normalised by construction).
+Parameters are drawn independently; the tables are then built by the one table builder,
+:func:`bayescramp.spec.probability_table`, over the arrays of drawn values: the remainder
+state takes ``1 − Σ`` of the drawn entries, and if the drawn entries of a row sum above 1 (or
+a row has no remainder state) the row's drawn entries are rescaled so it sums to exactly 1.
+Noisy-OR leaks and links are drawn on their own (each column is normalised by construction).
 
 Intervals are Monte Carlo quantiles of the posterior over ``n_draws`` joint draws: every
-distinct evidence pattern is propagated once per draw, patterns × draws stacked as rows of
-one batched propagation with per-row CPDs (chunked to bound memory). Reproducible with a
-seed.
+distinct evidence pattern is propagated once per draw, as one batch of patterns x draws in
+which each drawn CPD is shared by every pattern (:func:`bayescramp.engine.propagate_draws`;
+chunked to bound memory). Reproducible with a seed.
 """
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ import pandas as pd
 
 from ._arguments import as_generator, is_number
 from ._errors import InputError, SpecError
-from .engine import CompiledNetwork, distinct_rows, propagate
+from .engine import CompiledNetwork, distinct_rows, propagate_draws
 from .evidence import EncodedColumn
 from .scoring import check_targets, encode_frame, target_columns
-from .spec import NoisyOrCPD, Parameter, Spec, TableCPD, parameters_by_id
+from .spec import Parameter, Spec, parameters_by_id, probability_table
 
 __all__ = [
     "DEFAULT_RANGE_COVERAGE",
@@ -56,7 +56,7 @@ __all__ = [
 #: The share of a parameter's distribution its configured range is taken to hold.
 DEFAULT_RANGE_COVERAGE = 0.95
 #: Rows (patterns × draws) propagated at a time.
-DEFAULT_CHUNK_ROWS = 32768
+DEFAULT_CHUNK_ROWS = 1 << 18
 _KAPPA_BOUNDS = (1e-3, 1e9)
 
 
@@ -238,46 +238,8 @@ def draw_tables(spec: Spec, network: CompiledNetwork, n_draws: int, rng: np.rand
     # a parameter is fixed exactly when every draw repeats its value
     fixed = {k for k, (_, p) in parameters_by_id(spec).items() if (draws[k] == p.value).all() and
              (p.high <= p.low or (p.distribution or {}).get("kind") == "fixed")}
-    tables = {}
-    for name, node in spec.nodes.items():
-        parent_cards = [len(spec.nodes[p].states) for p in node.parents]
-        if isinstance(node.cpd, TableCPD):
-            ids = [p.id for row in node.cpd.rows for p in row.probability.values() if p is not None]
-            if all(i in fixed for i in ids):
-                continue
-            table = np.zeros((n_draws, *parent_cards, len(node.states)))
-            for row in node.cpd.rows:
-                index = tuple(spec.nodes[p].states.index(s) for p, s in zip(node.parents, row.when))
-                explicit = [(node.states.index(s), draws[p.id]) for s, p in row.probability.items() if p is not None]
-                total = np.sum([values for _, values in explicit], axis=0) if explicit else np.zeros(n_draws)
-                remainder = [node.states.index(s) for s, p in row.probability.items() if p is None]
-                # rescale only where the row cannot be completed (sum above 1, or no remainder)
-                scale = np.ones(n_draws) if remainder else np.where(total > 0, 1.0 / np.where(total > 0, total, 1), 1)
-                if remainder:
-                    over = total > 1.0
-                    scale[over] = 1.0 / total[over]
-                for j, values in explicit:
-                    table[(slice(None),) + index + (j,)] = values * scale
-                if remainder:
-                    table[(slice(None),) + index + (remainder[0],)] = np.maximum(0.0, 1.0 - total * scale)
-            tables[name] = table
-        else:
-            cpd: NoisyOrCPD = node.cpd
-            ids = [cpd.leak.id] + [q.id for by_state in cpd.links.values() for q in by_state.values()]
-            if all(i in fixed for i in ids):
-                continue
-            off = np.broadcast_to((1.0 - draws[cpd.leak.id]).reshape((n_draws,) + (1,) * len(parent_cards)),
-                                  (n_draws, *parent_cards))
-            for axis, parent in enumerate(node.parents):
-                states = spec.nodes[parent].states
-                factor = np.ones((n_draws, len(states)))
-                for state, link in cpd.links.get(parent, {}).items():
-                    factor[:, states.index(state)] = 1.0 - draws[link.id]
-                shape = [n_draws] + [1] * len(parent_cards)
-                shape[axis + 1] = len(states)
-                off = off * factor.reshape(shape)
-            tables[name] = np.stack([off, 1.0 - off], axis=-1)
-    return tables
+    uncertain = {node for k, (node, _) in parameters_by_id(spec).items() if k not in fixed}
+    return {name: probability_table(spec, name, draws) for name in spec.nodes if name in uncertain}
 
 
 def posterior_intervals(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray],
@@ -394,13 +356,9 @@ def draw_marginals(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray
                         disable=None if progress is None else False)
     for start in iterator:
         stop = min(start + patterns_per_chunk, n_rows)
-        n_block = stop - start
-        block_likelihood = {node: np.repeat(np.asarray(values, dtype=float)[start:stop], n_draws, axis=0)
-                            for node, values in likelihood.items()}
-        block_tables = {node: np.tile(values, (n_block,) + (1,) * (values.ndim - 1)) for node, values in tables.items()}
-        result = propagate(network, block_likelihood, targets=list(targets), tables=block_tables,
-                           n_rows=n_block * n_draws)
-        yield start, stop, {target: result.marginals[target].reshape(n_block, n_draws, -1) for target in targets}
+        block_likelihood = {node: np.asarray(values, dtype=float)[start:stop] for node, values in likelihood.items()}
+        result = propagate_draws(network, block_likelihood, tables, targets=list(targets), n_rows=stop - start)
+        yield start, stop, {target: result.marginals[target] for target in targets}
 
 
 def _quantiles(marginal: np.ndarray, quantiles: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:

@@ -155,11 +155,32 @@ def _spec(priors: Any, what: str) -> Spec:
                      "paths or bundled names, a Spec, or a Model.")
 
 
-def _evidence_nodes(network: CompiledNetwork) -> list[str]:
-    """What a survey observes: roots and leaves that are not default targets (as ``Model.evidence_nodes``)."""
-    targets = set(default_targets(network))
-    has_children = {p for n in network.names for p in network.parents[n]}
-    return [n for n in network.names if n not in targets and (not network.parents[n] or n not in has_children)]
+def _check_arguments(n, missing, n_bins, binning) -> None:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise InputError(f"validate: n got {n!r}; expected a positive whole number of people.")
+    if not 0.0 <= missing < 1.0:
+        raise InputError(f"validate: missing got {missing!r}; expected a fraction in [0, 1).")
+    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
+        raise InputError(f"validate: n_bins got {n_bins!r}; expected a positive whole number.")
+    if binning not in BINNINGS:
+        raise InputError(f"validate: binning got {binning!r}; expected one of {one_of(BINNINGS)}.")
+
+
+def _metrics(scoring: CompiledNetwork, targets: Sequence[str], sampled: dict, marginals: dict, keep: np.ndarray,
+             n_bins: int, binning: str, weights: np.ndarray | None) -> tuple[list[dict], list[pd.DataFrame]]:
+    """Metric rows and reliability tables of every target column, on the rows the scoring model allows."""
+    rows, bins = [], []
+    for _, node, k in target_columns(scoring, targets):
+        truth = sampled[node][keep] == k
+        predicted = marginals[node][keep, k]
+        rows.append({"target": node, "state": scoring.states[node][k],
+                     **discrimination_and_calibration(truth, predicted, n_bins=n_bins, binning=binning,
+                                                      weights=weights)})
+        table = reliability_table(truth, predicted, n_bins=n_bins, binning=binning, weights=weights)
+        table.insert(0, "state", scoring.states[node][k])
+        table.insert(0, "target", node)
+        bins.append(table)
+    return rows, bins
 
 
 def _check_same_nodes(truth: CompiledNetwork, scoring: CompiledNetwork) -> None:
@@ -373,7 +394,7 @@ def validate(priors: Any = None, *, truth_priors: Any = None, n: int = 20000, se
     missing : float
         Probability that each survey cell is blank.
     targets : sequence of str, optional
-        Default: the deficiency nodes.
+        Default: the model's default targets (``meta.targets``).
     n_bins : int
         Bins for ECE and the reliability table.
     binning : {"equal_mass", "equal_width"}
@@ -394,19 +415,14 @@ def validate(priors: Any = None, *, truth_priors: Any = None, n: int = 20000, se
     >>> report.metrics[["target", "auroc"]].shape
     (6, 2)
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise InputError(f"validate: n got {n!r}; expected a positive whole number of people.")
     missing = as_fraction(missing, argument="missing", caller="validate", below_one=True)
-    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
-        raise InputError(f"validate: n_bins got {n_bins!r}; expected a positive whole number.")
-    if binning not in BINNINGS:
-        raise InputError(f"validate: binning got {binning!r}; expected one of {one_of(BINNINGS)}.")
+    _check_arguments(n, missing, n_bins, binning)
     scoring_spec = _spec(priors, "priors")
     truth_spec = scoring_spec if truth_priors is None else _spec(truth_priors, "truth_priors")
     scoring = compile_spec(scoring_spec)
     truth_network = scoring if truth_spec is scoring_spec else compile_spec(truth_spec)
     _check_same_nodes(truth_network, scoring)
-    targets = default_targets(scoring) if targets is None else list(targets)
+    targets = default_targets(scoring, scoring.info.observable) if targets is None else list(targets)
     unknown = [t for t in targets if t not in scoring.states]
     if unknown:
         raise InputError(f"validate: target {unknown[0]!r} is not a node; expected some of {one_of(scoring.names)}.")
@@ -414,7 +430,7 @@ def validate(priors: Any = None, *, truth_priors: Any = None, n: int = 20000, se
     weights = _weights(weights, int(n), "validate")
     rng = as_generator(seed, argument="seed")
     sampled = sample_codes(truth_network, int(n), rng)
-    observed = [node for node in _evidence_nodes(scoring) if node not in targets]
+    observed = [node for node in scoring.info.observable if node not in targets]
     alphabets = [default_alphabet(scoring.states[node]) for node in observed]
     codes = np.column_stack([sampled[node] for node in observed]) if observed else np.zeros((n, 0), dtype=np.int64)
     if missing > 0:
@@ -422,19 +438,8 @@ def validate(priors: Any = None, *, truth_priors: Any = None, n: int = 20000, se
         codes = np.where(blank, [a.unobserved for a in alphabets], codes)
     result = propagate_codes(scoring, observed, codes, [a.vectors for a in alphabets], targets=targets)
     keep = ~result.impossible
-
-    rows, bins = [], []
-    for _, node, k in target_columns(scoring, targets):
-        truth = sampled[node][keep] == k
-        predicted = result.marginals[node][keep, k]
-        kept_weights = None if weights is None else weights[keep]
-        rows.append({"target": node, "state": scoring.states[node][k],
-                     **discrimination_and_calibration(truth, predicted, n_bins=n_bins, binning=binning,
-                                                      weights=kept_weights)})
-        table = reliability_table(truth, predicted, n_bins=n_bins, binning=binning, weights=kept_weights)
-        table.insert(0, "state", scoring.states[node][k])
-        table.insert(0, "target", node)
-        bins.append(table)
+    rows, bins = _metrics(scoring, targets, sampled, result.marginals, keep, n_bins, binning,
+                          None if weights is None else weights[keep])
     settings = {"priors": [Path(f).name for f in scoring_spec.files] or ["(in memory)"],
                 "truth_priors": [Path(f).name for f in truth_spec.files] or ["(in memory)"],
                 "n": int(n), "seed": seed, "missing": float(missing), "binning": binning, "n_bins": int(n_bins),

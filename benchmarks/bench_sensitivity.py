@@ -32,6 +32,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import bayescramp  # noqa: E402
+from bayescramp.scoring import target_columns  # noqa: E402
 from bayescramp.sensitivity import _likelihood_for, sensitivity_functions  # noqa: E402
 
 TARGET = ("potassium_deficiency", "present")
@@ -65,6 +66,8 @@ def main(argv=None) -> int:
     rows_seconds, table = best_of(3, lambda: model.sensitivity(cohort, TARGET, summary="rows"))
     mean_seconds, _ = best_of(3, lambda: model.sensitivity(cohort, TARGET))
 
+    column = next(name for name, _, k in target_columns(model.network, [TARGET[0]])
+                  if model.states(TARGET[0])[k] == TARGET[1])
     likelihood, n_patterns, inverse = _likelihood_for(model.network, cohort)
     functions = sensitivity_functions(model.spec, model.network, likelihood, TARGET, n_rows=n_patterns)
     start = time.perf_counter()
@@ -72,7 +75,7 @@ def main(argv=None) -> int:
     for j, effect in enumerate(functions.effects):
         theta = effect.high if effect.high != effect.value else (effect.low if effect.low != effect.value else 0.5)
         rescored = model.with_parameters({effect.id: theta}).score(cohort, targets=[TARGET[0]])
-        brute = rescored["p_potassium_deficiency"].to_numpy()
+        brute = rescored[column].to_numpy()
         closed = functions.evaluate(np.full(len(functions.effects), theta))[inverse, j]
         both = ~np.isnan(brute) & ~np.isnan(closed)
         if not np.array_equal(np.isnan(brute), np.isnan(closed)):
@@ -87,7 +90,7 @@ def main(argv=None) -> int:
     scored = model.score(big, interval=0.9, n_draws=n_draws, rng=1)
     interval_seconds = time.perf_counter() - start
     n_big_patterns = len(big.drop_duplicates())
-    width = (scored["p_potassium_deficiency_upper"] - scored["p_potassium_deficiency_lower"]).median()
+    width = (scored[f"{column}_upper"] - scored[f"{column}_lower"]).median()
 
     n_params = len(functions.effects)
     lines = [

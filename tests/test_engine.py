@@ -376,3 +376,167 @@ def test_per_row_tables_give_the_same_answer_on_both_paths(default_model, observ
     single = propagate(alone, {n: v[r:r + 1] for n, v in likelihood.items()}, n_rows=1)
     for node in default_model.default_targets:
         np.testing.assert_allclose(core.marginals[node][r], single.marginals[node][0], atol=1e-12)
+
+
+# --- the v2-shaped network: both paths against pgmpy -------------------------------------------------
+
+
+def test_strata_like_network_matches_pgmpy_on_both_paths(rng):
+    # the core's whole joint is 122,880 configurations: the core path runs a junction tree of the core
+    model = bayescramp.load_model(DATA / "strata_like.toml")
+    assert model.network.core is not None
+    n_rows = 60
+    n_compared = assert_matches_pgmpy(model, random_evidence(model, rng, n_rows, p_observed=0.3), n_targets=3,
+                                      rng=rng)
+    assert n_compared > 0.5 * n_rows
+
+
+def test_propagate_refuses_row_counts_that_differ(default_model):
+    with pytest.raises(bayescramp.InputError, match=r"row counts differ \(likelihood\['leg_cramps'\] has 2, "
+                                                    r"likelihood\['fatigue'\] has 3\)"):
+        propagate(default_model.network, {"leg_cramps": np.ones((2, 2)), "fatigue": np.ones((3, 2))})
+    with pytest.raises(bayescramp.InputError, match="targets: unknown node 'zinc'"):
+        propagate(default_model.network, {}, targets=["zinc"], n_rows=1)
+
+
+# --- derivatives of P(e) and P(y, e) with respect to every CPT entry ---------------------------------
+
+NETWORKS = ["default", "strata_like", "asia", "alarm", "child"]
+
+
+def _load(name):
+    if name == "default":
+        return bayescramp.load_model()
+    if name == "strata_like":
+        return bayescramp.load_model(DATA / "strata_like.toml")
+    return bayescramp.Model(read_network(DATA / f"{name}.bif.gz"))
+
+
+def _evidence_probability_by_pgmpy(pgmpy_model, evidence):
+    """P(e) for hard evidence by the chain rule over pgmpy VariableElimination posteriors."""
+    probability, given = 1.0, {}
+    for node, state in evidence.items():
+        posterior = oracle_posterior(pgmpy_model, given, [node])[node]
+        states = list(pgmpy_model.get_cpds(node).state_names[node])
+        probability *= posterior[states.index(state)]
+        given[node] = state
+    return probability
+
+
+@pytest.mark.parametrize("name", NETWORKS)
+def test_cpt_derivatives_match_pgmpy_with_the_parameter_moved(name, rng):
+    from bayescramp.engine import cpt_derivatives
+
+    model = _load(name)
+    row = model.simulate(1, rng=rng).iloc[0]
+    evidence = {node: row[node] for node in list(row.index)[:4]}
+    target_node = next(n for n in model.default_targets if n not in evidence)
+    target = (target_node, model.states(target_node)[1])
+    likelihood = {n: (np.array(model.states(n)) == s).astype(float)[None] for n, s in evidence.items()}
+    nodes = list(rng.choice(model.nodes, 3, replace=False)) + [target_node]
+    derivatives = cpt_derivatives(model.network, likelihood, nodes, target=target)
+    pgmpy_model = model.to_pgmpy()
+    p_e = _evidence_probability_by_pgmpy(pgmpy_model, evidence)
+    assert np.exp(derivatives.log_evidence_probability[0]) == pytest.approx(p_e, rel=1e-9)
+    for node in nodes:
+        table = model.network.tables[node]
+        column = tuple(int(rng.integers(c)) for c in table.shape[:-1])
+        a, b = np.argsort(table[column])[::-1][:2]       # move mass from the largest entry to the next
+        delta = 0.5 * table[column + (a,)]
+        changed = model.to_pgmpy()
+        cpd = changed.get_cpds(node)
+        values = cpd.values.copy()                       # [n_states, *parent_cards]
+        values[(a,) + column] -= delta
+        values[(b,) + column] += delta
+        cpd.values = values
+        expected_e = _evidence_probability_by_pgmpy(changed, evidence)
+        expected_ye = expected_e * oracle_posterior(changed, evidence, [target[0]])[target[0]][1]
+        g = derivatives.evidence[node][0]
+        g_y = derivatives.joint[node][0]
+        got_e = p_e * (1 + delta * (g[column + (b,)] - g[column + (a,)]))
+        got_ye = p_e * (derivatives.posterior[0] + delta * (g_y[column + (b,)] - g_y[column + (a,)]))
+        assert got_e == pytest.approx(expected_e, rel=1e-9, abs=1e-15), node
+        assert got_ye == pytest.approx(expected_ye, rel=1e-9, abs=1e-15), node
+
+
+def _random_network_with_zeros(rng, n_nodes):
+    names, states, parents, tables = _random_network(rng, n_nodes)
+    for name in names[::3]:
+        table = tables[name]
+        table[rng.random(table.shape) < 0.25] = 0.0
+        table[..., 0] += (table.sum(axis=-1) == 0)     # keep every row a distribution
+        tables[name] = table / table.sum(axis=-1, keepdims=True)
+    return names, states, parents, tables
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("core", [True, False], ids=["core_path", "junction_tree"])
+def test_cpt_derivatives_equal_finite_differences_even_at_zero_entries(seed, core):
+    from bayescramp.engine import cpt_derivatives
+
+    rng = np.random.default_rng(seed)
+    names, states, parents, tables = _random_network_with_zeros(rng, 9)
+    network = compile_network(states, parents, tables, enumerate_core=core)
+    likelihood = {n: rng.random((6, len(states[n]))) * (rng.random((6, 1)) < 0.8) for n in names[1::2]}
+    target = (names[2], states[names[2]][0])
+    derivatives = cpt_derivatives(network, likelihood, names, target=target)
+    base = propagate(network, likelihood, targets=[target[0]])
+    p_e = np.exp(base.log_evidence_probability)
+    assert np.array_equal(derivatives.impossible, base.impossible)
+    ok = ~base.impossible
+    for name in names:
+        for cell in np.ndindex(tables[name].shape):
+            moved = dict(tables)
+            moved[name] = tables[name].copy()
+            moved[name][cell] += 1e-3                     # P(e) is linear in each entry: exact difference
+            after = propagate(compile_network(states, parents, moved, enumerate_core=False), likelihood,
+                              targets=[target[0]])
+            p_after = np.exp(after.log_evidence_probability)
+            numeric = (p_after - p_e) / 1e-3
+            numeric_y = (p_after * np.nan_to_num(after.marginals[target[0]][:, 0])
+                         - p_e * np.nan_to_num(base.marginals[target[0]][:, 0])) / 1e-3
+            np.testing.assert_allclose(derivatives.evidence[name][(slice(None),) + cell][ok] * p_e[ok],
+                                       numeric[ok], rtol=1e-6, atol=1e-12, err_msg=f"{name}{cell}")
+            np.testing.assert_allclose(derivatives.joint[name][(slice(None),) + cell][ok] * p_e[ok],
+                                       numeric_y[ok], rtol=1e-6, atol=1e-12, err_msg=f"{name}{cell} target")
+    assert np.isnan(derivatives.evidence[names[0]][~ok]).all()
+
+
+# --- max-product ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["asia", "child", "strata_like"])
+def test_most_probable_matches_pgmpy_map_query(name, rng):
+    from bayescramp.reference import oracle_map
+
+    model = _load(name)
+    pgmpy_model = model.to_pgmpy()
+    for _ in range(3):
+        row = model.simulate(1, rng=rng).iloc[0]
+        evidence = {node: row[node] for node in rng.choice(model.evidence_nodes, 3, replace=False)}
+        over = [n for n in rng.choice(model.nodes, 4, replace=False) if n not in evidence]
+        best = model.most_probable(evidence, over=over).iloc[0]
+        assert best[over].to_dict() == oracle_map(pgmpy_model, evidence, over)
+
+
+# --- rows x draws --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("observed", [["leg_cramps", "cramp_timing", "diuretic"], ["potassium_deficiency"], []])
+def test_propagate_draws_equals_each_draw_compiled_alone(default_model, observed):
+    from bayescramp.engine import propagate_draws
+    from bayescramp.uncertainty import draw_tables
+
+    rng = np.random.default_rng(3)
+    tables = draw_tables(default_model.spec, default_model.network, 7, rng)
+    likelihood = {n: rng.random((5, len(default_model.states(n)))) for n in observed}
+    targets = default_model.default_targets + ["fatigue"]
+    result = propagate_draws(default_model.network, likelihood, tables, targets=targets, n_rows=5)
+    for d in (0, 4):
+        alone = compile_network(default_model.network.states, default_model.network.parents,
+                                {**default_model.network.tables, **{n: t[d] for n, t in tables.items()}})
+        single = propagate(alone, likelihood, targets=targets, n_rows=5)
+        for node in targets:
+            np.testing.assert_allclose(result.marginals[node][:, d], single.marginals[node], atol=1e-12)
+        np.testing.assert_allclose(result.log_evidence_probability[:, d], single.log_evidence_probability,
+                                   atol=1e-10)

@@ -10,6 +10,8 @@ import bayescramp
 from bayescramp import EvidenceError
 from bayescramp.reference import oracle_posterior
 
+from .conftest import DATA
+
 
 def test_posterior_answers_the_motivating_question(default_model):
     result = default_model.posterior({"leg_cramps": "yes", "diuretic": "thiazide"})
@@ -305,3 +307,42 @@ def test_numpy_scalars_are_accepted_where_numbers_are(default_model, value):
     assert "0.9" in tuned["goal"].iloc[0]
     cohort = default_model.simulate(np.int64(5), rng=np.uint8(3), missing=np.float32(0.5), truth=np.True_)
     assert len(cohort) == 5
+
+
+@pytest.mark.parametrize("network", ["asia", "alarm", "child"])
+def test_every_analysis_runs_on_standard_networks(network, tmp_path):
+    """Networks without a [meta] table (BIF files) get sensible defaults from the one accessor."""
+    from bayescramp.scenario import compare
+    from bayescramp.validation import validate
+
+    model = bayescramp.load_model(DATA / f"{network}.bif.gz")
+    info = model.network.info
+    assert model.evidence_nodes and model.default_targets
+    assert not set(model.evidence_nodes) & set(model.default_targets)
+    cohort = model.simulate(40, rng=1, missing=0.3)
+    assert list(cohort.columns) == model.evidence_nodes
+    assert len(model.simulate(5, rng=2, truth=True).columns) == len(model.nodes)
+    scored = model.score(cohort)
+    assert (scored["status"] == "ok").mean() > 0.5
+    assert [c for c in scored.columns if c.startswith("p_")]
+    case = {k: v for k, v in cohort.iloc[0].items() if pd.notna(v)}
+    posterior = model.posterior(case, interval=0.9, n_draws=20, rng=3)
+    assert set(posterior.intervals) == set(posterior)
+    intervals = model.score(cohort.head(5), interval=0.9, n_draws=20, rng=3)
+    assert any(c.endswith("_lower") for c in intervals.columns)
+    target = info.default_sensitivity_target()
+    assert target[0] in model.default_targets
+    table = model.sensitivity(case)
+    assert len(table) == len(model.parameters()) and table["posterior"].notna().all()
+    assert len(model.sensitivity(cohort.head(8), summary="rows")) == 8 * len(table)
+    assert len(model.tune(case, target, 0.5)) == len(table)
+    explanation = model.explain(case)
+    assert set(explanation["target"]) <= set(model.default_targets)
+    best = model.most_probable(cohort.head(6))
+    assert list(best.columns) == model.default_targets + ["probability", "status"]
+    report = validate(model, n=400, seed=4)
+    assert set(report.metrics["target"]) == set(model.default_targets)
+    some_id = model.parameters()["id"].iloc[0]
+    changed = model.with_parameters({some_id: 0.5})
+    comparison = compare({"as read": model, "changed": changed}, cohort)
+    assert set(comparison.shifts["scenario"]) == {"changed"}

@@ -129,7 +129,8 @@ def test_one_uncertain_parameter_maps_through_its_sensitivity_function(default_m
     likelihood = case_likelihood(network.states, CASE)
     bounds = case_intervals(spec, network, likelihood, ["potassium_deficiency"], interval=0.9, n_draws=4000, rng=1)
     a, b = beta_parameters(parameters_by_id(spec)[parameter_id][1])
-    functions = sensitivity_functions(spec, network, likelihood, parameters=[parameter_id])
+    functions = sensitivity_functions(spec, network, likelihood, ("potassium_deficiency", "present"),
+                                      parameters=[parameter_id])
     expected = functions.evaluate(stats.beta.ppf([[0.05], [0.95]], a, b))[:, 0]
     got = bounds["potassium_deficiency"].loc["present"]
     assert got["lower"] == pytest.approx(expected[0], abs=0.004)
@@ -177,6 +178,7 @@ def test_chunking_does_not_change_the_bounds(default_model):
     whole = posterior_intervals(network, likelihood, tables, ["iron_deficiency"], chunk_rows=10_000)
     pieces = posterior_intervals(network, likelihood, tables, ["iron_deficiency"], chunk_rows=50, progress=False)
     assert np.array_equal(whole["iron_deficiency"][0], pieces["iron_deficiency"][0])
+    assert np.array_equal(whole["iron_deficiency"][1], pieces["iron_deficiency"][1])
 
 
 @settings(max_examples=12, deadline=None)
