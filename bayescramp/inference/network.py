@@ -9,6 +9,7 @@ import numpy as np
 
 from .._errors import InputError, one_of
 from ..spec import ModelInfo, Spec, model_info, probability_table, topological_order
+from .condition import Plan, plan_masks, row_tables
 from .core import Core, build_core, contracted, core_derivatives, core_pass, prepare_draws
 from .tree import Tree, build_tree, cpt_products, families, left_out_families, marginals, max_product, sum_product
 
@@ -249,14 +250,9 @@ def propagate(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray], *,
                          log_evidence_probability=np.empty(n_rows), impossible=np.empty(n_rows, dtype=bool),
                          families={name: np.empty((n_rows, *network.tables[name].shape)) for name in families})
     if network.core is not None and not families and not factors and set(wanted) <= set(network.core.nodes):
-        for rows in _blocks(n_rows, _core_rows(network.core)):
-            found, state = core_pass(network.core, {k: v[rows] for k, v in likelihood.items()},
-                                     (rows.stop - rows.start,), {k: _rows_of(v, rows) for k, v in tables.items()},
-                                     distribute=wanted)
-            dead = found.dead | state.impossible
-            state.impossible = dead
-            _store(result, rows, marginals(state, wanted), {}, np.where(dead, -np.inf, found.log_scale
-                                                                      + state.log_evidence_probability), dead)
+        for plan in plan_masks(network.variants, network.core, network.names, network.states, network.parents,
+                               network.tables, likelihood, wanted, n_rows):
+            _propagate_plan(plan, likelihood, tables, wanted, result)
         return result
     for rows in _blocks(n_rows, WORK_ENTRIES // network.tree.largest_clique):
         state = sum_product(network.tree, {k: v[rows] for k, v in likelihood.items()}, rows.stop - rows.start,
@@ -266,6 +262,25 @@ def propagate(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray], *,
         _store(result, rows, marginals(state, wanted), _families(state, families), state.log_evidence_probability,
                state.impossible)
     return result
+
+
+def _propagate_plan(plan: Plan, likelihood: Mapping[str, np.ndarray], tables: Mapping[str, np.ndarray],
+                    wanted: Sequence[str], result: Propagation) -> None:
+    """Propagate a plan's rows through its conditioned core, block by block, into ``result``."""
+    core = plan.conditioned.core
+    hard = [name for name in wanted if name in plan.conditioned.hard]
+    inside = [name for name in wanted if name not in plan.conditioned.hard]
+    for rows in _blocks(len(plan.rows), _core_rows(core)):
+        index = plan.rows[rows]
+        block = {name: values[index] for name, values in likelihood.items()}
+        found, state = core_pass(core, block, (len(index),), row_tables(plan, rows, tables), distribute=inside)
+        dead = found.dead | state.impossible
+        state.impossible = dead
+        block_marginals = marginals(state, inside)
+        for name in hard:   # observed in one state: that state
+            block_marginals[name] = block[name] / block[name].sum(axis=-1, keepdims=True)
+        _store(result, index, block_marginals, {},
+               np.where(dead, -np.inf, found.log_scale + state.log_evidence_probability), dead)
 
 
 def _families(state, names: Sequence[str]) -> dict[str, np.ndarray]:
