@@ -866,12 +866,12 @@ def fit(spec: Spec, network: CompiledNetwork, data: pd.DataFrame | str | Path | 
     >>> from bayescramp.engine import compile_spec
     >>> from bayescramp.priors import load_spec
     >>> spec = load_spec()
-    >>> frame = pd.DataFrame({"diuretic": ["none"] * 90 + ["thiazide"] * 10})
+    >>> frame = pd.DataFrame({"age_group": ["65_plus"] * 100, "diuretic": ["none"] * 80 + ["thiazide"] * 20})
     >>> with warnings.catch_warnings():
     ...     warnings.simplefilter("ignore", UninformedParameterWarning)   # no column below the diuretic
     ...     result = fit(spec, compile_spec(spec), frame, prior_strength=0)
-    >>> round(float(result.report.set_index("id").loc["P(diuretic=thiazide)", "fitted"]), 12)
-    0.1
+    >>> round(float(result.report.set_index("id").loc["P(diuretic=thiazide|age_group=65_plus)", "fitted"]), 12)
+    0.2
     """
     _check_options(max_iter, tol, n_restarts, interval)
     _check_strength(prior_strength, spec)

@@ -491,8 +491,8 @@ class Model:
         >>> with warnings.catch_warnings():
         ...     warnings.simplefilter("ignore", FitWarning)      # rare parent configurations no row holds
         ...     result = model.fit(cohort, rng=1)
-        >>> result.report.loc[0, ["id", "status"]].tolist()
-        ['P(diuretic=thiazide)', 'fitted']
+        >>> result.report.set_index("id").loc["P(diuretic=thiazide|age_group=65_plus)", "status"]
+        'fitted'
         """
         from .learning import fit
 

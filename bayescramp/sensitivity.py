@@ -203,7 +203,10 @@ class SensitivityFunctions:
 
     ``f(θ) = (alpha θ + beta) / (gamma θ + delta)`` for row ``r`` and parameter ``j`` with
     ``alpha[r, j]`` etc. **divided by P(e) of the row** (so they stay finite however small
-    ``P(e)`` is); multiply by :attr:`evidence_probability` for ``P(y, e)`` and ``P(e)``.
+    ``P(e)`` is); multiply by :attr:`evidence_probability` for ``P(y, e)`` and ``P(e)``. On
+    :attr:`impossible` rows (``P(e) = 0`` at the current values) they are absolute
+    probabilities instead, so ``f`` is exact there too wherever a parameter's new value makes
+    the evidence possible (e.g. a stratum whose prior probability is 0).
 
     Attributes
     ----------
@@ -216,6 +219,7 @@ class SensitivityFunctions:
         ``P(y | e)`` at the current parameters (NaN on impossible rows).
     log_evidence_probability : ndarray ``[n_rows]``
     impossible : ndarray of bool ``[n_rows]``
+        Rows whose evidence has ``P(e) = 0`` at the current values.
     """
 
     effects: list[ParameterEffect]
@@ -260,7 +264,8 @@ class SensitivityFunctions:
         """Posterior ``f(θ)`` ``[n_rows, n_params]``; ``theta`` broadcasts against that shape.
 
         NaN where ``P(e)(θ) = 0`` (the evidence would be impossible; in floating point: below
-        1e-12 of the current ``P(e)``) or the row is impossible.
+        1e-12 of the size of the terms of ``P(e)(θ)``), so on :attr:`impossible` rows at the
+        current value.
         """
         numerator = self.alpha * theta + self.beta
         denominator = self.gamma * theta + self.delta
@@ -269,8 +274,9 @@ class SensitivityFunctions:
 
     def _possible(self, theta, denominator: np.ndarray) -> np.ndarray:
         # P(e)(θ) = 0 comes out as rounding noise of the size of its terms (P(e)(value) / P(e) = 1
-        # is one of them), not as an exact 0
-        scale = 1.0 + np.abs(self.gamma * theta) + np.abs(self.delta)
+        # is one of them; on impossible rows, absolute, γ·value is), not as an exact 0
+        current = np.where(self.impossible[:, None], np.abs(self.gamma * self.value), 1.0)
+        scale = current + np.abs(self.gamma * theta) + np.abs(self.delta)
         return denominator > _ZERO_RELATIVE * scale
 
     def derivative(self, theta) -> np.ndarray:
@@ -335,16 +341,16 @@ def sensitivity_functions(spec: Spec, network: CompiledNetwork, likelihood: Mapp
                                   weights=weights)
     n_rows = len(derivatives.log_evidence_probability)
     posterior_or_zero = np.where(derivatives.impossible, 0.0, derivatives.posterior)
+    # P(e)(value) relative to P(e): 1, or 0 (absolute) where the evidence is impossible now
+    relative_pe = np.where(derivatives.impossible, 0.0, 1.0)
     alpha, beta, gamma, delta = (np.zeros((n_rows, len(effects))) for _ in range(4))
     for name in nodes:
         m = len(columns[name])
         evidence, joint = derivatives.evidence[name], derivatives.joint[name]
         gamma[:, columns[name]] = evidence[:, :m]
-        delta[:, columns[name]] = 1.0 + evidence[:, m:]
+        delta[:, columns[name]] = relative_pe[:, None] + evidence[:, m:]
         alpha[:, columns[name]] = joint[:, :m]
         beta[:, columns[name]] = posterior_or_zero[:, None] + joint[:, m:]
-    for array in (alpha, beta, gamma, delta):
-        array[derivatives.impossible] = np.nan
     return SensitivityFunctions(effects=effects, target=(node_y, state_y), alpha=alpha, beta=beta, gamma=gamma,
                                 delta=delta, posterior=derivatives.posterior,
                                 log_evidence_probability=derivatives.log_evidence_probability,
@@ -436,12 +442,14 @@ def sensitivity(spec: Spec, network: CompiledNetwork, evidence, target: Any = No
         "beta": functions.beta * functions.evidence_probability[:, None],
         "gamma": functions.gamma * functions.evidence_probability[:, None],
         "delta": functions.delta * functions.evidence_probability[:, None],
-        "posterior": np.broadcast_to(functions.posterior[:, None], at_low.shape),
+        "posterior": np.broadcast_to(functions.posterior[:, None], at_low.shape).copy(),
         "sensitivity_value": np.abs(functions.derivative(value)),
         "posterior_at_low": at_low,
         "posterior_at_high": at_high,
         "swing": np.abs(at_high - at_low),
     }
+    for values in per_pattern.values():
+        values[functions.impossible] = np.nan
     effects = functions.effects
     described = {"id": [e.id for e in effects], "node": [e.node for e in effects],
                  "configuration": [e.configuration for e in effects], "value": value, "low": low, "high": high}

@@ -624,9 +624,13 @@ def probability_table(spec: Spec, name: str, values: Mapping[str, Any] | None = 
     --------
     >>> from bayescramp.priors import load_spec
     >>> spec = load_spec()
-    >>> probability_table(spec, "diuretic").round(4).tolist()
-    [0.865, 0.09, 0.03, 0.015]
-    >>> probability_table(spec, "diuretic", {"P(diuretic=loop)": np.array([0.0, 0.1])})[:, 2].tolist()
+    >>> table = probability_table(spec, "diuretic")     # [age_group, diuretic]
+    >>> table.shape
+    (3, 5)
+    >>> table[2].round(4).tolist()                      # age_group = 65_plus
+    [0.665, 0.22, 0.08, 0.015, 0.02]
+    >>> grid = {"P(diuretic=loop|age_group=65_plus)": np.array([0.0, 0.1])}
+    >>> probability_table(spec, "diuretic", grid)[:, 2, 2].tolist()     # [value, age_group, diuretic]
     [0.0, 0.1]
     """
     node = spec.nodes[name]
@@ -808,9 +812,12 @@ def covaried_values(row: TableRow, values: Mapping[str, Any]) -> dict[str, np.nd
     Examples
     --------
     >>> from bayescramp.priors import load_spec
-    >>> row = load_spec().nodes["diuretic"].cpd.rows[0]
-    >>> {k: v.round(4).tolist() for k, v in covaried_values(row, {"P(diuretic=loop)": 0.0}).items()}
-    {'P(diuretic=thiazide)': [0.0928], 'P(diuretic=loop)': [0.0], 'P(diuretic=potassium_sparing)': [0.0155]}
+    >>> row = load_spec().nodes["diuretic"].cpd.rows[2]        # age_group = 65_plus
+    >>> new = covaried_values(row, {"P(diuretic=loop|age_group=65_plus)": 0.0})
+    >>> list(new)[:2]
+    ['P(diuretic=thiazide|age_group=65_plus)', 'P(diuretic=loop|age_group=65_plus)']
+    >>> [round(float(v[0]), 4) for v in new.values()]    # the others share the loop's 0.08: x 1/0.92
+    [0.2391, 0.0, 0.0163, 0.0217]
     """
     changed = {s: p for s, p in row.probability.items() if p is not None and p.id in values}
     new = {p.id: np.asarray(values[p.id], dtype=float).reshape(-1) for p in changed.values()}

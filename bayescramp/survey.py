@@ -618,7 +618,7 @@ def check_file(input: str | Path, *, model=None, codebook: Codebook | str | Path
     --------
     >>> survey, codebook = example_paths()
     >>> check_file(survey, codebook=codebook)[:3]
-    ['SEQN', 'WTINT2YR', 'BCQ010']
+    ['SEQN', 'WTINT2YR', 'SDMVPSU']
     """
     plan = _Plan(input, network_of(model), codebook, id_columns=id_columns, keep_columns=keep_columns,
                  on_invalid=on_invalid, unmatched="ignore", output=output)
@@ -638,7 +638,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     --------
     >>> survey, _ = example_paths()
     >>> read_table(survey).shape
-    (20000, 13)
+    (20000, 19)
     """
     source = _Source(Path(path))
     check_unique_columns(source.columns, str(path))

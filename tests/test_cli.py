@@ -7,6 +7,7 @@ import sys
 import pandas as pd
 import pytest
 
+from bayescramp import load_model
 from bayescramp.cli import main
 
 from .conftest import DATA
@@ -15,9 +16,13 @@ from .conftest import DATA
 def test_query_prints_a_table_sorted_by_posterior(capsys):
     assert main(["query", "--evidence", "leg_cramps=yes", "diuretic=thiazide"]) == 0
     out = capsys.readouterr().out
-    lines = [line for line in out.splitlines() if line.split(" ")[0].endswith("_deficiency")]
-    posteriors = [float(line.split()[2]) for line in lines]
-    assert posteriors == sorted(posteriors, reverse=True) and len(posteriors) == 6
+    targets = load_model().default_targets
+    header = next(i for i, line in enumerate(out.splitlines()) if line.split()[:1] == ["node"])
+    rows = [line.split() for line in out.splitlines()[header + 1:header + 1 + len(targets)]]
+    # the model's default targets first, by posterior; the other nodes follow
+    assert sorted(row[0] for row in rows) == sorted(targets)
+    posteriors = [float(row[2]) for row in rows]
+    assert posteriors == sorted(posteriors, reverse=True)
     assert "posterior" in out and "prior" in out
 
 

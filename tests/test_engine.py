@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import bayescramp
-from bayescramp.engine import compile_network, propagate, propagate_codes
+from bayescramp.engine import compile_network, cpt_derivatives, propagate, propagate_codes, propagate_draws
 from bayescramp.reference import oracle_posterior, read_network
 
 from .conftest import DATA
@@ -399,6 +399,20 @@ def test_propagate_refuses_row_counts_that_differ(default_model):
         propagate(default_model.network, {}, targets=["zinc"], n_rows=1)
 
 
+def test_engine_refuses_a_likelihood_with_the_wrong_number_of_states(default_model):
+    n_states = len(default_model.states("diuretic"))
+    wrong = {"diuretic": np.ones((1, n_states - 1))}
+    message = rf"likelihood\['diuretic'\]: got an array of shape \(1, {n_states - 1}\); expected \[n_rows, {n_states}\]"
+    with pytest.raises(bayescramp.InputError, match=message):
+        propagate(default_model.network, wrong)
+    with pytest.raises(bayescramp.InputError, match=message):
+        cpt_derivatives(default_model.network, wrong, ["diuretic"])
+    shape = default_model.network.tables["diuretic"].shape
+    with pytest.raises(bayescramp.InputError, match=r"tables\['diuretic'\]: got an array of shape \(2, 4\); "
+                                                    rf"expected \[n_draws, {shape[0]}, {shape[1]}\]"):
+        propagate_draws(default_model.network, {}, {"diuretic": np.ones((2, 4)) / 4}, targets=["diuretic"], n_rows=1)
+
+
 # --- derivatives of P(e) and P(y, e) with respect to every CPT entry ---------------------------------
 
 NETWORKS = ["default", "strata_like", "asia", "alarm", "child"]
@@ -425,8 +439,6 @@ def _evidence_probability_by_pgmpy(pgmpy_model, evidence):
 
 @pytest.mark.parametrize("name", NETWORKS)
 def test_cpt_derivatives_match_pgmpy_with_the_parameter_moved(name, rng):
-    from bayescramp.engine import cpt_derivatives
-
     model = _load(name)
     row = model.simulate(1, rng=rng).iloc[0]
     evidence = {node: row[node] for node in list(row.index)[:4]}
@@ -472,18 +484,27 @@ def _random_network_with_zeros(rng, n_nodes):
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("core", [True, False], ids=["core_path", "junction_tree"])
 def test_cpt_derivatives_equal_finite_differences_even_at_zero_entries(seed, core):
-    from bayescramp.engine import cpt_derivatives
-
     rng = np.random.default_rng(seed)
     names, states, parents, tables = _random_network_with_zeros(rng, 9)
+    # a root state of probability 0, observed on two rows: impossible evidence that a change
+    # of the root's table makes possible (a stratum left out of a population)
+    root = names[0]
+    assert not parents[root]
+    tables[root] = np.concatenate([[0.0], tables[root][1:] + tables[root][0] / (len(tables[root]) - 1)])
     network = compile_network(states, parents, tables, enumerate_core=core)
     likelihood = {n: rng.random((6, len(states[n]))) * (rng.random((6, 1)) < 0.8) for n in names[1::2]}
+    alive = np.flatnonzero(np.all([values.any(axis=1) for values in likelihood.values()], axis=0))
+    likelihood[root] = np.ones((6, len(states[root])))
+    likelihood[root][alive[:2], 1:] = 0.0
     target = (names[2], states[names[2]][0])
     derivatives = cpt_derivatives(network, likelihood, names, target=target)
     base = propagate(network, likelihood, targets=[target[0]])
     p_e = np.exp(base.log_evidence_probability)
     assert np.array_equal(derivatives.impossible, base.impossible)
     ok = ~base.impossible
+    assert ok.any() and not ok.all()
+    # divided by P(e), but absolute where P(e) = 0 (a changed entry can make such evidence possible)
+    scale = np.where(ok, p_e, 1.0)
     for name in names:
         for cell in np.ndindex(tables[name].shape):
             moved = dict(tables)
@@ -495,11 +516,11 @@ def test_cpt_derivatives_equal_finite_differences_even_at_zero_entries(seed, cor
             numeric = (p_after - p_e) / 1e-3
             numeric_y = (p_after * np.nan_to_num(after.marginals[target[0]][:, 0])
                          - p_e * np.nan_to_num(base.marginals[target[0]][:, 0])) / 1e-3
-            np.testing.assert_allclose(derivatives.evidence[name][(slice(None),) + cell][ok] * p_e[ok],
-                                       numeric[ok], rtol=1e-6, atol=1e-12, err_msg=f"{name}{cell}")
-            np.testing.assert_allclose(derivatives.joint[name][(slice(None),) + cell][ok] * p_e[ok],
-                                       numeric_y[ok], rtol=1e-6, atol=1e-12, err_msg=f"{name}{cell} target")
-    assert np.isnan(derivatives.evidence[names[0]][~ok]).all()
+            np.testing.assert_allclose(derivatives.evidence[name][(slice(None),) + cell] * scale,
+                                       numeric, rtol=1e-6, atol=1e-12, err_msg=f"{name}{cell}")
+            np.testing.assert_allclose(derivatives.joint[name][(slice(None),) + cell] * scale,
+                                       numeric_y, rtol=1e-6, atol=1e-12, err_msg=f"{name}{cell} target")
+    assert (derivatives.evidence[root][~ok][:, 0] > 0).any()
 
 
 # --- max-product ---------------------------------------------------------------------------------------

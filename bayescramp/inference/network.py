@@ -115,7 +115,7 @@ def compile_spec(spec: Spec) -> CompiledNetwork:
     >>> from bayescramp.priors import load_spec
     >>> network = compile_spec(load_spec())
     >>> network.names[0]
-    'diuretic'
+    'sex'
     """
     names = topological_order(spec)
     return compile_network(states={n: tuple(spec.nodes[n].states) for n in names},
@@ -164,6 +164,10 @@ def _row_count(network: CompiledNetwork, n_rows: int | None, **arrays: Mapping[s
             if name not in network.states:
                 raise InputError(f"{kind}: unknown node {name!r}; expected one of {one_of(network.names)}.")
             size = np.shape(values)[0] if np.ndim(values) else 0
+            if kind == "likelihood" and (np.ndim(values) != 2 or np.shape(values)[1] != len(network.states[name])):
+                raise InputError(f"likelihood[{name!r}]: got an array of shape {np.shape(values)}; expected "
+                                 f"[n_rows, {len(network.states[name])}], one column per state of {name} "
+                                 f"({', '.join(network.states[name])}).")
             if kind == "likelihood" or size != 1:
                 sizes[f"{kind}[{name!r}]"] = size
     counts = set(sizes.values()) | ({n_rows} if n_rows is not None else set())
@@ -329,10 +333,10 @@ def propagate_draws(network: CompiledNetwork, likelihood: Mapping[str, np.ndarra
     >>> import numpy as np
     >>> from bayescramp.priors import load_spec
     >>> network = compile_spec(load_spec())
-    >>> draws = {"diuretic": np.array([[0.7, 0.1, 0.1, 0.1], [0.9, 0.1, 0.0, 0.0]])}
+    >>> draws = {"ppi_use": np.array([[0.9, 0.1], [0.8, 0.2]])}     # P(ppi_use) under 2 draws
     >>> result = propagate_draws(network, {"leg_cramps": np.array([[0.0, 1.0]])}, draws, targets=["diuretic"])
     >>> result.marginals["diuretic"].shape
-    (1, 2, 4)
+    (1, 2, 5)
     """
     n_rows = _row_count(network, n_rows, likelihood=likelihood)
     targets = _known(network, targets, "targets")
@@ -341,6 +345,11 @@ def propagate_draws(network: CompiledNetwork, likelihood: Mapping[str, np.ndarra
     if len(draw_counts) > 1:
         raise InputError(f"propagate_draws: tables have {sorted(draw_counts)} draws; expected one number of draws.")
     n_draws = draw_counts.pop() if draw_counts else 1
+    for name, table in tables.items():
+        if np.shape(table)[1:] != network.tables[name].shape:
+            raise InputError(f"tables[{name!r}]: got an array of shape {np.shape(table)}; expected [n_draws, "
+                             f"{', '.join(map(str, network.tables[name].shape))}] (parent states, then states of "
+                             f"{name}).")
     likelihood = {name: np.asarray(values, dtype=float) for name, values in likelihood.items()}
     shared = {name: np.asarray(table, dtype=float)[None] for name, table in tables.items()}
     result = Propagation(marginals={t: np.empty((n_rows, n_draws, len(network.states[t]))) for t in targets},
@@ -378,10 +387,12 @@ class Derivatives:
     target : tuple of str or None
         ``(node, state)``.
     posterior : ndarray or None
-        ``P(y | e)`` per row.
+        ``P(y | e)`` per row (NaN where ``P(e) = 0``).
     log_evidence_probability : ndarray
     impossible : ndarray of bool
-        Rows with ``P(e) = 0``: their derivatives are NaN.
+        Rows with ``P(e) = 0`` at the current tables: their derivatives are not divided by
+        ``P(e)`` but absolute (``∂P(e)/∂P(x | u)``), exact as well, since a change of one table
+        can make such evidence possible (e.g. a stratum whose prior probability is 0).
     """
 
     evidence: dict[str, np.ndarray]
@@ -402,7 +413,8 @@ def cpt_derivatives(network: CompiledNetwork, likelihood: Mapping[str, np.ndarra
     analysis). They come from the family of each node with its own CPT left out, on the core
     path when the network has one and on the junction tree otherwise; nothing is divided by
     a CPT entry, so zero entries are exact. Derivatives are divided by ``P(e)`` of the row, so
-    they stay in range however small ``P(e)`` is.
+    they stay in range however small ``P(e)`` is; on rows whose evidence is impossible at the
+    current tables (``P(e) = 0``) they are absolute.
 
     Parameters
     ----------
@@ -457,8 +469,6 @@ def cpt_derivatives(network: CompiledNetwork, likelihood: Mapping[str, np.ndarra
               for name in nodes}
     evidence, joint, log_pe, log_joint = _joined(parts, nodes, n_rows, target is not None, shapes)
     impossible = ~np.isfinite(log_pe)
-    for values in (*evidence.values(), *joint.values()):
-        values[impossible] = np.nan
     posterior = None
     if target:
         with np.errstate(invalid="ignore"):
