@@ -9,7 +9,7 @@ import numpy as np
 
 from .._errors import InputError, one_of
 from ..spec import ModelInfo, Spec, model_info, probability_table, topological_order
-from .condition import Plan, plan_masks, row_tables
+from .condition import Plan, cut_candidates, mask_order, plan_masks, row_tables
 from .core import Core, build_core, contracted, core_derivatives, core_pass, prepare_draws
 from .tree import Tree, build_tree, cpt_products, families, left_out_families, marginals, max_product, sum_product
 
@@ -648,6 +648,12 @@ def propagate_codes(network: CompiledNetwork, nodes: Sequence[str], codes: np.nd
         patterns, inverse = codes, np.arange(n_rows)
     else:
         patterns, inverse = distinct_rows(codes, [len(a) for a in alphabets])
+    if network.core is not None and patterns.shape[0] > chunk_size:
+        # chunks of rows sharing their hard findings' mask each run under one conditioned core
+        order = mask_order(cut_candidates(network.core, network.names, network.parents, nodes), nodes, patterns,
+                           alphabets)
+        patterns = patterns[order]
+        inverse = np.argsort(order)[inverse]
     n_patterns = patterns.shape[0]
     marginals_out = {t: np.empty((n_patterns, len(network.states[t]))) for t in wanted}
     log_pe = np.empty(n_patterns)
