@@ -25,13 +25,42 @@ import numpy as np
 
 from .core import Core, build_core
 from .graph import children_of
+from .tree import configurations, cpt_products
 
-__all__ = ["Conditioned", "CutTable", "Plan", "MASK_MIN_ROWS", "condition", "cut_candidates", "mask_order",
-           "plan_masks", "row_tables"]
+__all__ = ["ByConfiguration", "Conditioned", "CutTable", "Plan", "CONFIGURATION_ENTRIES", "MASK_MIN_ROWS",
+           "condition", "cut_candidates", "mask_order",
+           "plan_masks", "BlockInputs", "block_inputs"]
 
 #: Rows of one call that must share a mask before that mask gets a core of its own (a core pass
 #: costs about a millisecond of Python whatever its size; a conditioned core saves up to ~0.1 ms a row).
 MASK_MIN_ROWS = 32
+
+
+#: Entries (configurations of the hard parents x table entries) up to which a clique's CPT product
+#: or a finding's emission is computed once per configuration and read per row, not built per row.
+CONFIGURATION_ENTRIES = 1 << 18
+
+
+def _configuration_index(parents: Sequence[str], sizes: Sequence[int], states: Mapping[str, np.ndarray],
+                         rows: slice) -> np.ndarray:
+    """Each row's configuration (C order, mixed radix) of the observed states of ``parents``."""
+    index = np.zeros(rows.stop - rows.start, dtype=np.int64)
+    for parent, size in zip(parents, sizes):
+        index = index * size + states[parent][rows]
+    return index
+
+
+@dataclass(frozen=True)
+class ByConfiguration:
+    """An array computed once per configuration of some hard-observed nodes: ``values[i]`` at the ``i``-th."""
+
+    parents: tuple[str, ...]
+    sizes: tuple[int, ...]
+    values: np.ndarray
+
+    def read(self, states: Mapping[str, np.ndarray], rows: slice) -> np.ndarray:
+        """``values`` at each row's configuration, ``[n_rows, ...]``."""
+        return self.values[_configuration_index(self.parents, self.sizes, states, rows)]
 
 
 @dataclass(frozen=True)
@@ -49,10 +78,7 @@ class CutTable:
 
     def at(self, states: Mapping[str, np.ndarray], rows: slice) -> np.ndarray:
         """The configuration index of each row's observed parent states."""
-        index = np.zeros(rows.stop - rows.start, dtype=np.int64)
-        for parent, size in zip(self.parents, self.sizes):
-            index = index * size + states[parent][rows]
-        return index
+        return _configuration_index(self.parents, self.sizes, states, rows)
 
     def read(self, table: np.ndarray, at: np.ndarray, index: np.ndarray) -> np.ndarray:
         """A per-row replacement table ``[n_rows or 1, *parent cards, n_states]`` read at ``at`` for rows ``index``."""
@@ -75,12 +101,21 @@ class Conditioned:
         Child -> its :class:`CutTable`.
     cost : int
         Entries handled per row: the core tree's cliques plus the groups' scopes.
+    products : dict
+        Core-tree clique -> the product of its CPTs per configuration of their hard parents,
+        :class:`ByConfiguration` ``[n_configurations, *clique cards]`` (cliques holding cut
+        children, where small enough).
+    emissions : dict
+        Attached finding with hard parents -> its emission over its group's scope per
+        configuration of those parents, :class:`ByConfiguration` ``[n_configurations, k, n_scope]``.
     """
 
     hard: frozenset[str]
     core: Core
     cut: dict[str, CutTable]
     cost: int
+    products: dict[int, ByConfiguration]
+    emissions: dict[str, ByConfiguration]
 
 
 @dataclass(frozen=True)
@@ -117,7 +152,46 @@ def condition(names: Sequence[str], states: Mapping[str, Sequence[str]], parents
     core = build_core(list(names), states, kept_parents, placeholders)
     if core is None:
         return None
-    return Conditioned(hard=hard, core=core, cut=cut, cost=_cost(core))
+    order = {name: j for j, name in enumerate(names)}
+    return Conditioned(hard=hard, core=core, cut=cut, cost=_cost(core), products=_clique_products(core, cut, order),
+                       emissions=_emissions(core, cut))
+
+
+def _clique_products(core: Core, cut: Mapping[str, CutTable], order: Mapping[str, int]) -> dict[int, ByConfiguration]:
+    """Per core-tree clique holding cut children: its CPT product at every configuration of their hard parents."""
+    tree = core.tree
+    products = {}
+    for c, assigned in enumerate(tree.assigned):
+        here = [name for name in assigned if name in cut]
+        if not here:
+            continue
+        hard_parents = sorted({p for name in here for p in cut[name].parents}, key=order.__getitem__)
+        sizes = [next(cut[n].sizes[cut[n].parents.index(p)] for n in here if p in cut[n].parents)
+                 for p in hard_parents]
+        n_configurations = math.prod(sizes)
+        if n_configurations * math.prod(tree.cards[v] for v in tree.junction.cliques[c]) > CONFIGURATION_ENTRIES:
+            continue
+        grid = dict(zip(hard_parents, configurations(sizes)))
+        every = slice(0, n_configurations)
+        tables = {name: cut[name].flat[cut[name].at(grid, every)] for name in here}
+        products[c] = ByConfiguration(parents=tuple(hard_parents), sizes=tuple(sizes),
+                                      values=cpt_products(tree, tables, 1)[c])
+    return products
+
+
+def _emissions(core: Core, cut: Mapping[str, CutTable]) -> dict[str, ByConfiguration]:
+    """Per attached finding with hard parents: its emission ``[k, n_scope]`` at every configuration of them."""
+    emissions = {}
+    for group in core.groups:
+        for member, emission in group.members.items():
+            if emission is None or member not in cut:
+                continue
+            if cut[member].flat.shape[0] * emission.size > CONFIGURATION_ENTRIES:
+                continue
+            per_scope = cut[member].flat[(slice(None),) + group.member_parents[member]]   # [n_conf, n_scope, k]
+            emissions[member] = ByConfiguration(parents=cut[member].parents, sizes=cut[member].sizes,
+                                                values=np.ascontiguousarray(per_scope.transpose(0, 2, 1)))
+    return emissions
 
 
 def _hard(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -157,7 +231,7 @@ def plan_masks(cache: MutableMapping, core: Core, names: Sequence[str], states: 
     network's own core (the empty mask). Only core nodes with children are worth cutting.
     """
     candidates = cut_candidates(core, names, parents, list(likelihood))[:62]   # one bit each in an int64
-    unconditioned = Conditioned(hard=frozenset(), core=core, cut={}, cost=_cost(core))
+    unconditioned = Conditioned(hard=frozenset(), core=core, cut={}, cost=_cost(core), products={}, emissions={})
     if not candidates or n_rows < MASK_MIN_ROWS:
         return [Plan(unconditioned, np.arange(n_rows), {})]
     flags, observed = zip(*(_hard(np.broadcast_to(likelihood[name], (n_rows, len(states[name]))))
@@ -192,15 +266,50 @@ def plan_masks(cache: MutableMapping, core: Core, names: Sequence[str], states: 
     return plans
 
 
-def row_tables(plan: Plan, rows: slice, tables: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Per-row tables of a block of a plan's rows: cut children read at the observed states.
+@dataclass
+class BlockInputs:
+    """What a block of a plan's rows brings to the conditioned core besides its evidence.
+
+    Attributes
+    ----------
+    tables : dict
+        Per-row tables ``[n_rows, *parent_cards, n_states]``: cut children read at the rows'
+        observed states, and the caller's replacements.
+    products : list or None
+        Per core-tree clique, its CPT product ``[n_rows, *clique cards]`` (None where the
+        compiled one serves); None when the core tree builds them from ``tables``.
+    emissions : dict
+        Attached finding -> its emission over its group's scope per row ``[n_rows, k, n_scope]``.
+    """
+
+    tables: dict[str, np.ndarray]
+    products: list[np.ndarray | None] | None
+    emissions: dict[str, np.ndarray]
+
+
+def block_inputs(plan: Plan, rows: slice, tables: Mapping[str, np.ndarray]) -> BlockInputs:
+    """The per-row inputs of a block of a plan's rows (see :class:`BlockInputs`).
 
     ``tables`` are the caller's replacements ``[n_rows or 1, *parent_cards, n_states]``
-    (indexed by the call's rows), cut the same way.
+    (indexed by the call's rows), cut the same way; with them every product is built per row.
+    Without them, cliques and findings whose values were computed per configuration of their
+    hard parents (:attr:`Conditioned.products`, :attr:`Conditioned.emissions`) read those.
     """
+    conditioned = plan.conditioned
     index = plan.rows[rows]
-    result = {name: table if table.shape[0] == 1 else table[index] for name, table in tables.items()}
-    for name, cut in plan.conditioned.cut.items():
-        at = cut.at(plan.states, rows)
-        result[name] = cut.flat[at] if name not in tables else cut.read(tables[name], at, index)
-    return result
+    if tables:
+        result = {name: table if table.shape[0] == 1 else table[index] for name, table in tables.items()}
+        for name, cut in conditioned.cut.items():
+            result[name] = cut.flat[cut.at(plan.states, rows)] if name not in tables \
+                else cut.read(tables[name], cut.at(plan.states, rows), index)
+        return BlockInputs(tables=result, products=None, emissions={})
+    emissions = {name: by.read(plan.states, rows) for name, by in conditioned.emissions.items()}
+    per_row = {name: cut.flat[cut.at(plan.states, rows)] for name, cut in conditioned.cut.items()
+               if name not in emissions}
+    tree = conditioned.core.tree
+    covered = {name for c in conditioned.products for name in tree.assigned[c]}
+    built = {name: table for name, table in per_row.items() if name in tree.index and name not in covered}
+    products = cpt_products(tree, built, 1)
+    for c, by in conditioned.products.items():
+        products[c] = by.read(plan.states, rows)
+    return BlockInputs(tables=per_row, products=products, emissions=emissions)

@@ -269,12 +269,15 @@ class Findings:
 
 
 def fold_findings(core: Core, likelihood: Mapping[str, np.ndarray], batch: tuple[int, ...],
-                  tables: Mapping[str, np.ndarray], prepared: Prepared | None = None) -> Findings:
+                  tables: Mapping[str, np.ndarray], prepared: Prepared | None = None,
+                  emissions: Mapping[str, np.ndarray] | None = None) -> Findings:
     """Fold a batch's evidence into the core's groups (iteratively: any depth of chain works).
 
     ``likelihood`` and the per-item ``tables`` are ``[*batch, ...]`` with batch axes of length
-    1 where shared. ``prepared`` holds drawn tables laid out once for many batches.
+    1 where shared. ``prepared`` holds drawn tables laid out once for many batches;
+    ``emissions`` per-row emissions ``[rows, k, n_scope]`` of attached findings (rows only).
     """
+    emissions = emissions or {}
     n_batch = len(batch)
     laid_out = prepared.laid_out if prepared is not None else {}
     found = Findings(below={}, below_log={}, messages={}, parts=[], values=[], value_log=[],
@@ -303,8 +306,11 @@ def fold_findings(core: Core, likelihood: Mapping[str, np.ndarray], batch: tuple
     for group in core.groups:
         parts = []
         for member, emission in group.members.items():
-            factor = _member_factor(found, group, member, emission, likelihood, tables, n_batch, rescaled,
-                                    laid_out.get(member))
+            if member in emissions:
+                factor = _emitted(found.below.get(member), emissions[member])
+            else:
+                factor = _member_factor(found, group, member, emission, likelihood, tables, n_batch, rescaled,
+                                        laid_out.get(member))
             if factor is not None:
                 parts.append((member, factor.reshape(factor.shape[:n_batch] + group.shape)))
         for h in group.children:
@@ -323,6 +329,16 @@ def fold_findings(core: Core, likelihood: Mapping[str, np.ndarray], batch: tuple
         found.values.append(None if value is None else np.broadcast_to(value, batch + group.shape))
         found.value_log.append(value_log)
     return found
+
+
+def _emitted(below: np.ndarray | None, emission: np.ndarray) -> np.ndarray | None:
+    """``Σ_k below[rows, k] · emission[rows, k, n_scope]`` (None when nothing is observed)."""
+    if below is None:
+        return None
+    factor = below[:, :1] * emission[:, 0]
+    for k in range(1, emission.shape[1]):
+        factor += below[:, k:k + 1] * emission[:, k]
+    return factor
 
 
 def _member_factor(found: Findings, group: Group, member: str, emission: np.ndarray | None,
@@ -379,9 +395,10 @@ def prepare_draws(core: Core, tables: Mapping[str, np.ndarray]) -> Prepared:
 
 def core_pass(core: Core, likelihood: Mapping[str, np.ndarray], batch: tuple[int, ...],
               tables: Mapping[str, np.ndarray], *, distribute: bool | Sequence[str],
-              prepared: Prepared | None = None) -> tuple[Findings, Pass]:
-    """Fold a batch's findings and propagate them through the core tree."""
-    found = fold_findings(core, likelihood, batch, tables, prepared)
+              prepared: Prepared | None = None,
+              emissions: Mapping[str, np.ndarray] | None = None) -> tuple[Findings, Pass]:
+    """Fold a batch's findings and propagate them through the core tree (see :func:`fold_findings`)."""
+    found = fold_findings(core, likelihood, batch, tables, prepared, emissions)
     factors = {group.stand_in: value[..., None] for group, value in zip(core.groups, found.values)
                if group.stand_in and value is not None}
     core_tables = {name: table for name, table in tables.items() if name in core.tree.index}

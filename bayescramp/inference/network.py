@@ -9,8 +9,8 @@ import numpy as np
 
 from .._errors import InputError, one_of
 from ..spec import ModelInfo, Spec, model_info, probability_table, topological_order
-from .condition import Plan, cut_candidates, mask_order, plan_masks, row_tables
-from .core import Core, build_core, contracted, core_derivatives, core_pass, prepare_draws
+from .condition import Plan, block_inputs, cut_candidates, mask_order, plan_masks
+from .core import Core, Prepared, build_core, contracted, core_derivatives, core_pass, prepare_draws
 from .tree import Tree, build_tree, cpt_products, families, left_out_families, marginals, max_product, sum_product
 
 __all__ = ["CompiledNetwork", "Propagation", "Derivatives", "MostProbable", "compile_spec", "compile_network",
@@ -277,7 +277,10 @@ def _propagate_plan(plan: Plan, likelihood: Mapping[str, np.ndarray], tables: Ma
     for rows in _blocks(len(plan.rows), _core_rows(core)):
         index = plan.rows[rows]
         block = {name: values[index] for name, values in likelihood.items()}
-        found, state = core_pass(core, block, (len(index),), row_tables(plan, rows, tables), distribute=inside)
+        inputs = block_inputs(plan, rows, tables)
+        prepared = Prepared(products=inputs.products, laid_out={}) if inputs.products is not None else None
+        found, state = core_pass(core, block, (len(index),), inputs.tables, distribute=inside, prepared=prepared,
+                                 emissions=inputs.emissions)
         dead = found.dead | state.impossible
         state.impossible = dead
         block_marginals = marginals(state, inside)
