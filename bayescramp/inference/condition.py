@@ -8,11 +8,15 @@ and its finding. Cut edges shrink the core: on the default model a row that obse
 group, diuretic, PPI use, kidney disease and magnesium intake runs a core tree whose cliques
 hold 32 and 128 entries instead of 960.
 
-Rows are grouped by the set of nodes they observe hard (their *mask*). A mask held by at least
-:data:`MASK_MIN_ROWS` rows of a call gets its own core (compiled once per network and cached);
-a row whose mask is rarer runs under the cheapest such mask inside its own (the empty mask,
-the network's own core, always qualifies). The cut children's CPTs become per-row tables,
-read at each row's observed states.
+Rows are grouped by the set of core nodes with children they observe hard (their *mask*). A
+mask held by at least :data:`MASK_MIN_ROWS` rows of a call gets its own core (compiled once per
+network and kept, up to :data:`MAX_CONDITIONED_CORES`); a row whose mask is rarer runs under the
+cheapest compiled mask inside its own (the empty mask, the network's own core, always
+qualifies). :func:`mask_order` lets callers that propagate in chunks put rows of one mask
+together. A cut child's CPT depends on each row's observed states; where small enough, the
+product of a core-tree clique's CPTs and the emission of an attached finding are computed once
+per configuration of their hard parents (:class:`ByConfiguration`) and read per row, so a
+conditioned core does no more work per row than a core whose tables are shared.
 """
 
 from __future__ import annotations
@@ -28,12 +32,17 @@ from .graph import children_of
 from .tree import configurations, cpt_products
 
 __all__ = ["ByConfiguration", "Conditioned", "CutTable", "Plan", "CONFIGURATION_ENTRIES", "MASK_MIN_ROWS",
+           "MAX_CONDITIONED_CORES",
            "condition", "cut_candidates", "mask_order",
            "plan_masks", "BlockInputs", "block_inputs"]
 
 #: Rows of one call that must share a mask before that mask gets a core of its own (a core pass
 #: costs about a millisecond of Python whatever its size; a conditioned core saves up to ~0.1 ms a row).
 MASK_MIN_ROWS = 32
+#: Conditioned cores kept per network, at most (each is small: a few cliques of a cut network).
+MAX_CONDITIONED_CORES = 256
+#: The key of a network's cache under which its conditioned cores are kept (hard nodes -> core).
+_CORES = object()
 
 
 #: Entries (configurations of the hard parents x table entries) up to which a clique's CPT product
@@ -240,19 +249,21 @@ def plan_masks(cache: MutableMapping, core: Core, names: Sequence[str], states: 
     for j, flag in enumerate(flags):
         code |= flag.astype(np.int64) << j
     codes, inverse, counts = np.unique(code, return_inverse=True, return_counts=True)
-    usable = {0: unconditioned}
+    bit = {name: 1 << j for j, name in enumerate(candidates)}
+    cores = cache.setdefault(_CORES, {})
+    compiled = {sum(bit[name] for name in hard): conditioned for hard, conditioned in tuple(cores.items())
+                if hard <= bit.keys()}   # cores compiled by earlier calls serve too
     for k in np.argsort(-counts, kind="stable"):
         mask = int(codes[k])
-        if mask == 0 or counts[k] < MASK_MIN_ROWS:
+        if mask == 0 or mask in compiled or counts[k] < MASK_MIN_ROWS \
+                or len(compiled) >= MAX_CONDITIONED_CORES:
             continue
-        hard = frozenset(name for j, name in enumerate(candidates) if mask >> j & 1)
-        key = ("conditioned", hard)
-        if key not in cache:
-            cache[key] = condition(names, states, parents, tables, hard)
-        conditioned = cache[key]
-        if conditioned is not None and set(wanted) - hard <= set(conditioned.core.nodes) \
-                and conditioned.cost < unconditioned.cost:
-            usable[mask] = conditioned
+        hard = frozenset(name for name in candidates if mask & bit[name])
+        compiled[mask] = cores[hard] = condition(names, states, parents, tables, hard)
+    usable = {mask: conditioned for mask, conditioned in compiled.items()
+              if conditioned is not None and set(wanted) - conditioned.hard <= set(conditioned.core.nodes)
+              and conditioned.cost < unconditioned.cost}
+    usable[0] = unconditioned
     # each mask runs under the cheapest usable mask inside it
     chosen = np.array([min((m for m in usable if m & ~int(mask) == 0), key=lambda m: usable[m].cost)
                        for mask in codes])

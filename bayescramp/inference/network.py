@@ -56,7 +56,7 @@ class CompiledNetwork:
     tree: Tree = field(repr=False)
     core: Core | None = field(default=None, repr=False)
     info: ModelInfo | None = field(default=None, repr=False)
-    variants: dict = field(default_factory=dict, repr=False, compare=False)   # max-product trees by `over`
+    variants: dict = field(default_factory=dict, repr=False, compare=False)   # MAP trees, conditioned cores
 
     @property
     def cards(self) -> dict[str, int]:
