@@ -31,10 +31,9 @@ from .core import Core, build_core
 from .graph import children_of
 from .tree import configurations, cpt_products
 
-__all__ = ["ByConfiguration", "Conditioned", "CutTable", "Plan", "CONFIGURATION_ENTRIES", "MASK_MIN_ROWS",
-           "MAX_CONDITIONED_CORES",
-           "condition", "cut_candidates", "mask_order",
-           "plan_masks", "BlockInputs", "block_inputs"]
+__all__ = ["BlockInputs", "ByConfiguration", "Conditioned", "CutTable", "Plan", "CONFIGURATION_ENTRIES",
+           "MASK_MIN_ROWS", "MAX_CONDITIONED_CORES", "block_inputs", "condition", "cut_candidates", "mask_order",
+           "plan_masks"]
 
 #: Rows of one call that must share a mask before that mask gets a core of its own (a core pass
 #: costs about a millisecond of Python whatever its size; a conditioned core saves up to ~0.1 ms a row).
@@ -256,7 +255,7 @@ def plan_masks(cache: MutableMapping, core: Core, names: Sequence[str], states: 
     for k in np.argsort(-counts, kind="stable"):
         mask = int(codes[k])
         if mask == 0 or mask in compiled or counts[k] < MASK_MIN_ROWS \
-                or len(compiled) >= MAX_CONDITIONED_CORES:
+                or len(cores) >= MAX_CONDITIONED_CORES:
             continue
         hard = frozenset(name for name in candidates if mask & bit[name])
         compiled[mask] = cores[hard] = condition(names, states, parents, tables, hard)
