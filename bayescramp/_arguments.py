@@ -174,15 +174,15 @@ def renamed(*, positional: tuple[str, ...] = (), since: str = RENAMED_SINCE, rem
                 if len(extra) > len(positional):
                     raise InputError(f"{caller}: got {len(args)} positional arguments; expected at most "
                                      f"{n_positional + len(positional)} (pass options by keyword).")
-                args = args[:n_positional]
-                for option, value in zip(positional, extra):
-                    if option in kwargs:
-                        raise InputError(f"{caller}: got {option} both by position and as {option}=; expected "
-                                         f"it once, as {option}=.")
-                    warnings.warn(f"{caller}: passing {option} by position is deprecated since {since} and will "
-                                  f"be removed in {removed}; use {option}= instead.", DeprecationWarning,
-                                  stacklevel=2)
-                    kwargs[option] = value
+                args, options = args[:n_positional], positional[:len(extra)]
+                twice = [option for option in options if option in kwargs]
+                if twice:
+                    raise InputError(f"{caller}: got {twice[0]} both by position and as {twice[0]}=; expected it "
+                                     f"once, as {twice[0]}=.")
+                warnings.warn(f"{caller}: passing {' and '.join(options)} by position is deprecated since {since} "
+                              f"and will be removed in {removed}; use {'=, '.join(options)}= instead.",
+                              DeprecationWarning, stacklevel=2)
+                kwargs.update(zip(options, extra))
             for old, new in old_to_new.items():
                 if old in kwargs:
                     if new in kwargs:

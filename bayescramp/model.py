@@ -440,5 +440,5 @@ class Model:
         return write_network(self.spec, path)
 
     def __repr__(self) -> str:
-        name = self.spec.meta.get("name", "model")
-        return f"Model({name!r}, {len(self.nodes)} nodes, {len(parameters_by_id(self.spec))} parameters)"
+        return (f"Model({self.spec.meta.get('name', 'model')!r}, {len(self.nodes)} nodes, "
+                f"{len(parameters_by_id(self.spec))} parameters)")

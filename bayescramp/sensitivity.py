@@ -103,17 +103,23 @@ def parse_target(network: CompiledNetwork, target: Any) -> tuple[str, str]:
     >>> parse_target(network, "magnesium_deficiency=present"), parse_target(network, ["iron_deficiency"])
     (('magnesium_deficiency', 'present'), ('iron_deficiency', 'present'))
     """
-    if isinstance(target, list) and len(target) == 1:
+    if isinstance(target, (list, tuple)) and len(target) == 1:
         target = target[0]
+    # ("node", "state") is one target; two node names (or two "node=state") are two targets
+    pair = (isinstance(target, (tuple, list)) and len(target) == 2
+            and all(isinstance(t, str) and "=" not in t for t in target)
+            and not (target[0] in network.states and target[1] in network.states
+                     and target[1] not in network.states[target[0]]))
     if isinstance(target, str):
         node, sep, state = target.partition("=")
-        if not sep and network.info.positive_state(node) is not None:
-            state = network.info.positive_state(node)
+        positive = network.info.positive_state(node) if not sep and node in network.states else None
+        if positive is not None:
+            state = positive
         elif not sep:
             example = f"{network.names[-1]}={network.states[network.names[-1]][-1]}"
             raise InputError(f"targets {target!r}: expected node=state (or a node with a positive state), e.g. "
                              f"{example}.")
-    elif isinstance(target, (tuple, list)) and len(target) == 2 and all(isinstance(t, str) for t in target):
+    elif pair:
         node, state = target
     else:
         raise InputError(f"targets: got {target!r}; expected one target: \"node=state\", a (node, state) pair or a "
