@@ -198,7 +198,7 @@ def _inside(value: float, low: float, high: float) -> str:
 
 def _print_conditional_checks(model) -> None:
     """Stratum (conditional) marginals beside the published figures of ``[[published_conditional]]``."""
-    from .model import EvidenceError
+    from ._errors import EvidenceError
 
     entries = model.spec.published_conditional
     if not entries:
@@ -704,7 +704,7 @@ def _run_prevalence(args: argparse.Namespace) -> int:
         if args.interval is not None:
             raise InputError(f"{path}: is a scored table; --interval needs the survey file the scores came from (its "
                              "answers are scored under every parameter draw); expected a survey file or no --interval.")
-        from .survey import resolve_codebook
+        from .codebook import resolve_codebook
 
         table = prevalence(frame, targets=args.targets, codebook=resolve_codebook(args.codebook), **design)
     else:

@@ -37,9 +37,9 @@ def test_a_node_given_twice_the_same_is_kept_once():
 def test_every_case_api_refuses_conflicting_pairs(default_model, method):
     pairs = [("leg_cramps", "yes"), ("diuretic", "none"), ("leg_cramps", "no")]
     call = getattr(default_model, method)
-    args = (pairs, "potassium_deficiency=present", 0.5) if method == "tune" else (pairs,)
+    options = {"targets": "potassium_deficiency=present", "threshold": 0.5} if method == "tune" else {}
     with pytest.raises(EvidenceError, match="node 'leg_cramps' is given twice, as 'yes' and as 'no'"):
-        call(*args)
+        call(pairs, **options)
 
 
 @pytest.mark.parametrize("evidence, message", [

@@ -238,7 +238,8 @@ def test_tune_cd_distance_of_a_table_entry_is_the_logit_change(default_model):
 
 
 def test_tune_against_a_rival_finds_where_the_ranking_flips(default_model):
-    table = default_model.tune(CASE, targets="potassium_deficiency=present", threshold=("magnesium_deficiency", "present"))
+    table = default_model.tune(CASE, targets="potassium_deficiency=present",
+                               threshold=("magnesium_deficiency", "present"))
     row = table.iloc[0]
     assert row["achievable"]
     changed = default_model.with_parameters({row["id"]: row["new_value"]}).posterior(CASE)
