@@ -592,7 +592,7 @@ def _score_options(args: argparse.Namespace) -> dict:
                           "(or drop them for a Dask run).")
     survey, example_codebook = example_paths()
     codebook = args.codebook or (example_codebook if args.example else None)
-    return {"input": survey if args.example else args.input, "output": args.output, "model": _load(args),
+    return {"path": survey if args.example else args.input, "output": args.output, "model": _load(args),
             "codebook": codebook, "targets": args.targets, "id_columns": args.id_columns,
             "keep_columns": args.keep_columns,
             "chunk_size": DEFAULT_CHUNK_SIZE if args.chunk_size is None else args.chunk_size,
