@@ -43,6 +43,7 @@ yes/no spellings of :data:`~bayescramp.evidence.YES_NO_SPELLINGS`.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import tomllib
 import warnings
@@ -70,7 +71,7 @@ from .evidence import (
 __all__ = ["CodeSet", "NodeEntry", "Interval", "Codebook", "load_codebook", "BUILTIN_CODE_SETS", "DESIGN_KEYS",
            "BUNDLED_CODEBOOKS", "bundled_codebook_path", "column_code_maps", "passthrough_columns",
            "check_unique_columns", "table_encoder", "match_columns", "evidence_like_columns", "plan_columns",
-           "UNMATCHED_CHOICES"]
+           "UNMATCHED_CHOICES", "resolve_codebook"]
 
 #: The keys of a codebook's ``[design]`` table: survey-design roles, each naming a column.
 DESIGN_KEYS = ("weights", "strata", "psu", "fpc")
@@ -741,6 +742,24 @@ def load_codebook(path: str | Path) -> Codebook:
         raise InputError(f"{path}: not valid TOML: {error}; expected TOML with each key once (is a node or "
                          "code mapped twice?).") from None
     return Codebook.from_dict(data, source=path.name)
+
+
+def resolve_codebook(codebook: Codebook | str | os.PathLike | None) -> Codebook | None:
+    """The one reader of every ``codebook=`` argument: a :class:`Codebook` as is, a path (or bundled name) loaded.
+
+    Examples
+    --------
+    >>> resolve_codebook("nhanes").design["psu"]
+    'SDMVPSU'
+    >>> resolve_codebook(None) is None
+    True
+    """
+    if codebook is None or isinstance(codebook, Codebook):
+        return codebook
+    if isinstance(codebook, (str, os.PathLike)):
+        return load_codebook(codebook)
+    raise InputError(f"codebook: got {type(codebook).__name__}; expected a Codebook (load_codebook(path)), the "
+                     "path of a codebook TOML file or a bundled codebook's name.")
 
 
 def check_unique_columns(columns: Sequence[str], source: str) -> None:

@@ -23,21 +23,23 @@ over rows.
 * **Data conflict** (Jensen's measure): ``conflict = log(prod_i P(e_i) / P(e))``; positive
   means the findings are less likely together than if they were independent, i.e. they pull
   against each other (or the case is rare in a way the model does not explain).
-* **Most probable explanation**: the jointly most likely states of ``over`` (default: the
+* **Most probable explanation**: the jointly most likely states of ``targets`` (default: the
   model's default targets) given the evidence, by the engine's max-product (the other nodes
   summed out).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ._arguments import as_node_list
+from ._arguments import as_node_list, renamed
 from ._errors import EvidenceError, InputError, one_of
+from .codebook import Codebook, resolve_codebook
 from .engine import TIE_TOLERANCE, CompiledNetwork, distinct_rows, propagate, propagate_codes
 from .engine import most_probable as engine_most_probable
 from .evidence import Alphabet, EncodedColumn, case_evidence, finding_likelihood, impossible_evidence_error
@@ -187,6 +189,15 @@ def code_columns(encoded: Sequence[EncodedColumn], n_rows: int, *, index: pd.Ind
                          index=pd.RangeIndex(n_rows) if index is None else index)
 
 
+def _encoder(codebook, encoder: Callable | None) -> Callable | None:
+    """The table encoder of a ``codebook=`` (object or path), or the ``encoder`` given (not both)."""
+    if codebook is None:
+        return encoder
+    if encoder is not None:
+        raise InputError("codebook and encoder: got both; expected one (the encoder is built from the codebook).")
+    return resolve_codebook(codebook).encoder()
+
+
 def _code(network: CompiledNetwork, evidence, encoder) -> CodedEvidence:
     if isinstance(evidence, CodedEvidence):
         return evidence
@@ -207,10 +218,10 @@ def _hypotheses(network: CompiledNetwork, targets: str | Sequence[str] | None,
     if targets is None:
         targets = [t for t in default_targets(network, observed) if t not in set(observed)]
     else:
-        targets = as_node_list(targets, argument="target", caller="explain")
+        targets = as_node_list(targets, argument="targets", caller="explain")
     unknown = [t for t in targets if t not in network.states]
     if unknown:
-        raise InputError(f"target: unknown node {unknown[0]!r}; expected some of {one_of(network.names)}.")
+        raise InputError(f"targets: unknown node {unknown[0]!r}; expected some of {one_of(network.names)}.")
     return target_columns(network, list(targets))
 
 
@@ -283,9 +294,10 @@ def _prior_marginals(network: CompiledNetwork) -> dict[str, np.ndarray]:
     return {name: marginal[0] for name, marginal in result.marginals.items()}
 
 
+@renamed(target="targets")
 def explain(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame | CodedEvidence, *,
-            target: str | Sequence[str] | None = None, order: Sequence[str] | None = None,
-            encoder: Callable | None = None) -> pd.DataFrame:
+            targets: str | Sequence[str] | None = None, order: Sequence[str] | None = None,
+            codebook: Codebook | str | os.PathLike | None = None, encoder: Callable | None = None) -> pd.DataFrame:
     """Why each target has its posterior: per finding, the posterior without it and its weight of evidence.
 
     Parameters
@@ -294,15 +306,17 @@ def explain(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame
     evidence : mapping or DataFrame
         One case (node -> state, set of states, or ``{state: likelihood}``) or a table whose
         columns named like nodes are evidence (blank = no finding).
-    target : str or sequence of str, optional
+    targets : str or sequence of str, optional
         Nodes to explain; default the model's targets that are not themselves observed. The
         hypothesis is the positive state (``meta.positive_states``) of a two-state node, each
-        state for other nodes.
+        state for other nodes. (``target=`` is its deprecated spelling.)
     order : sequence of str, optional
         The order findings enter the weights of evidence; default the model's node order
         (parents before children: diuretic, then symptoms, then cramp timing).
+    codebook : Codebook or path, optional
+        Maps a table's survey columns and codes to nodes and states (:func:`bayescramp.load_codebook`).
     encoder : callable, optional
-        A codebook's encoder for tables.
+        An encoder already built from a codebook (``codebook.encoder()``); give this or ``codebook``.
 
     Returns
     -------
@@ -337,7 +351,7 @@ def explain(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame
     >>> from bayescramp.engine import compile_spec
     >>> from bayescramp.priors import load_spec
     >>> network = compile_spec(load_spec())
-    >>> table = explain(network, {"diuretic": "thiazide", "cramp_timing": "night"}, target="magnesium_deficiency")
+    >>> table = explain(network, {"diuretic": "thiazide", "cramp_timing": "night"}, targets="magnesium_deficiency")
     >>> table["finding"].tolist()
     ['diuretic', 'cramp_timing']
     >>> from scipy.special import logit
@@ -345,8 +359,8 @@ def explain(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame
     True
     """
     is_table = isinstance(evidence, pd.DataFrame)
-    coded = _code(network, evidence, encoder)
-    hypotheses = _hypotheses(network, target, coded.nodes)
+    coded = _code(network, evidence, _encoder(codebook, encoder))
+    hypotheses = _hypotheses(network, targets, coded.nodes)
     columns = _order(network, coded.nodes, order)
     patterns, inverse = distinct_rows(coded.codes[:, columns])
     if coded.n_rows == 0 or not columns:
@@ -418,8 +432,10 @@ def _labels(coded: CodedEvidence, columns: list[int], patterns: np.ndarray, patt
     return values
 
 
+@renamed(target="targets")
 def top_findings(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame | CodedEvidence, *,
-                 target: str | Sequence[str] | None = None, encoder: Callable | None = None) -> pd.DataFrame:
+                 targets: str | Sequence[str] | None = None, codebook: Codebook | str | os.PathLike | None = None,
+                 encoder: Callable | None = None) -> pd.DataFrame:
     """Per row and target, the finding whose retraction lowers the posterior most (the one that raised it most).
 
     Parameters
@@ -427,10 +443,12 @@ def top_findings(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.Data
     network : CompiledNetwork
     evidence : mapping or DataFrame
         As for :func:`explain`.
-    target : str or sequence of str, optional
-        Default: the model's targets not themselves observed.
+    targets : str or sequence of str, optional
+        Default: the model's targets not themselves observed. (``target=`` is its deprecated spelling.)
+    codebook : Codebook or path, optional
+        As for :func:`explain`.
     encoder : callable, optional
-        A codebook's encoder for tables.
+        An encoder already built from a codebook; give this or ``codebook``.
 
     Returns
     -------
@@ -447,12 +465,12 @@ def top_findings(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.Data
     >>> from bayescramp.engine import compile_spec
     >>> from bayescramp.priors import load_spec
     >>> frame = pd.DataFrame({"diuretic": ["thiazide", "none"], "cramp_timing": ["night", None]})
-    >>> top = top_findings(compile_spec(load_spec()), frame, target="potassium_deficiency")
+    >>> top = top_findings(compile_spec(load_spec()), frame, targets="potassium_deficiency")
     >>> top["top_finding_potassium_deficiency"].tolist()
     ['diuretic', nan]
     """
-    coded = _code(network, evidence, encoder)
-    hypotheses = _hypotheses(network, target, coded.nodes)
+    coded = _code(network, evidence, _encoder(codebook, encoder))
+    hypotheses = _hypotheses(network, targets, coded.nodes)
     columns = _order(network, coded.nodes, None)
     names = ["top_finding_" + name[len("p_"):] for name, _, _ in hypotheses]
     if coded.n_rows == 0 or not columns:
@@ -474,28 +492,33 @@ def top_findings(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.Data
     return pd.DataFrame(result, index=coded.index)
 
 
+@renamed(over="targets")
 def most_probable(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame | CodedEvidence, *,
-                  over: str | Sequence[str] | None = None, encoder: Callable | None = None) -> pd.DataFrame:
-    """The jointly most likely states of ``over`` given the evidence, and their probability, per row.
+                  targets: str | Sequence[str] | None = None, codebook: Codebook | str | os.PathLike | None = None,
+                  encoder: Callable | None = None) -> pd.DataFrame:
+    """The jointly most likely states of ``targets`` given the evidence, and their probability, per row.
 
     The engine's max-product (:func:`bayescramp.engine.most_probable`) sums out every other
-    node and maximises over ``over``, once per distinct evidence pattern: one pass, however
-    many joint configurations ``over`` has.
+    node and maximises over ``targets``, once per distinct evidence pattern: one pass, however
+    many joint configurations ``targets`` has.
 
     Parameters
     ----------
     network : CompiledNetwork
     evidence : mapping or DataFrame
         One case or a table, as for :func:`explain`.
-    over : str or sequence of str, optional
+    targets : str or sequence of str, optional
         The nodes explained jointly; default the model's default targets (``meta.targets``).
+        (``over=`` is its deprecated spelling.)
+    codebook : Codebook or path, optional
+        As for :func:`explain`.
     encoder : callable, optional
-        A codebook's encoder for tables.
+        An encoder already built from a codebook; give this or ``codebook``.
 
     Returns
     -------
     DataFrame
-        Same index as the input rows (one row for a case): one column per ``over`` node with
+        Same index as the input rows (one row for a case): one column per ``targets`` node with
         its state in the most probable configuration, ``probability`` = P(config | e), and
         ``status`` (``ok`` or ``impossible_evidence``, whose states are missing and probability NaN).
 
@@ -508,7 +531,7 @@ def most_probable(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.Dat
     -----
     Ties: configurations whose ``P(config, e)`` is within a relative :data:`TIE_TOLERANCE` of
     the largest count as tied, and the first in enumeration order wins. Enumeration order is
-    ``itertools.product`` over the ``over`` nodes in the order given, each node's states in
+    ``itertools.product`` over the ``targets`` nodes in the order given, each node's states in
     their declared order (the last node varies fastest); for deficiency nodes ``absent``
     comes before ``present``, so ties resolve toward fewer deficiencies listed last.
 
@@ -517,19 +540,18 @@ def most_probable(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.Dat
     >>> from bayescramp.engine import compile_spec
     >>> from bayescramp.priors import load_spec
     >>> best = most_probable(compile_spec(load_spec()), {"pale_skin": "yes", "fatigue": "yes"},
-    ...                      over=["iron_deficiency", "anemia"])
+    ...                      targets=["iron_deficiency", "anemia"])
     >>> best[["iron_deficiency", "anemia"]].iloc[0].tolist()
     ['absent', 'absent']
     """
-    coded = _code(network, evidence, encoder)
-    if over is None:
-        over = network.info.default_targets()
-    over = as_node_list(over, argument="over", caller="most_probable")
+    coded = _code(network, evidence, _encoder(codebook, encoder))
+    over = network.info.default_targets() if targets is None else targets
+    over = as_node_list(over, argument="targets", caller="most_probable")
     unknown = [n for n in over if n not in network.states]
     if unknown:
-        raise InputError(f"over: unknown node {unknown[0]!r}; expected some of {one_of(network.names)}.")
+        raise InputError(f"targets: unknown node {unknown[0]!r}; expected some of {one_of(network.names)}.")
     if len(set(over)) != len(over) or not over:
-        raise InputError(f"over: got {over!r}; expected one or more distinct node names.")
+        raise InputError(f"targets: got {over!r}; expected one or more distinct node names.")
     patterns, inverse = distinct_rows(coded.codes)
     if coded.n_rows == 0:
         patterns = np.zeros((0, len(coded.nodes)), dtype=np.int64)

@@ -223,7 +223,7 @@ def prevalence(scores: pd.DataFrame, *, weights: str | Sequence[float] | None = 
 
         def row_label(position: int) -> str:
             return f"row {labels[position]}"
-    from .survey import resolve_codebook
+    from .codebook import resolve_codebook
 
     book = resolve_codebook(codebook)
     design_given = design_columns(book, weights=weights, strata=strata, psu=psu, fpc=fpc)

@@ -33,8 +33,9 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from ._arguments import renamed
 from ._errors import EvidenceError, InputError
-from .codebook import Codebook, check_unique_columns, load_codebook, plan_columns
+from .codebook import Codebook, check_unique_columns, plan_columns, resolve_codebook
 from .engine import CompiledNetwork, compile_spec
 from .evidence import encode_codes
 from .priors import load_spec
@@ -88,16 +89,6 @@ def network_of(model: Any) -> CompiledNetwork:
         return network
     raise InputError(f"model: got {type(model).__name__}; expected a bayescramp Model (load_model()) or None for "
                      "the default model.")
-
-
-def resolve_codebook(codebook: Codebook | str | Path | None) -> Codebook | None:
-    """A :class:`Codebook`, loading it when given a path."""
-    if codebook is None or isinstance(codebook, Codebook):
-        return codebook
-    if isinstance(codebook, (str, Path)):
-        return load_codebook(codebook)
-    raise InputError(f"codebook: got {type(codebook).__name__}; expected a Codebook (load_codebook(path)) or the "
-                     "path of a codebook TOML file.")
 
 
 @dataclass
@@ -467,7 +458,8 @@ def _float_column(values: np.ndarray, missing: np.ndarray | None) -> pa.Array:
     return pa.array(values)
 
 
-def score_file(input: str | Path, output: str | Path, *, model=None, codebook: Codebook | str | Path | None = None,
+@renamed(input="path")
+def score_file(path: str | Path, output: str | Path, *, model=None, codebook: Codebook | str | Path | None = None,
                targets: Sequence[str] | None = None, id_columns: Sequence[str] | str | None = None,
                keep_columns: Sequence[str] | str | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE,
                on_invalid: str = "error", progress: bool = True, interval: float | None = None,
@@ -477,9 +469,9 @@ def score_file(input: str | Path, output: str | Path, *, model=None, codebook: C
 
     Parameters
     ----------
-    input : str or Path
-        ``.csv``, ``.csv.gz`` or ``.parquet``. CSV must be UTF-8 (a byte-order mark and
-        CRLF line ends are fine) with a header row.
+    path : str or Path
+        The survey: ``.csv``, ``.csv.gz`` or ``.parquet``. CSV must be UTF-8 (a byte-order mark
+        and CRLF line ends are fine) with a header row. (``input=`` is its deprecated spelling.)
     output : str or Path
         ``.csv``, ``.csv.gz`` or ``.parquet``; its folder must exist. Written to a temporary
         file beside it and renamed only on success.
@@ -546,7 +538,7 @@ def score_file(input: str | Path, output: str | Path, *, model=None, codebook: C
         raise InputError(f"chunk_size: got {chunk_size!r}; expected a positive number of rows.")
     output = Path(output)
     network = network_of(model)
-    plan = _Plan(input, network, codebook, id_columns=id_columns, keep_columns=keep_columns, on_invalid=on_invalid,
+    plan = _Plan(path, network, codebook, id_columns=id_columns, keep_columns=keep_columns, on_invalid=on_invalid,
                  unmatched=unmatched, output=output)
     source, maps, passthrough = plan.source, plan.maps, plan.passthrough
     targets = check_targets(network, targets, [m.node for m in maps])
@@ -589,7 +581,8 @@ def score_file(input: str | Path, output: str | Path, *, model=None, codebook: C
     return summary
 
 
-def check_file(input: str | Path, *, model=None, codebook: Codebook | str | Path | None = None,
+@renamed(input="path")
+def check_file(path: str | Path, *, model=None, codebook: Codebook | str | Path | None = None,
                id_columns: Sequence[str] | str | None = None, keep_columns: Sequence[str] | str | None = None,
                on_invalid: str = "error", output: str | Path | None = None, read_rows: bool = True,
                chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[str]:
@@ -600,7 +593,8 @@ def check_file(input: str | Path, *, model=None, codebook: Codebook | str | Path
 
     Parameters
     ----------
-    input : str or Path
+    path : str or Path
+        The survey file (``input=`` is its deprecated spelling).
     read_rows : bool
         Read every row (ragged rows, bad cells, bytes that are not UTF-8); ``False`` checks the
         header only (format, column names, codebook, output types).
@@ -620,7 +614,7 @@ def check_file(input: str | Path, *, model=None, codebook: Codebook | str | Path
     >>> check_file(survey, codebook=codebook)[:3]
     ['SEQN', 'WTINT2YR', 'SDMVPSU']
     """
-    plan = _Plan(input, network_of(model), codebook, id_columns=id_columns, keep_columns=keep_columns,
+    plan = _Plan(path, network_of(model), codebook, id_columns=id_columns, keep_columns=keep_columns,
                  on_invalid=on_invalid, unmatched="ignore", output=output)
     if read_rows:
         for _ in plan.chunks(chunk_size):
@@ -802,7 +796,7 @@ class _ExtraColumns:
         if self.explain:
             from .explain import code_columns, top_findings
 
-            top = top_findings(self.network, code_columns(encoded, n_rows), target=self.targets)
+            top = top_findings(self.network, code_columns(encoded, n_rows), targets=self.targets)
             for column in top.columns:
                 values = top[column].to_numpy(dtype=object).copy()
                 values[blank] = None

@@ -44,6 +44,7 @@ __all__ = [
     "DEFAULT_RANGE_COVERAGE",
     "beta_parameters",
     "parameter_distributions",
+    "parameter_table",
     "draw_parameters",
     "draw_tables",
     "draw_marginals",
@@ -522,3 +523,24 @@ def case_intervals(spec: Spec, network: CompiledNetwork, likelihood: Mapping[str
                                  progress=False)
     return {t: pd.DataFrame({"lower": bounds[t][0][0], "upper": bounds[t][1][0]},
                             index=pd.Index(network.states[t], name="state")) for t in targets}
+
+
+def parameter_table(spec: Spec) -> pd.DataFrame:
+    """Every free parameter, one row each, read from its :class:`~bayescramp.spec.Parameter` (never from its id).
+
+    Columns ``id``, ``node``, ``parents`` (``parent=state,...``), ``state``, ``kind`` (``table``,
+    ``leak``, ``link``), ``value``, ``low``, ``high``, ``source``, ``basis`` and ``note``.
+
+    Examples
+    --------
+    >>> from bayescramp.priors import load_spec
+    >>> table = parameter_table(load_spec())
+    >>> sorted(table["kind"].unique())
+    ['leak', 'link', 'table']
+    """
+    rows = [{"id": parameter_id, "node": node, "parents": parameter.configuration, "state": parameter.state,
+             "kind": parameter.kind, "value": parameter.value, "low": parameter.low, "high": parameter.high,
+             "source": parameter.source, "basis": parameter.basis, "note": parameter.note}
+            for parameter_id, (node, parameter) in parameters_by_id(spec).items()]
+    return pd.DataFrame(rows, columns=["id", "node", "parents", "state", "kind", "value", "low", "high", "source",
+                                       "basis", "note"])

@@ -536,7 +536,7 @@ def test_most_probable_matches_pgmpy_map_query(name, rng):
         row = model.simulate(1, rng=rng).iloc[0]
         evidence = {node: row[node] for node in rng.choice(model.evidence_nodes, 3, replace=False)}
         over = [n for n in rng.choice(model.nodes, 4, replace=False) if n not in evidence]
-        best = model.most_probable(evidence, over=over).iloc[0]
+        best = model.most_probable(evidence, targets=over).iloc[0]
         assert best[over].to_dict() == oracle_map(pgmpy_model, evidence, over)
 
 

@@ -37,9 +37,9 @@ def test_a_node_given_twice_the_same_is_kept_once():
 def test_every_case_api_refuses_conflicting_pairs(default_model, method):
     pairs = [("leg_cramps", "yes"), ("diuretic", "none"), ("leg_cramps", "no")]
     call = getattr(default_model, method)
-    args = (pairs, "potassium_deficiency=present", 0.5) if method == "tune" else (pairs,)
+    options = {"targets": "potassium_deficiency=present", "threshold": 0.5} if method == "tune" else {}
     with pytest.raises(EvidenceError, match="node 'leg_cramps' is given twice, as 'yes' and as 'no'"):
-        call(*args)
+        call(pairs, **options)
 
 
 @pytest.mark.parametrize("evidence, message", [
@@ -76,7 +76,7 @@ def test_impossible_evidence_sentence_names_the_findings():
     lambda m, e: m.explain(e),
     lambda m, e: m.most_probable(e),
     lambda m, e: m.sensitivity(e),
-    lambda m, e: m.tune(e, "potassium_deficiency=present", 0.5),
+    lambda m, e: m.tune(e, targets="potassium_deficiency=present", threshold=0.5),
 ], ids=["posterior", "posterior interval", "explain", "most_probable", "sensitivity", "tune"])
 @pytest.mark.parametrize("evidence", [
     IMPOSSIBLE,
@@ -91,7 +91,7 @@ def test_impossible_case_is_refused_by_every_case_api(default_model, call, evide
 @pytest.mark.parametrize("call, n_lines", [
     (lambda m, t: m.score(t), 1),
     (lambda m, t: m.score(t, interval=0.9, n_draws=20, rng=1), 1),
-    (lambda m, t: m.explain(t, target="potassium_deficiency"), 2),
+    (lambda m, t: m.explain(t, targets="potassium_deficiency"), 2),
     (lambda m, t: m.most_probable(t), 1),
     (lambda m, t: m.sensitivity(t, summary="rows", parameters=["leak(leg_cramps)"]), 1),
 ], ids=["score", "score interval", "explain", "most_probable", "sensitivity rows"])

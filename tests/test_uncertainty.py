@@ -129,7 +129,7 @@ def test_one_uncertain_parameter_maps_through_its_sensitivity_function(default_m
     likelihood = case_likelihood(network.states, CASE)
     bounds = case_intervals(spec, network, likelihood, ["potassium_deficiency"], interval=0.9, n_draws=4000, rng=1)
     a, b = beta_parameters(parameters_by_id(spec)[parameter_id][1])
-    functions = sensitivity_functions(spec, network, likelihood, ("potassium_deficiency", "present"),
+    functions = sensitivity_functions(spec, network, likelihood, targets=("potassium_deficiency", "present"),
                                       parameters=[parameter_id])
     expected = functions.evaluate(stats.beta.ppf([[0.05], [0.95]], a, b))[:, 0]
     got = bounds["potassium_deficiency"].loc["present"]
