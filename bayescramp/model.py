@@ -12,7 +12,7 @@ from ._arguments import as_flag, as_fraction, as_generator, as_node_list, as_pat
 from ._errors import EvidenceError, InputError, one_of
 from .codebook import table_encoder
 from .engine import CompiledNetwork, compile_spec, propagate
-from .evidence import case_evidence, case_likelihood, impossible_evidence_error
+from .evidence import BatchEvidence, case_evidence, impossible_evidence_error
 from .priors import load_spec
 from .scoring import default_targets, score_frame
 from .simulate import sample_codes
@@ -204,7 +204,7 @@ class Model:
         1.0
         """
         evidence = case_evidence(evidence)
-        likelihood = case_likelihood(self.network.states, evidence)
+        batch = BatchEvidence.from_case(self.network.states, evidence)
         if targets is None:
             hard = {k for k, v in evidence.items() if isinstance(v, str)}
             targets = [n for n in self.nodes if n not in hard]
@@ -212,7 +212,7 @@ class Model:
             targets = as_node_list(targets, argument="targets", caller="posterior")
             for node in targets:
                 self.states(node)
-        result = propagate(self.network, likelihood, targets=targets, n_rows=1)
+        result = propagate(self.network, batch, targets=targets)
         if result.impossible[0]:
             raise impossible_evidence_error(evidence)
         marginals = {t: pd.Series(result.marginals[t][0], index=list(self.network.states[t]), name=t)
@@ -221,14 +221,14 @@ class Model:
         if interval is not None:
             from .uncertainty import case_intervals
 
-            intervals = case_intervals(self.spec, self.network, likelihood, targets, interval=interval,
+            intervals = case_intervals(self.spec, self.network, batch, targets, interval=interval,
                                        n_draws=n_draws, rng=rng)
         return Posterior(marginals, result.log_evidence_probability[0], evidence, priors=self._prior_series(),
                          intervals=intervals)
 
     def _prior_series(self) -> dict[str, pd.Series]:
         if not hasattr(self, "_priors_cache"):
-            result = propagate(self.network, {}, n_rows=1)
+            result = propagate(self.network, BatchEvidence.from_likelihoods({}, n_rows=1))
             self._priors_cache = {n: pd.Series(result.marginals[n][0], index=list(self.network.states[n]), name=n)
                                   for n in self.nodes}
         return self._priors_cache
