@@ -600,7 +600,7 @@ def _describe_value(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, Mapping):
-        return ",".join(f"{state}:{weight:g}" for state, weight in value.items())
+        return ",".join(f"{state}:{float(weight):g}" for state, weight in value.items())
     return "|".join(str(v) for v in value)
 
 
