@@ -69,6 +69,7 @@ def main(argv=None) -> int:
     column = next(name for name, _, k in target_columns(model.network, [TARGET[0]])
                   if model.states(TARGET[0])[k] == TARGET[1])
     patterns, inverse = as_evidence(model.network, cohort).distinct()
+    n_patterns = patterns.n_rows
     functions = sensitivity_functions(model.spec, model.network, patterns, TARGET)
     start = time.perf_counter()
     worst = 0.0
