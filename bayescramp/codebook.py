@@ -457,34 +457,43 @@ def _interval_list(value: Any, key: str, problem) -> tuple[Interval, ...]:
         problem(key + ".intervals", f"got {value!r}; expected a non-empty list of tables "
                                     "{ state = STATE, low = NUMBER, high = NUMBER }.")
         return ()
-    parsed: list[tuple[int, Interval]] = []
-    for position, raw in enumerate(value):
-        where = f"{key}.intervals[{position}]"
-        if not isinstance(raw, Mapping):
-            problem(where, f"got {raw!r}; expected a table {{ state = STATE, low = NUMBER, high = NUMBER }}.")
-            continue
-        _unknown_keys(raw, _INTERVAL_KEYS, where + ".", problem)
-        if "state" not in raw:
-            problem(where, "has no state; expected state = STATE (or a list of states, a likelihood, or "
-                           f"{UNOBSERVED!r}).")
-            continue
-        if not isinstance(raw["state"], (str, list, Mapping)):
-            problem(where + ".state", f"got {raw['state']!r}; expected a state, a list of states, a table "
-                                      f"{{STATE = LIKELIHOOD}}, or {UNOBSERVED!r}.")
-            continue
-        if "low" not in raw and "high" not in raw:
-            problem(where, "has neither low nor high; expected at least one bound (an interval covering every "
-                           "number would leave nothing for the others).")
-            continue
-        low = _bound(raw["low"], where + ".low", problem) if "low" in raw else None
-        high = _bound(raw["high"], where + ".high", problem) if "high" in raw else None
-        if ("low" in raw and low is None) or ("high" in raw and high is None):
-            continue
-        if low is not None and high is not None and not low < high:
-            problem(where, f"low = {_number_text(low)} is not below high = {_number_text(high)}; expected "
-                           "low < high.")
-            continue
-        parsed.append((position, Interval(raw["state"], low, high)))
+    parsed = [(position, interval) for position, raw in enumerate(value)
+              if (interval := _interval(raw, f"{key}.intervals[{position}]", problem)) is not None]
+    _no_overlap(parsed, key, problem)
+    return tuple(interval for _, interval in parsed)
+
+
+def _interval(raw: Any, where: str, problem) -> Interval | None:
+    """One ``{ state, low, high }`` table, or ``None`` (with a problem)."""
+    if not isinstance(raw, Mapping):
+        problem(where, f"got {raw!r}; expected a table {{ state = STATE, low = NUMBER, high = NUMBER }}.")
+        return None
+    _unknown_keys(raw, _INTERVAL_KEYS, where + ".", problem)
+    if "state" not in raw:
+        problem(where, "has no state; expected state = STATE (or a list of states, a likelihood, or "
+                       f"{UNOBSERVED!r}).")
+        return None
+    if not isinstance(raw["state"], (str, list, Mapping)):
+        problem(where + ".state", f"got {raw['state']!r}; expected a state, a list of states, a table "
+                                  f"{{STATE = LIKELIHOOD}}, or {UNOBSERVED!r}.")
+        return None
+    if "low" not in raw and "high" not in raw:
+        problem(where, "has neither low nor high; expected at least one bound (an interval covering every "
+                       "number would leave nothing for the others).")
+        return None
+    low = _bound(raw["low"], where + ".low", problem) if "low" in raw else None
+    high = _bound(raw["high"], where + ".high", problem) if "high" in raw else None
+    if ("low" in raw and low is None) or ("high" in raw and high is None):
+        return None
+    if low is not None and high is not None and not low < high:
+        problem(where, f"low = {_number_text(low)} is not below high = {_number_text(high)}; expected "
+                       "low < high.")
+        return None
+    return Interval(raw["state"], low, high)
+
+
+def _no_overlap(parsed: Sequence[tuple[int, Interval]], key: str, problem) -> None:
+    """Each overlap of two intervals (by their position in the list) is a problem."""
     reach: tuple[int, Interval] | None = None  # the interval reaching highest so far
     for position, interval in sorted(parsed, key=lambda item: _low_end(item[1])):
         if reach is not None:
@@ -496,7 +505,6 @@ def _interval_list(value: Any, key: str, problem) -> tuple[Interval, ...]:
                         "in a gap is an invalid cell).")
         if reach is None or (reach[1].high is not None and (interval.high is None or interval.high > reach[1].high)):
             reach = (position, interval)
-    return tuple(interval for _, interval in parsed)
 
 
 def _low_end(interval: Interval) -> float:

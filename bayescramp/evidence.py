@@ -293,11 +293,7 @@ def canonical_code(value: Any) -> str | None:
     if value is None or value is pd.NA or value is pd.NaT:
         return ""
     if isinstance(value, Decimal):
-        if value.is_nan():
-            return ""
-        if not value.is_finite():
-            return "inf" if value > 0 else "-inf"
-        return str(int(value)) if value == value.to_integral_value() else repr(float(value))
+        return _decimal_code(value)
     if isinstance(value, bytes):
         try:
             value = value.decode("utf-8")
@@ -313,6 +309,20 @@ def canonical_code(value: Any) -> str | None:
         return str(int(value)) if float(value).is_integer() else repr(float(value))
     if not isinstance(value, str):
         return None
+    return _text_code(value)
+
+
+def _decimal_code(value: Decimal) -> str:
+    """A ``Decimal`` cell by value (NaN is blank)."""
+    if value.is_nan():
+        return ""
+    if not value.is_finite():
+        return "inf" if value > 0 else "-inf"
+    return str(int(value)) if value == value.to_integral_value() else repr(float(value))
+
+
+def _text_code(value: str) -> str:
+    """Text trimmed and case-folded; text that reads as a finite number by that number's value."""
     text = value.strip().casefold()
     if text and (text[0].isdigit() or text[0] in "+-."):
         try:

@@ -550,22 +550,10 @@ def score_file(input: str | Path, output: str | Path, *, model=None, codebook: C
                  unmatched=unmatched, output=output)
     source, maps, passthrough = plan.source, plan.maps, plan.passthrough
     targets = check_targets(network, targets, [m.node for m in maps])
-    names = [name for name, _, _ in target_columns(network, targets)]
-    interval_names = [f"{name}_{side}" for name in names for side in ("lower", "upper")] if interval else []
-    explain_names = ["top_finding_" + name[len("p_"):] for name in names] if explain else []
     extra = _ExtraColumns(network, targets, interval=interval, n_draws=n_draws, rng=rng, explain=explain,
                           model=model)
-    clash = [c for c in passthrough if c in set(names) | set(interval_names) | set(explain_names) | set(_OUTPUT_TAIL)]
-    if clash:
-        raise InputError(f"{source.path}: column {clash[0]!r} would be overwritten by an output column of the same "
-                         "name; expected pass-through columns to have other names (rename it, or leave it out of "
-                         "--id-column/--keep-columns).")
-    schema = pa.schema(
-        [pa.field(c, source.schema.field(c).type if source.schema is not None else pa.string()) for c in passthrough]
-        + [pa.field(name, pa.float64()) for name in _probability_order(names, bool(interval))]
-        + [pa.field(name, pa.string()) for name in explain_names]
-        + [pa.field("evidence_probability", pa.float64()), pa.field("log_evidence_probability", pa.float64()),
-           pa.field("status", pa.string())])
+    schema = _output_schema(source, passthrough, [name for name, _, _ in target_columns(network, targets)],
+                            interval=bool(interval), explain=explain)
     cache = PatternCache(network, [m.node for m in maps], [m.alphabet for m in maps], targets)
     summary = ScoreSummary(input=source.path, output=output,
                            unmatched_columns=plan.unmatched_columns if unmatched != "ignore" else {})
@@ -586,6 +574,24 @@ def score_file(input: str | Path, output: str | Path, *, model=None, codebook: C
     summary.n_patterns = cache.n_propagated
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _output_schema(source, passthrough: Sequence[str], names: Sequence[str], *, interval: bool,
+                   explain: bool) -> pa.Schema:
+    """The output's columns: pass-through, posteriors (and bounds), top findings, P(e), status."""
+    interval_names = [f"{name}_{side}" for name in names for side in ("lower", "upper")] if interval else []
+    explain_names = ["top_finding_" + name[len("p_"):] for name in names] if explain else []
+    clash = [c for c in passthrough if c in set(names) | set(interval_names) | set(explain_names) | set(_OUTPUT_TAIL)]
+    if clash:
+        raise InputError(f"{source.path}: column {clash[0]!r} would be overwritten by an output column of the same "
+                         "name; expected pass-through columns to have other names (rename it, or leave it out of "
+                         "--id-column/--keep-columns).")
+    return pa.schema(
+        [pa.field(c, source.schema.field(c).type if source.schema is not None else pa.string()) for c in passthrough]
+        + [pa.field(name, pa.float64()) for name in _probability_order(names, interval)]
+        + [pa.field(name, pa.string()) for name in explain_names]
+        + [pa.field("evidence_probability", pa.float64()), pa.field("log_evidence_probability", pa.float64()),
+           pa.field("status", pa.string())])
 
 
 def check_file(input: str | Path, *, model=None, codebook: Codebook | str | Path | None = None,
