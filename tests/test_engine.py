@@ -97,6 +97,7 @@ def assert_matches_pgmpy(model, rows, *, atol=1e-9, n_targets=None, rng=None):
     return n_compared
 
 
+@pytest.mark.slow   # hundreds of rows, each a pgmpy query
 @pytest.mark.parametrize("overlays", OVERLAYS, ids=lambda o: "+".join(("default",) + o))
 def test_batch_posterior_matches_pgmpy(overlays, rng):
     model = bayescramp.load_model("default", *overlays)
@@ -105,6 +106,7 @@ def test_batch_posterior_matches_pgmpy(overlays, rng):
     assert n_compared > 0.5 * n_rows
 
 
+@pytest.mark.slow   # hundreds of rows, each a pgmpy query
 @pytest.mark.parametrize("network", ["asia", "alarm", "child", "sachs"])
 def test_batch_posterior_matches_pgmpy_on_standard_networks(network, rng):
     model = bayescramp.Model(read_network(DATA / f"{network}.bif.gz"))

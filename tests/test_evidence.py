@@ -1,4 +1,4 @@
-"""Evidence values to likelihoods (bayescramp.evidence): one case's evidence, code matching, the blank rule, BatchEvidence."""
+"""bayescramp.evidence: one case's evidence, code matching, the blank rule, and the batch type BatchEvidence."""
 
 from decimal import Decimal
 from fractions import Fraction
