@@ -30,6 +30,7 @@ import pandas as pd
 from ._arguments import renamed
 from ._errors import BayescrampError, InputError, one_of
 from .codebook import Codebook, plan_columns, resolve_codebook, table_encoder
+from .evidence import BatchEvidence
 from .scoring import STATUS_IMPOSSIBLE, STATUS_OK, invalid_counts, score_frame
 from .survey import ScoreSummary, check_file, network_of
 from .tabular import atomic_path, check_not_input, input_format, table_format, temporary_folder
@@ -389,8 +390,8 @@ def _score_and_write(partition: pd.DataFrame, network, targets, encoder, on_inva
     keys = ["status:" + str(k) for k in counts.index]
     values = [int(n) for n in counts.to_numpy()]
     if scored["status"].str.startswith("invalid").any():
-        encoded, _ = encoder(network, _undecoded_as_bytes(partition)[0])
-        for column, n in invalid_counts(encoded).items():
+        evidence = BatchEvidence.from_frame(network, _undecoded_as_bytes(partition)[0], encoder=encoder)
+        for column, n in invalid_counts(evidence).items():
             keys.append("column:" + column)
             values.append(n)
     return pd.DataFrame({"key": pd.Series(keys, dtype=object), "n": pd.Series(values, dtype="int64")})

@@ -31,31 +31,20 @@ over rows.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ._arguments import as_node_list, renamed
-from ._errors import EvidenceError, InputError, one_of
+from ._errors import InputError, one_of
 from .codebook import Codebook, resolve_codebook
-from .engine import TIE_TOLERANCE, CompiledNetwork, distinct_rows, propagate, propagate_codes
+from .engine import TIE_TOLERANCE, CompiledNetwork, propagate, propagate_codes
 from .engine import most_probable as engine_most_probable
-from .evidence import Alphabet, EncodedColumn, case_evidence, finding_likelihood, impossible_evidence_error
-from .scoring import (
-    STATUS_IMPOSSIBLE,
-    STATUS_OK,
-    cell_problems,
-    check_column_labels,
-    default_targets,
-    encode_frame,
-    invalid_error,
-    target_columns,
-)
+from .evidence import BatchEvidence, TableEncoder, distinct_rows, impossible_evidence_error
+from .scoring import STATUS_IMPOSSIBLE, STATUS_OK, as_evidence, default_targets, target_columns
 
-__all__ = ["CodedEvidence", "code_case", "code_frame", "code_columns", "explain", "top_findings", "most_probable",
-           "EXPLAIN_COLUMNS", "TIE_TOLERANCE", "RAISE_TOLERANCE"]
+__all__ = ["explain", "top_findings", "most_probable", "EXPLAIN_COLUMNS", "TIE_TOLERANCE", "RAISE_TOLERANCE"]
 
 #: Columns of the tidy table returned by :func:`explain` (``row`` first for tables).
 EXPLAIN_COLUMNS = ["target", "state", "order", "finding", "value", "prior", "posterior", "posterior_without",
@@ -66,130 +55,12 @@ RAISE_TOLERANCE = 1e-12
 _PATTERNS_PER_CHUNK = 4096
 
 
-@dataclass(frozen=True)
-class CodedEvidence:
-    """Evidence rows as codes: ``alphabets[j].vectors[codes[r, j]]`` is row ``r``'s likelihood on ``nodes[j]``.
-
-    Attributes
-    ----------
-    nodes : list of str
-        The node each column informs.
-    codes : ndarray of int, ``[n_rows, n_columns]``
-    alphabets : list of Alphabet
-        Each contains an all-ones vector (no finding), at ``ones[j]``.
-    ones : list of int
-        The "no finding" code of each column.
-    index : pandas Index
-        Row labels (a table's index; ``[0]`` for a single case).
-    """
-
-    nodes: list[str]
-    codes: np.ndarray
-    alphabets: list[Alphabet]
-    ones: list[int]
-    index: pd.Index
-
-    @property
-    def n_rows(self) -> int:
-        """Number of evidence rows."""
-        return self.codes.shape[0]
+def _code(network: CompiledNetwork, evidence: Any, encoder: TableEncoder | None) -> BatchEvidence:
+    """The evidence as a batch whose every column has a "no finding" code (to retract findings)."""
+    return as_evidence(network, evidence, encoder=encoder, caller="data").with_unobserved()
 
 
-def _with_ones(alphabet: Alphabet) -> tuple[Alphabet, int]:
-    """The alphabet and its all-ones ("no finding") code, appending one if it has none."""
-    vectors = np.asarray(alphabet.vectors, dtype=float)
-    ones = np.flatnonzero((vectors == 1.0).all(axis=1))
-    if len(ones):
-        return alphabet, int(ones[0])
-    extended = Alphabet(vectors=np.vstack([vectors, np.ones((1, vectors.shape[1]))]),
-                        labels=tuple(alphabet.labels) + ("unobserved",))
-    return extended, vectors.shape[0]
-
-
-def _describe_value(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, Mapping):
-        return ",".join(f"{state}:{weight:g}" for state, weight in value.items())
-    return "|".join(str(v) for v in value)
-
-
-def code_case(network: CompiledNetwork, evidence: Mapping[str, Any]) -> CodedEvidence:
-    """Code one case's evidence (node -> state, set of states or ``{state: likelihood}``) as one row.
-
-    Examples
-    --------
-    >>> from bayescramp.engine import compile_spec
-    >>> from bayescramp.priors import load_spec
-    >>> coded = code_case(compile_spec(load_spec()), {"leg_cramps": "yes"})
-    >>> coded.nodes, coded.codes.tolist()
-    (['leg_cramps'], [[0]])
-    """
-    nodes, alphabets, ones = [], [], []
-    for node, value in case_evidence(evidence).items():
-        if node not in network.states:
-            raise EvidenceError(f"evidence names unknown node {node!r}; expected one of {one_of(network.names)}.")
-        if value is None:
-            continue
-        vector = finding_likelihood(node, list(network.states[node]), value)
-        alphabet, one = _with_ones(Alphabet(vectors=vector[None, :], labels=(_describe_value(value),)))
-        nodes.append(node)
-        alphabets.append(alphabet)
-        ones.append(one)
-    return CodedEvidence(nodes=nodes, codes=np.zeros((1, len(nodes)), dtype=np.int64), alphabets=alphabets,
-                         ones=ones, index=pd.RangeIndex(1))
-
-
-def code_frame(network: CompiledNetwork, data: pd.DataFrame, *,
-               encoder: Callable[[CompiledNetwork, pd.DataFrame], tuple[list[EncodedColumn], list[str]]] | None = None,
-               source: str = "data") -> CodedEvidence:
-    """Code a table's evidence columns (columns named like nodes, or a codebook's ``encoder``).
-
-    Raises
-    ------
-    InputError
-        Listing the first cells whose values are not understood.
-
-    Examples
-    --------
-    >>> from bayescramp.engine import compile_spec
-    >>> from bayescramp.priors import load_spec
-    >>> coded = code_frame(compile_spec(load_spec()), pd.DataFrame({"leg_cramps": ["yes", None]}))
-    >>> coded.codes.tolist()
-    [[1], [2]]
-    """
-    if not isinstance(data, pd.DataFrame):
-        raise InputError(f"{source}: got {type(data).__name__}; expected a pandas DataFrame or a mapping of "
-                         "node -> finding.")
-    check_column_labels(data, caller=source)
-    encoded, _ = (encoder or encode_frame)(network, data)
-    listed, n_bad = cell_problems(encoded, source=source, row_label=lambda r: f"row {r}")
-    if n_bad:
-        raise invalid_error(listed, n_bad)
-    return code_columns(encoded, len(data), index=data.index)
-
-
-def code_columns(encoded: Sequence[EncodedColumn], n_rows: int, *, index: pd.Index | None = None) -> CodedEvidence:
-    """Evidence from already encoded columns (e.g. one chunk of a streamed survey file).
-
-    Cells that could not be read carry the "no finding" code (see :class:`EncodedColumn`);
-    callers blank those rows' results themselves.
-
-    Examples
-    --------
-    >>> from bayescramp.evidence import encode_column
-    >>> coded = code_columns([encode_column(["yes", None], "fatigue", ("no", "yes"))], 2)
-    >>> coded.nodes, coded.ones
-    (['fatigue'], [2])
-    """
-    alphabets, ones = zip(*(_with_ones(c.alphabet) for c in encoded)) if encoded else ((), ())
-    codes = (np.column_stack([np.asarray(c.codes) for c in encoded]).astype(np.int64) if encoded
-             else np.zeros((n_rows, 0), dtype=np.int64))
-    return CodedEvidence(nodes=[c.node for c in encoded], codes=codes, alphabets=list(alphabets), ones=list(ones),
-                         index=pd.RangeIndex(n_rows) if index is None else index)
-
-
-def _encoder(codebook, encoder: Callable | None) -> Callable | None:
+def _encoder(codebook, encoder: TableEncoder | None) -> TableEncoder | None:
     """The table encoder of a ``codebook=`` (object or path), or the ``encoder`` given (not both)."""
     if codebook is None:
         return encoder
@@ -198,18 +69,10 @@ def _encoder(codebook, encoder: Callable | None) -> Callable | None:
     return resolve_codebook(codebook).encoder()
 
 
-def _code(network: CompiledNetwork, evidence, encoder) -> CodedEvidence:
-    if isinstance(evidence, CodedEvidence):
-        return evidence
-    if isinstance(evidence, pd.DataFrame):
-        return code_frame(network, evidence, encoder=encoder)
-    return code_case(network, evidence)
-
-
-def _refuse_impossible_case(evidence, impossible: np.ndarray) -> None:
+def _refuse_impossible_case(coded: BatchEvidence, impossible: np.ndarray) -> None:
     """One case (not a table) whose evidence is impossible is refused, as ``Model.posterior`` does."""
-    if not isinstance(evidence, (pd.DataFrame, CodedEvidence)) and impossible.any():
-        raise impossible_evidence_error(case_evidence(evidence))
+    if coded.case is not None and impossible.any():
+        raise impossible_evidence_error(coded.case)
 
 
 def _hypotheses(network: CompiledNetwork, targets: str | Sequence[str] | None,
@@ -268,12 +131,10 @@ def _variants(patterns: np.ndarray, ones: np.ndarray, *, prefixes: bool) -> np.n
     return np.stack(variants)
 
 
-def _propagate_variants(network: CompiledNetwork, coded: CodedEvidence, columns: list[int], patterns: np.ndarray,
+def _propagate_variants(network: CompiledNetwork, coded: BatchEvidence, columns: list[int], patterns: np.ndarray,
                         hypotheses: list[tuple[str, str, int]], *, prefixes: bool) -> tuple[dict, np.ndarray]:
     """P(hypothesis) for every variant of every pattern: ``{column: [n_variants, n_patterns]}`` and log P(e)."""
-    nodes = [coded.nodes[j] for j in columns]
-    vectors = [coded.alphabets[j].vectors for j in columns]
-    ones = np.asarray([coded.ones[j] for j in columns], dtype=np.int64)
+    ones = coded.unobserved[columns]
     n_variants = 1 + len(columns) + (len(columns) if prefixes else 0)
     probability = {name: np.empty((n_variants, patterns.shape[0])) for name, _, _ in hypotheses}
     log_pe = np.empty(patterns.shape[0])
@@ -282,7 +143,8 @@ def _propagate_variants(network: CompiledNetwork, coded: CodedEvidence, columns:
     for start in range(0, patterns.shape[0], step):
         block = patterns[start:start + step]
         stacked = _variants(block, ones, prefixes=prefixes)
-        result = propagate_codes(network, nodes, stacked.reshape(-1, len(columns)), vectors, targets=targets)
+        result = propagate_codes(network, coded.with_codes(stacked.reshape(-1, len(columns)), columns=columns),
+                                 targets=targets)
         for name, node, k in hypotheses:
             probability[name][:, start:start + block.shape[0]] = result.marginals[node][:, k].reshape(n_variants, -1)
         log_pe[start:start + block.shape[0]] = result.log_evidence_probability[:block.shape[0]]
@@ -290,14 +152,14 @@ def _propagate_variants(network: CompiledNetwork, coded: CodedEvidence, columns:
 
 
 def _prior_marginals(network: CompiledNetwork) -> dict[str, np.ndarray]:
-    result = propagate(network, {}, n_rows=1)
+    result = propagate(network, BatchEvidence.from_likelihoods({}, n_rows=1))
     return {name: marginal[0] for name, marginal in result.marginals.items()}
 
 
 @renamed(target="targets")
-def explain(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame | CodedEvidence, *,
+def explain(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame | BatchEvidence, *,
             targets: str | Sequence[str] | None = None, order: Sequence[str] | None = None,
-            codebook: Codebook | str | os.PathLike | None = None, encoder: Callable | None = None) -> pd.DataFrame:
+            codebook: Codebook | str | os.PathLike | None = None, encoder: TableEncoder | None = None) -> pd.DataFrame:
     """Why each target has its posterior: per finding, the posterior without it and its weight of evidence.
 
     Parameters
@@ -358,18 +220,18 @@ def explain(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame
     >>> bool(np.isclose(logit(table["prior"].iloc[0]) + table["weight"].sum(), logit(table["posterior"].iloc[0])))
     True
     """
-    is_table = isinstance(evidence, pd.DataFrame)
     coded = _code(network, evidence, _encoder(codebook, encoder))
+    is_table = coded.case is None
     hypotheses = _hypotheses(network, targets, coded.nodes)
     columns = _order(network, coded.nodes, order)
     patterns, inverse = distinct_rows(coded.codes[:, columns])
     if coded.n_rows == 0 or not columns:
         return pd.DataFrame(columns=(["row"] if is_table else []) + EXPLAIN_COLUMNS,
-                            index=coded.index[:0] if is_table else None)
+                            index=coded.labels[:0] if is_table else None)
     probability, log_pe = _propagate_variants(network, coded, columns, patterns, hypotheses, prefixes=True)
-    _refuse_impossible_case(evidence, np.isneginf(log_pe))
+    _refuse_impossible_case(coded, np.isneginf(log_pe))
     n_columns = len(columns)
-    ones = np.asarray([coded.ones[j] for j in columns])
+    ones = coded.unobserved[columns]
     finding = patterns != ones                                   # [n_patterns, n_columns]
     priors = _prior_marginals(network)
     log_marginal = np.zeros(patterns.shape)
@@ -410,7 +272,7 @@ def explain(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame
             "status": np.where(np.isneginf(log_pe), STATUS_IMPOSSIBLE, STATUS_OK).astype(object)[pattern_of],
         }
         if is_table:
-            part = {"row": coded.index.to_numpy()[row_of], **part}
+            part = {"row": coded.labels.to_numpy()[row_of], **part}
         parts.append(pd.DataFrame(part))
     table = pd.concat(parts, ignore_index=True)
     rows = np.tile(row_of, len(parts))
@@ -418,11 +280,11 @@ def explain(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame
     entry_order = np.lexsort((table["order"].to_numpy(), hypothesis_rank, rows))
     table = table.iloc[entry_order].reset_index(drop=True)
     if is_table:
-        table.index = coded.index[rows[entry_order]]
+        table.index = coded.labels[rows[entry_order]]
     return table
 
 
-def _labels(coded: CodedEvidence, columns: list[int], patterns: np.ndarray, pattern_of: np.ndarray,
+def _labels(coded: BatchEvidence, columns: list[int], patterns: np.ndarray, pattern_of: np.ndarray,
             position: np.ndarray) -> np.ndarray:
     """What was observed, as the alphabet's label of each finding's code."""
     values = np.empty(len(position), dtype=object)
@@ -433,9 +295,9 @@ def _labels(coded: CodedEvidence, columns: list[int], patterns: np.ndarray, patt
 
 
 @renamed(target="targets")
-def top_findings(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame | CodedEvidence, *,
+def top_findings(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame | BatchEvidence, *,
                  targets: str | Sequence[str] | None = None, codebook: Codebook | str | os.PathLike | None = None,
-                 encoder: Callable | None = None) -> pd.DataFrame:
+                 encoder: TableEncoder | None = None) -> pd.DataFrame:
     """Per row and target, the finding whose retraction lowers the posterior most (the one that raised it most).
 
     Parameters
@@ -474,10 +336,10 @@ def top_findings(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.Data
     columns = _order(network, coded.nodes, None)
     names = ["top_finding_" + name[len("p_"):] for name, _, _ in hypotheses]
     if coded.n_rows == 0 or not columns:
-        return pd.DataFrame({name: np.full(coded.n_rows, None, dtype=object) for name in names}, index=coded.index)
+        return pd.DataFrame({name: np.full(coded.n_rows, None, dtype=object) for name in names}, index=coded.labels)
     patterns, inverse = distinct_rows(coded.codes[:, columns])
     probability, _ = _propagate_variants(network, coded, columns, patterns, hypotheses, prefixes=False)
-    ones = np.asarray([coded.ones[j] for j in columns])
+    ones = coded.unobserved[columns]
     finding = patterns != ones
     finding_names = np.asarray([coded.nodes[j] for j in columns] + [None], dtype=object)
     result = {}
@@ -489,13 +351,13 @@ def top_findings(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.Data
         raised = np.take_along_axis(change, best[:, None], axis=1)[:, 0] > RAISE_TOLERANCE
         best = np.where(raised, best, len(columns))
         result[column] = finding_names[best][inverse]
-    return pd.DataFrame(result, index=coded.index)
+    return pd.DataFrame(result, index=coded.labels)
 
 
 @renamed(over="targets")
-def most_probable(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame | CodedEvidence, *,
+def most_probable(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame | BatchEvidence, *,
                   targets: str | Sequence[str] | None = None, codebook: Codebook | str | os.PathLike | None = None,
-                  encoder: Callable | None = None) -> pd.DataFrame:
+                  encoder: TableEncoder | None = None) -> pd.DataFrame:
     """The jointly most likely states of ``targets`` given the evidence, and their probability, per row.
 
     The engine's max-product (:func:`bayescramp.engine.most_probable`) sums out every other
@@ -552,18 +414,16 @@ def most_probable(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.Dat
         raise InputError(f"targets: unknown node {unknown[0]!r}; expected some of {one_of(network.names)}.")
     if len(set(over)) != len(over) or not over:
         raise InputError(f"targets: got {over!r}; expected one or more distinct node names.")
-    patterns, inverse = distinct_rows(coded.codes)
+    patterns, inverse = coded.distinct()
     if coded.n_rows == 0:
-        patterns = np.zeros((0, len(coded.nodes)), dtype=np.int64)
-    likelihood = {node: np.asarray(coded.alphabets[j].vectors, dtype=float)[patterns[:, j]]
-                  for j, node in enumerate(coded.nodes)}
-    best = engine_most_probable(network, likelihood, over, n_rows=patterns.shape[0])
+        patterns = coded
+    best = engine_most_probable(network, patterns, over)
     possible = np.isfinite(best.log_joint)
-    _refuse_impossible_case(evidence, ~possible)
+    _refuse_impossible_case(coded, ~possible)
     columns = {}
     for k, node in enumerate(over):
         states = np.asarray(network.states[node] + (None,), dtype=object)
         columns[node] = states[np.where(possible, best.states[:, k], len(network.states[node]))][inverse]
     columns["probability"] = best.probability[inverse]
     columns["status"] = np.where(possible, STATUS_OK, STATUS_IMPOSSIBLE)[inverse].astype(object)
-    return pd.DataFrame(columns, index=coded.index)
+    return pd.DataFrame(columns, index=coded.labels)

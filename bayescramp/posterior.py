@@ -16,7 +16,7 @@ from ._arguments import as_node_list
 from ._errors import EvidenceError, InputError, one_of
 from .codebook import Codebook, resolve_codebook, table_encoder
 from .engine import CompiledNetwork, propagate
-from .evidence import case_evidence, case_likelihood, impossible_evidence_error
+from .evidence import BatchEvidence, case_evidence, impossible_evidence_error
 from .scoring import score_frame
 from .spec import Spec
 
@@ -107,7 +107,7 @@ def prior_marginals(network: CompiledNetwork) -> dict[str, pd.Series]:
     >>> round(float(prior_marginals(compile_spec(load_spec()))["diuretic"].sum()), 12)
     1.0
     """
-    result = propagate(network, {}, n_rows=1)
+    result = propagate(network, BatchEvidence.from_likelihoods({}, n_rows=1))
     return {n: pd.Series(result.marginals[n][0], index=list(network.states[n]), name=n) for n in network.names}
 
 
@@ -130,7 +130,7 @@ def case_posterior(spec: Spec, network: CompiledNetwork, evidence: Mapping[str, 
     ['fatigue']
     """
     evidence = case_evidence(evidence)
-    likelihood = case_likelihood(network.states, evidence)
+    batch = BatchEvidence.from_case(network.states, evidence)
     if targets is None:
         hard = {k for k, v in evidence.items() if isinstance(v, str)}
         targets = [n for n in network.names if n not in hard]
@@ -138,7 +138,7 @@ def case_posterior(spec: Spec, network: CompiledNetwork, evidence: Mapping[str, 
         targets = as_node_list(targets, argument="targets", caller="posterior")
         for node in targets:
             node_states(network, node)
-    result = propagate(network, likelihood, targets=targets, n_rows=1)
+    result = propagate(network, batch, targets=targets)
     if result.impossible[0]:
         raise impossible_evidence_error(evidence)
     marginals = {t: pd.Series(result.marginals[t][0], index=list(network.states[t]), name=t) for t in targets}
@@ -146,7 +146,7 @@ def case_posterior(spec: Spec, network: CompiledNetwork, evidence: Mapping[str, 
     if interval is not None:
         from .uncertainty import case_intervals
 
-        intervals = case_intervals(spec, network, likelihood, targets, interval=interval, n_draws=n_draws, rng=rng)
+        intervals = case_intervals(spec, network, batch, targets, interval=interval, n_draws=n_draws, rng=rng)
     return Posterior(marginals, result.log_evidence_probability[0], evidence,
                      priors=prior_marginals(network) if priors is None else priors, intervals=intervals)
 

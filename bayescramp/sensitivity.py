@@ -33,9 +33,9 @@ import pandas as pd
 from ._arguments import as_node_list, is_number, renamed
 from ._errors import InputError, one_of
 from .codebook import Codebook, resolve_codebook
-from .engine import CompiledNetwork, cpt_derivatives, distinct_rows
-from .evidence import case_evidence, case_likelihood, impossible_evidence_error
-from .scoring import STATUS_IMPOSSIBLE, STATUS_OK, cell_problems, check_column_labels, encode_frame, invalid_error
+from .engine import CompiledNetwork, cpt_derivatives
+from .evidence import BatchEvidence, case_evidence, impossible_evidence_error
+from .scoring import STATUS_IMPOSSIBLE, STATUS_OK, as_evidence
 from .spec import Spec, TableCPD, covaried_values, parameters_by_id, probability_table
 
 __all__ = [
@@ -306,9 +306,9 @@ class SensitivityFunctions:
 
 
 @renamed(target="targets", positional=("targets",))
-def sensitivity_functions(spec: Spec, network: CompiledNetwork, likelihood: Mapping[str, np.ndarray], *,
+def sensitivity_functions(spec: Spec, network: CompiledNetwork, evidence: BatchEvidence, *,
                           targets: Any = None, parameters: Sequence[str] | str | None = None,
-                          n_rows: int | None = None, method: str = "auto") -> SensitivityFunctions:
+                          method: str = "auto") -> SensitivityFunctions:
     """Coefficients of every selected parameter's sensitivity function, for a batch of rows.
 
     Parameters
@@ -316,15 +316,13 @@ def sensitivity_functions(spec: Spec, network: CompiledNetwork, likelihood: Mapp
     spec : Spec
     network : CompiledNetwork
         Compiled from ``spec``.
-    likelihood : mapping
-        Node -> ``[n_rows, n_states]`` evidence likelihood (as for :func:`bayescramp.engine.propagate`).
+    evidence : BatchEvidence
+        The rows' findings (as for :func:`bayescramp.engine.propagate`).
     targets : "node=state", (node, state) or a node with a positive state, optional
         One posterior (see :func:`parse_target`); default the model's sensitivity target
         (``meta.sensitivity_target``). ``target=`` is its deprecated spelling.
     parameters : sequence of str, optional
         Parameter ids or node names (default: all).
-    n_rows : int, optional
-        Needed only when ``likelihood`` is empty.
     method : {"auto", "junction_tree"}
         ``auto`` lets the engine take its core fast path when the network has one;
         ``junction_tree`` forces the general junction tree (the two agree; for testing).
@@ -336,11 +334,11 @@ def sensitivity_functions(spec: Spec, network: CompiledNetwork, likelihood: Mapp
     Examples
     --------
     >>> from bayescramp.engine import compile_spec
-    >>> from bayescramp.evidence import case_likelihood
+    >>> from bayescramp.evidence import BatchEvidence
     >>> from bayescramp.priors import load_spec
     >>> spec = load_spec()
     >>> network = compile_spec(spec)
-    >>> functions = sensitivity_functions(spec, network, case_likelihood(network.states, {"leg_cramps": "yes"}),
+    >>> functions = sensitivity_functions(spec, network, BatchEvidence.from_case(network.states, {"leg_cramps": "yes"}),
     ...                                   targets="magnesium_deficiency=present")
     >>> functions.alpha.shape == (1, len(functions.ids))
     True
@@ -357,8 +355,7 @@ def sensitivity_functions(spec: Spec, network: CompiledNetwork, likelihood: Mapp
     weights = {name: np.concatenate([np.stack([effects[j].slope for j in columns[name]]),
                                      np.stack([effects[j].offset - network.tables[name] for j in columns[name]])])
                for name in nodes}
-    derivatives = cpt_derivatives(engine_network, likelihood, nodes, target=(node_y, state_y), n_rows=n_rows,
-                                  weights=weights)
+    derivatives = cpt_derivatives(engine_network, evidence, nodes, target=(node_y, state_y), weights=weights)
     n_rows = len(derivatives.log_evidence_probability)
     posterior_or_zero = np.where(derivatives.impossible, 0.0, derivatives.posterior)
     # P(e)(value) relative to P(e): 1, or 0 (absolute) where the evidence is impossible now
@@ -381,26 +378,6 @@ def _without_core(network: CompiledNetwork) -> CompiledNetwork:
     if "junction_tree" not in network.variants:
         network.variants["junction_tree"] = replace(network, core=None, variants={})
     return network.variants["junction_tree"]
-
-
-def _likelihood_for(network: CompiledNetwork, evidence,
-                    codebook=None) -> tuple[dict[str, np.ndarray], int, np.ndarray | None]:
-    """Likelihood arrays of distinct evidence patterns, their count, and each input row's pattern."""
-    if isinstance(evidence, pd.DataFrame):
-        check_column_labels(evidence, caller="sensitivity")
-        book = resolve_codebook(codebook)
-        encoded, _ = encode_frame(network, evidence) if book is None else book.encoder()(network, evidence)
-        listed, n_bad = cell_problems(encoded, source="data", row_label=lambda r: f"row {r}")
-        if n_bad:
-            raise invalid_error(listed, n_bad)
-        n_rows = len(evidence)
-        if not encoded:
-            return {}, 1, np.zeros(n_rows, dtype=np.int64)
-        codes = np.column_stack([c.codes for c in encoded])
-        patterns, inverse = distinct_rows(codes, [len(c.alphabet.vectors) for c in encoded])
-        likelihood = {c.node: c.alphabet.vectors[patterns[:, j]] for j, c in enumerate(encoded)}
-        return likelihood, patterns.shape[0], inverse
-    return case_likelihood(network.states, evidence), 1, None
 
 
 @renamed(target="targets", positional=("targets",))
@@ -457,11 +434,12 @@ def sensitivity(spec: Spec, network: CompiledNetwork, evidence, *, targets: Any 
     """
     if summary not in ("mean", "rows"):
         raise InputError(f"summary: got {summary!r}; expected \"mean\" or \"rows\".")
-    likelihood, n_patterns, inverse = _likelihood_for(network, evidence, codebook)
-    functions = sensitivity_functions(spec, network, likelihood, targets=targets, parameters=parameters,
-                                      n_rows=n_patterns)
-    if inverse is None and functions.impossible[0]:
-        raise impossible_evidence_error(case_evidence(evidence))
+    book = resolve_codebook(codebook)
+    evidence = as_evidence(network, evidence, encoder=None if book is None else book.encoder(), caller="sensitivity")
+    patterns, inverse = evidence.distinct()
+    functions = sensitivity_functions(spec, network, patterns, targets=targets, parameters=parameters)
+    if evidence.case is not None and functions.impossible[0]:
+        raise impossible_evidence_error(evidence.case)
     low, high, value = functions.low, functions.high, functions.value
     at_low = functions.evaluate(low)
     at_high = functions.evaluate(high)
@@ -481,7 +459,7 @@ def sensitivity(spec: Spec, network: CompiledNetwork, evidence, *, targets: Any 
     effects = functions.effects
     described = {"id": [e.id for e in effects], "node": [e.node for e in effects],
                  "configuration": [e.configuration for e in effects], "value": value, "low": low, "high": high}
-    if inverse is None:
+    if evidence.case is not None:
         frame = pd.DataFrame({**described, **{k: v[0] for k, v in per_pattern.items()}}, columns=_COLUMNS)
         return frame.sort_values("swing", ascending=False, kind="stable", na_position="last").reset_index(drop=True)
     if summary == "rows":
@@ -499,7 +477,7 @@ def sensitivity(spec: Spec, network: CompiledNetwork, evidence, *, targets: Any 
         frame.index = evidence.index.repeat(n_params)
         return frame
     possible = ~functions.impossible[inverse]
-    weights = np.bincount(inverse[possible], minlength=n_patterns).astype(float)
+    weights = np.bincount(inverse[possible], minlength=patterns.n_rows).astype(float)
     n_possible = weights.sum()
     means = {}
     for key in ("posterior", "sensitivity_value", "posterior_at_low", "posterior_at_high", "swing"):
@@ -587,8 +565,8 @@ def tune(spec: Spec, network: CompiledNetwork, evidence: Mapping[str, Any] | Non
         raise InputError(f"tune: evidence got a DataFrame of {len(evidence)} rows; expected a mapping node -> finding "
                          "for one case (tune one case at a time).")
     evidence = case_evidence(evidence, where="tune: evidence")
-    likelihood = case_likelihood(network.states, evidence)
-    functions = sensitivity_functions(spec, network, likelihood, targets=targets, parameters=parameters, n_rows=1)
+    batch = BatchEvidence.from_case(network.states, evidence)
+    functions = sensitivity_functions(spec, network, batch, targets=targets, parameters=parameters)
     if functions.impossible[0]:
         raise impossible_evidence_error(evidence, where="tune: evidence")
     node_y, state_y = functions.target
@@ -604,7 +582,7 @@ def tune(spec: Spec, network: CompiledNetwork, evidence: Mapping[str, Any] | Non
         reference_at_ends = np.full((2, len(functions.effects)), p)
         rival_label = f"{p:g}"
     else:
-        rival = sensitivity_functions(spec, network, likelihood, targets=threshold, parameters=parameters, n_rows=1)
+        rival = sensitivity_functions(spec, network, batch, targets=threshold, parameters=parameters)
         if rival.target == functions.target:
             raise InputError(f"tune: threshold names the target itself ({node_y}={state_y}); expected a probability "
                              "or another node=state.")

@@ -51,7 +51,7 @@ import pandas as pd
 from ._arguments import as_fraction, as_generator, as_node_list, renamed
 from ._errors import InputError, one_of
 from .engine import CompiledNetwork, compile_spec, propagate_codes
-from .evidence import default_alphabet
+from .evidence import BatchEvidence, default_alphabet
 from .priors import load_spec
 from .scoring import default_targets, target_columns
 from .simulate import sample_codes
@@ -442,7 +442,8 @@ def validate(priors: Any = None, *, truth_priors: Any = None, n: int = 20000,
     if missing > 0:
         blank = rng.random(codes.shape) < missing
         codes = np.where(blank, [a.unobserved for a in alphabets], codes)
-    result = propagate_codes(scoring, observed, codes, [a.vectors for a in alphabets], targets=targets)
+    evidence = BatchEvidence(n_rows=codes.shape[0], nodes=tuple(observed), codes=codes, alphabets=tuple(alphabets))
+    result = propagate_codes(scoring, evidence, targets=targets)
     keep = ~result.impossible
     rows, bins = _metrics(scoring, targets, sampled, result.marginals, keep, n_bins, binning,
                           None if weights is None else weights[keep])

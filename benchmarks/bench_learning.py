@@ -65,6 +65,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import bayescramp  # noqa: E402
 from bayescramp.engine import propagate  # noqa: E402
+from bayescramp.evidence import BatchEvidence  # noqa: E402
 from bayescramp.learning import FitWarning, count_patterns  # noqa: E402
 from bayescramp.survey import score_file  # noqa: E402
 
@@ -98,8 +99,8 @@ def _log_likelihood(model: bayescramp.Model, data: pd.DataFrame, tables: dict) -
     """Log P(data) under ``tables`` (node -> CPT in the model's layout), by the bayescramp engine."""
     counts = count_patterns(model.network, data)
     likelihood = {node: counts.alphabets[j][counts.patterns[:, j]] for j, node in enumerate(counts.nodes)}
-    result = propagate(model.network, likelihood, targets=[], tables={k: v[None] for k, v in tables.items()},
-                       n_rows=counts.n_patterns)
+    result = propagate(model.network, BatchEvidence.from_likelihoods(likelihood, n_rows=counts.n_patterns), targets=[],
+                       tables={k: v[None] for k, v in tables.items()})
     return float(counts.counts @ result.log_evidence_probability)
 
 

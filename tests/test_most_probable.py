@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 import bayescramp
+from bayescramp.evidence import BatchEvidence
 from bayescramp.reference import oracle_map, to_pgmpy
 
 DEFICIENCIES = ["vitamin_d_deficiency", "iron_deficiency", "choline_deficiency", "magnesium_deficiency",
@@ -121,7 +122,7 @@ def test_ties_across_cliques_go_to_the_first_configuration_in_the_order_given(ov
     tables = {"a": np.array([0.5, 0.5]), "b": np.array([[0.5, 0.0, 0.5], [0.0, 0.5, 0.5]]),
               "c": np.array([[0.5, 0.5], [0.5, 0.5]])}
     network = compile_network(states, parents, tables)
-    result = bayescramp.engine.most_probable(network, {}, over, n_rows=1)
+    result = bayescramp.engine.most_probable(network, BatchEvidence.from_likelihoods({}, n_rows=1), over)
     configurations = list(itertools.product(*(range(len(states[n])) for n in over)))
     joint = {}
     for configuration in configurations:

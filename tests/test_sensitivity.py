@@ -17,7 +17,7 @@ import bayescramp
 from bayescramp import SpecError
 from bayescramp.cli import main
 from bayescramp.engine import compile_spec, propagate
-from bayescramp.evidence import finding_likelihood
+from bayescramp.evidence import BatchEvidence, finding_likelihood
 from bayescramp.sensitivity import cd_distance, parameter_effects, sensitivity_functions
 from bayescramp.spec import probability_table, with_parameters
 
@@ -26,7 +26,7 @@ CASE = {"leg_cramps": "yes", "diuretic": "thiazide"}
 
 
 def random_cases(model, rng, n_rows):
-    """Likelihood arrays for random hard, set and soft findings on random nodes (blank = all ones)."""
+    """Evidence of random hard, set and soft findings on random nodes (blank = all ones)."""
     likelihood = {node: np.ones((n_rows, len(model.states(node)))) for node in model.nodes}
     for r in range(n_rows):
         for node in model.nodes:
@@ -41,7 +41,7 @@ def random_cases(model, rng, n_rows):
             else:
                 value = dict(zip(states, rng.uniform(0.05, 1.0, len(states))))
             likelihood[node][r] = finding_likelihood(node, states, value)
-    return likelihood
+    return BatchEvidence.from_likelihoods(likelihood)
 
 
 def brute_force_posterior(spec, parameter_id, theta, likelihood, target):
@@ -91,8 +91,7 @@ def test_sensitivity_function_of_tiny_network_by_hand(tiny_model):
 def test_sensitivity_value_is_the_derivative(default_model):
     states = default_model.network.states
     functions = sensitivity_functions(default_model.spec, default_model.network,
-                                      {name: finding_likelihood(name, states[name], value)[None]
-                                       for name, value in CASE.items()})
+                                      BatchEvidence.from_case(states, CASE))
     value = functions.value
     step = 1e-6
     numeric = (functions.evaluate(value + step) - functions.evaluate(value - step)) / (2 * step)
