@@ -270,7 +270,8 @@ def test_em_recovers_a_simulated_truth_inside_its_intervals(default_model):
     assert inside.mean() >= 0.8, fitted.loc[~inside, ["fitted", "lower", "upper"]].assign(truth=truth_values)
     # what the survey observes directly is learned tightly and correctly
     diuretic = [i for i in fitted.index if i.startswith("P(diuretic=")]
-    assert inside[diuretic].all()
+    # 12 diuretic rows (4 states x 3 age groups) at 90% intervals: about 1 of 12 outside is chance
+    assert len(diuretic) == 12 and inside[diuretic].mean() >= 0.75
     assert (fitted.loc[diuretic, "information_share"] > 0.5).all()
 
 
@@ -375,14 +376,16 @@ def test_a_parameter_no_row_informs_stays_at_its_prior(tiny_model):
 
 def test_a_parent_configuration_no_row_holds_stays_at_its_prior(default_model):
     cohort = default_model.simulate(20_000, rng=9, truth=True)
-    cohort = cohort[cohort["diuretic"] != "loop"]
+    cohort = cohort[(cohort["diuretic"] != "loop") & (cohort["age_group"] != "65_plus")]
     with pytest.warns(UninformedParameterWarning):
         result = default_model.fit(cohort)
     report = result.report.set_index("id")
-    loop = report[report["parents"].str.contains("diuretic=loop") & (report["kind"] == "table")]
-    assert len(loop) and (loop["status"] == "uninformed").all()
-    assert (loop["fitted"] == loop["prior"]).all()
-    assert report.loc["link(leg_cramps<-diuretic=loop)", "status"] == "uninformed"
+    older = report[report["parents"].str.contains("age_group=65_plus") & (report["kind"] == "table")]
+    assert len(older) and (older["status"] == "uninformed").all()
+    assert (older["fitted"] == older["prior"]).all()
+    loop_links = report[report.index.str.contains("<-diuretic=loop")]
+    assert len(loop_links) and (loop_links["status"] == "uninformed").all()
+    assert (loop_links["fitted"] == loop_links["prior"]).all()
 
 
 def test_a_hidden_cause_with_one_symptom_is_flagged_not_identifiable(tiny_model):
