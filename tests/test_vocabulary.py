@@ -21,7 +21,7 @@ from bayescramp import sensitivity as sensitivity_module
 from bayescramp._arguments import REMOVED_IN, renamed
 from bayescramp.codebook import load_codebook, resolve_codebook
 from bayescramp.engine import propagate
-from bayescramp.evidence import case_likelihood
+from bayescramp.evidence import BatchEvidence
 from bayescramp.survey import check_file, example_paths, score_file
 
 CASE = {"leg_cramps": "yes", "diuretic": "thiazide", "cramp_timing": "night"}
@@ -78,9 +78,11 @@ RENAMED = [
      lambda m: sensitivity_module.tune(m.spec, m.network, CASE, "anemia=present", 0.3, parameters=["anemia"]),
      "passing targets and threshold by position"),
     ("sensitivity.sensitivity_functions target=",
-     lambda m: sensitivity_module.sensitivity_functions(m.spec, m.network, case_likelihood(m.network.states, CASE),
+     lambda m: sensitivity_module.sensitivity_functions(
+         m.spec, m.network, BatchEvidence.from_case(m.network.states, CASE),
                                                         targets="anemia=present", parameters=["anemia"]).alpha.tolist(),
-     lambda m: sensitivity_module.sensitivity_functions(m.spec, m.network, case_likelihood(m.network.states, CASE),
+     lambda m: sensitivity_module.sensitivity_functions(
+         m.spec, m.network, BatchEvidence.from_case(m.network.states, CASE),
                                                         target="anemia=present", parameters=["anemia"]).alpha.tolist(),
      "target="),
     ("validate seed=",
@@ -310,6 +312,6 @@ def test_posterior_facade_matches_the_engine(default_model):
     from bayescramp.posterior import case_posterior
 
     result = case_posterior(default_model.spec, default_model.network, CASE, targets="anemia")
-    engine = propagate(default_model.network, case_likelihood(default_model.network.states, CASE), n_rows=1)
+    engine = propagate(default_model.network, BatchEvidence.from_case(default_model.network.states, CASE))
     np.testing.assert_allclose(result["anemia"].to_numpy(), engine.marginals["anemia"][0], rtol=0, atol=1e-12)
     assert result.to_frame()["prior"].notna().all()
