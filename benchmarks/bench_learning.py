@@ -152,8 +152,10 @@ class PyAgrumEM:
 
 
 def _informed_difference(prior: np.ndarray, ours: np.ndarray, theirs: np.ndarray) -> float:
-    """Largest |ours - theirs| over CPT rows the data informs (bayescramp keeps an uninformed row at its prior,
-    pyAgrum's smoothing makes it uniform)."""
+    """Largest |ours - theirs| over the CPT rows the data informs.
+
+    bayescramp keeps an uninformed row at its prior; pyAgrum's smoothing makes it uniform.
+    """
     informed = ~np.all(ours == prior, axis=-1)
     difference = np.abs(ours - theirs)[informed]
     return float(difference.max()) if difference.size else 0.0
