@@ -6,17 +6,28 @@ Each check names the argument, the value received and what was expected, in the 
 
 from __future__ import annotations
 
+import functools
+import inspect
 import numbers
 import os
+import warnings
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 
 from ._errors import InputError
 
-__all__ = ["is_number", "as_node_list", "as_generator", "as_fraction", "as_path", "as_flag"]
+__all__ = ["is_number", "as_node_list", "as_generator", "as_fraction", "as_path", "as_flag", "renamed",
+           "RENAMED_SINCE", "REMOVED_IN"]
+
+#: The release that renamed keywords (the public vocabulary, README "API conventions").
+RENAMED_SINCE = "0.2"
+#: The release in which the old spellings stop working.
+REMOVED_IN = "0.3"
+
+_Function = TypeVar("_Function", bound=Callable[..., Any])
 
 
 def _shown(value: Any) -> str:
@@ -123,3 +134,66 @@ def as_flag(value: Any, *, argument: str, caller: str) -> bool:
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     raise InputError(f"{caller}: {argument} got {_shown(value)}; expected True or False.")
+
+
+def renamed(*, positional: tuple[str, ...] = (), since: str = RENAMED_SINCE, removed: str = REMOVED_IN,
+            **old_to_new: str) -> Callable[[_Function], _Function]:
+    """Keep old keyword spellings (and formerly positional options) working for one release, with a warning.
+
+    ``@renamed(target="targets")`` accepts ``target=`` as ``targets=`` and warns with a
+    :class:`DeprecationWarning` naming the new spelling; giving both is an
+    :class:`~bayescramp.InputError`. ``positional=("targets", "threshold")`` names keyword-only
+    options that used to be passed by position, in their old order: extra positional
+    arguments are taken as those options, with the same warning.
+
+    Examples
+    --------
+    >>> @renamed(seed="rng", positional=("rng",))
+    ... def draw(n, *, rng=None):
+    ...     return n, rng
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     draw(3, seed=1), draw(3, 2)
+    ((3, 1), (3, 2))
+    >>> print(caught[0].message)
+    draw: seed= is deprecated since 0.2 and will be removed in 0.3; use rng= instead.
+    """
+
+    def decorate(function: _Function) -> _Function:
+        signature = inspect.signature(function)
+        n_positional = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                           for p in signature.parameters.values())
+        has_varargs = any(p.kind is p.VAR_POSITIONAL for p in signature.parameters.values())
+        name = function.__qualname__.replace(".<locals>", "").split(".")[-2:]
+        caller = ".".join(name) if name[0][:1].isupper() else name[-1]
+
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if positional and not has_varargs and len(args) > n_positional:
+                extra = args[n_positional:]
+                if len(extra) > len(positional):
+                    raise InputError(f"{caller}: got {len(args)} positional arguments; expected at most "
+                                     f"{n_positional + len(positional)} (pass options by keyword).")
+                args, options = args[:n_positional], positional[:len(extra)]
+                twice = [option for option in options if option in kwargs]
+                if twice:
+                    raise InputError(f"{caller}: got {twice[0]} both by position and as {twice[0]}=; expected it "
+                                     f"once, as {twice[0]}=.")
+                warnings.warn(f"{caller}: passing {' and '.join(options)} by position is deprecated since {since} "
+                              f"and will be removed in {removed}; use {'=, '.join(options)}= instead.",
+                              DeprecationWarning, stacklevel=2)
+                kwargs.update(zip(options, extra))
+            for old, new in old_to_new.items():
+                if old in kwargs:
+                    if new in kwargs:
+                        raise InputError(f"{caller}: got both {old}= and {new}=; expected only {new}= ({old}= is "
+                                         "its old spelling).")
+                    warnings.warn(f"{caller}: {old}= is deprecated since {since} and will be removed in "
+                                  f"{removed}; use {new}= instead.", DeprecationWarning, stacklevel=2)
+                    kwargs[new] = kwargs.pop(old)
+            return function(*args, **kwargs)
+
+        wrapper.renamed_keywords = dict(old_to_new)  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

@@ -198,7 +198,7 @@ def _inside(value: float, low: float, high: float) -> str:
 
 def _print_conditional_checks(model) -> None:
     """Stratum (conditional) marginals beside the published figures of ``[[published_conditional]]``."""
-    from .model import EvidenceError
+    from ._errors import EvidenceError
 
     entries = model.spec.published_conditional
     if not entries:
@@ -291,14 +291,14 @@ def _run_explain(args: argparse.Namespace) -> int:
     model = _load(args)
     evidence = parse_evidence(args.evidence, model)
     result = model.posterior(evidence)
-    table = model.explain(evidence, target=args.targets)
+    table = model.explain(evidence, targets=args.targets)
     conflict = table["conflict"].iloc[0] if len(table) else 0.0
     verdict = "findings pull against each other" if conflict > 0 else "findings agree"
     print(f"evidence: {', '.join(args.evidence) or '(none)'}   P(evidence) = {result.evidence_probability:.4g}   "
           f"conflict = {conflict:+.3f} ({verdict})")
     over = [n for n in model.default_targets if n not in evidence]
     if over:
-        best = model.most_probable(evidence, over=over).iloc[0]
+        best = model.most_probable(evidence, targets=over).iloc[0]
         named = [f"{n}={best[n]}" for n in over if best[n] != model.states(n)[0]]
         print(f"most probable explanation (P = {best['probability']:.4f}): {', '.join(named) or 'none'}"
               f"{'; others ' if named else ' of '}{'/'.join(sorted({model.states(n)[0] for n in over}))}")
@@ -424,7 +424,7 @@ def _run_plot(args: argparse.Namespace) -> int:
                                         {t: prior[t][state[t]] for t in targets}, **bounds,
                                         title=f"evidence: {caption}{note}")
         else:
-            table = model.explain(evidence, target=args.targets)
+            table = model.explain(evidence, targets=args.targets)
             if table.empty:
                 raise InputError("plot impact: --evidence has no findings; expected at least one node=state.")
             figure = plotting.plot_evidence_impact(table, title=f"evidence impact: {caption}")
@@ -464,7 +464,7 @@ def _run_validate(args: argparse.Namespace) -> int:
 
     model = _load(args)
     truth = load_model(*args.truth_priors) if args.truth_priors else model
-    report = validate(model, truth_priors=truth, n=args.n, seed=args.seed, missing=args.missing, n_bins=args.bins,
+    report = validate(model, truth_priors=truth, n=args.n, rng=args.seed, missing=args.missing, n_bins=args.bins,
                       binning=args.binning)
     print(report.summary(), end="")
     if args.output:
@@ -484,11 +484,11 @@ def _add_sensitivity(subparsers) -> None:
                     "posterior with it at the low and high end of its range (the swing), and the sensitivity value "
                     "|df/dtheta|. Parameters are listed by swing, largest first.",
         epilog="example: bayescramp sensitivity --evidence leg_cramps=yes diuretic=thiazide "
-               "--target potassium_deficiency=present --top 10 --plot tornado.png")
+               "--targets potassium_deficiency=present --top 10 --plot tornado.png")
     _evidence_argument(parser)
-    parser.add_argument("--target", metavar="NODE=STATE",
-                        help="the posterior studied (default: the model's sensitivity target, meta.sensitivity_target "
-                             "of its priors file)")
+    parser.add_argument("--targets", "--target", dest="target", metavar="NODE=STATE",
+                        help="the one posterior studied (default: the model's sensitivity target, "
+                             "meta.sensitivity_target of its priors file); --target is the old spelling")
     parser.add_argument("--top", type=_AT_LEAST_ONE, default=15, metavar="K", help="parameters listed (default 15)")
     parser.add_argument("--plot", metavar="FILE.png", help="also write a tornado diagram of the top K (PNG, SVG, PDF)")
     parser.add_argument("--json", action="store_true", help="print JSON records instead of a table")
@@ -503,7 +503,7 @@ def _run_sensitivity(args: argparse.Namespace) -> int:
     model = _load(args)
     evidence = parse_evidence(args.evidence, model)
     args.target = args.target or "=".join(model.network.info.default_sensitivity_target())
-    table = model.sensitivity(evidence, args.target)
+    table = model.sensitivity(evidence, targets=args.target)
     shown = table.head(args.top)
     if args.plot:
         from .plotting import plot_tornado
@@ -592,7 +592,7 @@ def _score_options(args: argparse.Namespace) -> dict:
                           "(or drop them for a Dask run).")
     survey, example_codebook = example_paths()
     codebook = args.codebook or (example_codebook if args.example else None)
-    return {"input": survey if args.example else args.input, "output": args.output, "model": _load(args),
+    return {"path": survey if args.example else args.input, "output": args.output, "model": _load(args),
             "codebook": codebook, "targets": args.targets, "id_columns": args.id_columns,
             "keep_columns": args.keep_columns,
             "chunk_size": DEFAULT_CHUNK_SIZE if args.chunk_size is None else args.chunk_size,
@@ -704,7 +704,7 @@ def _run_prevalence(args: argparse.Namespace) -> int:
         if args.interval is not None:
             raise InputError(f"{path}: is a scored table; --interval needs the survey file the scores came from (its "
                              "answers are scored under every parameter draw); expected a survey file or no --interval.")
-        from .survey import resolve_codebook
+        from .codebook import resolve_codebook
 
         table = prevalence(frame, targets=args.targets, codebook=resolve_codebook(args.codebook), **design)
     else:

@@ -43,6 +43,7 @@ yes/no spellings of :data:`~bayescramp.evidence.YES_NO_SPELLINGS`.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import tomllib
 import warnings
@@ -70,7 +71,7 @@ from .evidence import (
 __all__ = ["CodeSet", "NodeEntry", "Interval", "Codebook", "load_codebook", "BUILTIN_CODE_SETS", "DESIGN_KEYS",
            "BUNDLED_CODEBOOKS", "bundled_codebook_path", "column_code_maps", "passthrough_columns",
            "check_unique_columns", "table_encoder", "match_columns", "evidence_like_columns", "plan_columns",
-           "UNMATCHED_CHOICES"]
+           "UNMATCHED_CHOICES", "resolve_codebook"]
 
 #: The keys of a codebook's ``[design]`` table: survey-design roles, each naming a column.
 DESIGN_KEYS = ("weights", "strata", "psu", "fpc")
@@ -233,88 +234,14 @@ class Codebook:
         id_columns = _string_list(header.get("id_columns", []), "codebook.id_columns", problem)
         keep_columns = _string_list(header.get("keep_columns", []), "codebook.keep_columns", problem)
         design = _design_table(data.get("design", {}), problem)
-        code_sets: dict[str, CodeSet] = {}
-        raw_sets = data.get("code_sets", {})
-        if not isinstance(raw_sets, Mapping):
-            problem("code_sets", f"got {raw_sets!r}; expected tables [code_sets.NAME].")
-            raw_sets = {}
-        for set_name, raw in raw_sets.items():
-            key = f"code_sets.{set_name}"
-            if set_name in BUILTIN_CODE_SETS:
-                problem(key, f"{set_name!r} is a built-in code set; expected another name (built-in: "
-                             f"{one_of(BUILTIN_CODE_SETS)}).")
-                continue
-            if not isinstance(raw, Mapping):
-                problem(key, f"got {raw!r}; expected a table with codes and unobserved.")
-                continue
-            _unknown_keys(raw, _CODE_SET_KEYS, key + ".", problem)
-            codes = _codes_table(raw.get("codes", {}), key + ".codes", problem)
-            unobserved = _code_list(raw.get("unobserved", []), key + ".unobserved", problem)
-            _no_code_twice(codes, unobserved, key, problem)
-            code_sets[set_name] = CodeSet(set_name, codes, unobserved, str(raw.get("description", "")))
+        code_sets = _code_sets(data.get("code_sets", {}), problem)
         known_sets = {**BUILTIN_CODE_SETS, **code_sets}
         raw_nodes = data.get("nodes", {})
         if not isinstance(raw_nodes, Mapping) or not raw_nodes:
             problem("nodes", "no node is mapped; expected at least one [nodes.NAME] table with a column.")
             raw_nodes = {}
-        entries = []
-        for node, raw in raw_nodes.items():
-            key = f"nodes.{node}"
-            if not isinstance(raw, Mapping):
-                problem(key, f"got {raw!r}; expected a table with column and codes or code_set.")
-                continue
-            _unknown_keys(raw, _NODE_KEYS, key + ".", problem)
-            column = raw.get("column")
-            if not isinstance(column, str) or not column:
-                problem(key + ".column", f"got {column!r}; expected the name of the source column.")
-                continue
-            code_set = raw.get("code_set")
-            if code_set is not None and code_set not in known_sets:
-                close = difflib.get_close_matches(str(code_set), list(known_sets), n=1)
-                problem(key + ".code_set", f"unknown code set {code_set!r}; expected one of {one_of(known_sets)}"
-                                           + (f" (did you mean {close[0]!r}?)." if close else "."))
-                continue
-            codes = _codes_table(raw.get("codes", {}), key + ".codes", problem)
-            unobserved = _code_list(raw.get("unobserved", []), key + ".unobserved", problem)
-            intervals = _interval_list(raw["intervals"], key, problem) if "intervals" in raw else ()
-            closed, units = _interval_options(raw, key, problem)
-            if code_set is None and not codes and "intervals" not in raw:
-                problem(key, "has neither codes nor code_set nor intervals; expected codes = { CODE = STATE, ... }, "
-                             f"code_set = one of {one_of(known_sets)}, or intervals = [ {{ state = STATE, low = "
-                             "NUMBER, high = NUMBER }, ... ].")
-                continue
-            if code_set is not None and "intervals" in raw:
-                problem(key, f"has both code_set ({code_set!r}) and intervals; expected intervals with codes and "
-                             "unobserved only (a code set's codes, such as 7 or 9, could shadow real measurements; "
-                             "list the special codes of this column in unobserved = [...] or codes = {...}).")
-                continue
-            mapping = raw.get("map", {})
-            if not isinstance(mapping, Mapping):
-                problem(key + ".map", f"got {mapping!r}; expected a table label -> state.")
-                mapping = {}
-            if mapping and code_set is None:
-                problem(key + ".map", "needs a code_set whose labels it maps; expected code_set = NAME.")
-            if code_set is not None:
-                labels = set(known_sets[code_set].codes.values())
-                for label in mapping:
-                    if label not in labels:
-                        problem(f"{key}.map.{label}", f"{label!r} is not a label of code set {code_set!r}; "
-                                                      f"expected one of {one_of(sorted(map(str, labels)))}.")
-                inherited = dict(known_sets[code_set].codes)
-                inherited.update(dict.fromkeys(known_sets[code_set].unobserved, UNOBSERVED))
-                for code in list(codes) + list(unobserved):
-                    if code in inherited:
-                        problem(key, f"code {code!r} is mapped twice (by code set {code_set!r} and by this "
-                                     "entry); expected each code once (leave it to the code set, or use codes "
-                                     "instead of code_set).")
-            _no_code_twice(codes, unobserved, key, problem)
-            optional = raw.get("optional", False)
-            if not isinstance(optional, bool):
-                problem(key + ".optional", f"got {optional!r}; expected true or false.")
-                optional = False
-            entries.append(NodeEntry(node=str(node), column=column, code_set=code_set, codes=codes,
-                                     unobserved=unobserved, map=dict(mapping), optional=optional,
-                                     intervals=intervals, closed=closed, units=units))
+        entries = [entry for node, raw in raw_nodes.items()
+                   if (entry := _node_entry(str(node), raw, known_sets, problem)) is not None]
         for role, column in design.items():
             mapped = [entry.node for entry in entries if entry.column == column]
             if mapped:
@@ -531,34 +458,43 @@ def _interval_list(value: Any, key: str, problem) -> tuple[Interval, ...]:
         problem(key + ".intervals", f"got {value!r}; expected a non-empty list of tables "
                                     "{ state = STATE, low = NUMBER, high = NUMBER }.")
         return ()
-    parsed: list[tuple[int, Interval]] = []
-    for position, raw in enumerate(value):
-        where = f"{key}.intervals[{position}]"
-        if not isinstance(raw, Mapping):
-            problem(where, f"got {raw!r}; expected a table {{ state = STATE, low = NUMBER, high = NUMBER }}.")
-            continue
-        _unknown_keys(raw, _INTERVAL_KEYS, where + ".", problem)
-        if "state" not in raw:
-            problem(where, "has no state; expected state = STATE (or a list of states, a likelihood, or "
-                           f"{UNOBSERVED!r}).")
-            continue
-        if not isinstance(raw["state"], (str, list, Mapping)):
-            problem(where + ".state", f"got {raw['state']!r}; expected a state, a list of states, a table "
-                                      f"{{STATE = LIKELIHOOD}}, or {UNOBSERVED!r}.")
-            continue
-        if "low" not in raw and "high" not in raw:
-            problem(where, "has neither low nor high; expected at least one bound (an interval covering every "
-                           "number would leave nothing for the others).")
-            continue
-        low = _bound(raw["low"], where + ".low", problem) if "low" in raw else None
-        high = _bound(raw["high"], where + ".high", problem) if "high" in raw else None
-        if ("low" in raw and low is None) or ("high" in raw and high is None):
-            continue
-        if low is not None and high is not None and not low < high:
-            problem(where, f"low = {_number_text(low)} is not below high = {_number_text(high)}; expected "
-                           "low < high.")
-            continue
-        parsed.append((position, Interval(raw["state"], low, high)))
+    parsed = [(position, interval) for position, raw in enumerate(value)
+              if (interval := _interval(raw, f"{key}.intervals[{position}]", problem)) is not None]
+    _no_overlap(parsed, key, problem)
+    return tuple(interval for _, interval in parsed)
+
+
+def _interval(raw: Any, where: str, problem) -> Interval | None:
+    """One ``{ state, low, high }`` table, or ``None`` (with a problem)."""
+    if not isinstance(raw, Mapping):
+        problem(where, f"got {raw!r}; expected a table {{ state = STATE, low = NUMBER, high = NUMBER }}.")
+        return None
+    _unknown_keys(raw, _INTERVAL_KEYS, where + ".", problem)
+    if "state" not in raw:
+        problem(where, "has no state; expected state = STATE (or a list of states, a likelihood, or "
+                       f"{UNOBSERVED!r}).")
+        return None
+    if not isinstance(raw["state"], (str, list, Mapping)):
+        problem(where + ".state", f"got {raw['state']!r}; expected a state, a list of states, a table "
+                                  f"{{STATE = LIKELIHOOD}}, or {UNOBSERVED!r}.")
+        return None
+    if "low" not in raw and "high" not in raw:
+        problem(where, "has neither low nor high; expected at least one bound (an interval covering every "
+                       "number would leave nothing for the others).")
+        return None
+    low = _bound(raw["low"], where + ".low", problem) if "low" in raw else None
+    high = _bound(raw["high"], where + ".high", problem) if "high" in raw else None
+    if ("low" in raw and low is None) or ("high" in raw and high is None):
+        return None
+    if low is not None and high is not None and not low < high:
+        problem(where, f"low = {_number_text(low)} is not below high = {_number_text(high)}; expected "
+                       "low < high.")
+        return None
+    return Interval(raw["state"], low, high)
+
+
+def _no_overlap(parsed: Sequence[tuple[int, Interval]], key: str, problem) -> None:
+    """Each overlap of two intervals (by their position in the list) is a problem."""
     reach: tuple[int, Interval] | None = None  # the interval reaching highest so far
     for position, interval in sorted(parsed, key=lambda item: _low_end(item[1])):
         if reach is not None:
@@ -570,7 +506,6 @@ def _interval_list(value: Any, key: str, problem) -> tuple[Interval, ...]:
                         "in a gap is an invalid cell).")
         if reach is None or (reach[1].high is not None and (interval.high is None or interval.high > reach[1].high)):
             reach = (position, interval)
-    return tuple(interval for _, interval in parsed)
 
 
 def _low_end(interval: Interval) -> float:
@@ -591,6 +526,103 @@ def _interval_options(raw: Mapping, key: str, problem) -> tuple[str, str]:
         problem(key + ".units", f"got {units!r}; expected text such as \"mmol/L\".")
         units = ""
     return closed, units
+
+
+def _code_sets(raw_sets: Any, problem: Callable[[str, str], None]) -> dict[str, CodeSet]:
+    """A codebook's own ``[code_sets.NAME]`` tables (a built-in name may not be reused)."""
+    code_sets: dict[str, CodeSet] = {}
+    if not isinstance(raw_sets, Mapping):
+        problem("code_sets", f"got {raw_sets!r}; expected tables [code_sets.NAME].")
+        return code_sets
+    for set_name, raw in raw_sets.items():
+        key = f"code_sets.{set_name}"
+        if set_name in BUILTIN_CODE_SETS:
+            problem(key, f"{set_name!r} is a built-in code set; expected another name (built-in: "
+                         f"{one_of(BUILTIN_CODE_SETS)}).")
+            continue
+        if not isinstance(raw, Mapping):
+            problem(key, f"got {raw!r}; expected a table with codes and unobserved.")
+            continue
+        _unknown_keys(raw, _CODE_SET_KEYS, key + ".", problem)
+        codes = _codes_table(raw.get("codes", {}), key + ".codes", problem)
+        unobserved = _code_list(raw.get("unobserved", []), key + ".unobserved", problem)
+        _no_code_twice(codes, unobserved, key, problem)
+        code_sets[set_name] = CodeSet(set_name, codes, unobserved, str(raw.get("description", "")))
+    return code_sets
+
+
+def _node_entry(node: str, raw: Any, known_sets: Mapping[str, CodeSet],
+                problem: Callable[[str, str], None]) -> NodeEntry | None:
+    """One ``[nodes.NAME]`` table, or ``None`` (with problems) when it cannot be used."""
+    key = f"nodes.{node}"
+    if not isinstance(raw, Mapping):
+        problem(key, f"got {raw!r}; expected a table with column and codes or code_set.")
+        return None
+    _unknown_keys(raw, _NODE_KEYS, key + ".", problem)
+    column = raw.get("column")
+    if not isinstance(column, str) or not column:
+        problem(key + ".column", f"got {column!r}; expected the name of the source column.")
+        return None
+    code_set = raw.get("code_set")
+    if code_set is not None and code_set not in known_sets:
+        close = difflib.get_close_matches(str(code_set), list(known_sets), n=1)
+        problem(key + ".code_set", f"unknown code set {code_set!r}; expected one of {one_of(known_sets)}"
+                                   + (f" (did you mean {close[0]!r}?)." if close else "."))
+        return None
+    codes = _codes_table(raw.get("codes", {}), key + ".codes", problem)
+    unobserved = _code_list(raw.get("unobserved", []), key + ".unobserved", problem)
+    intervals = _interval_list(raw["intervals"], key, problem) if "intervals" in raw else ()
+    closed, units = _interval_options(raw, key, problem)
+    if code_set is None and not codes and "intervals" not in raw:
+        problem(key, "has neither codes nor code_set nor intervals; expected codes = { CODE = STATE, ... }, "
+                     f"code_set = one of {one_of(known_sets)}, or intervals = [ {{ state = STATE, low = "
+                     "NUMBER, high = NUMBER }, ... ].")
+        return None
+    if code_set is not None and "intervals" in raw:
+        problem(key, f"has both code_set ({code_set!r}) and intervals; expected intervals with codes and "
+                     "unobserved only (a code set's codes, such as 7 or 9, could shadow real measurements; "
+                     "list the special codes of this column in unobserved = [...] or codes = {...}).")
+        return None
+    mapping = _label_map(raw, key, code_set, known_sets, problem)
+    if code_set is not None:
+        _no_code_shadowed(codes, unobserved, known_sets[code_set], key, problem)
+    _no_code_twice(codes, unobserved, key, problem)
+    optional = raw.get("optional", False)
+    if not isinstance(optional, bool):
+        problem(key + ".optional", f"got {optional!r}; expected true or false.")
+        optional = False
+    return NodeEntry(node=node, column=column, code_set=code_set, codes=codes, unobserved=unobserved,
+                     map=dict(mapping), optional=optional, intervals=intervals, closed=closed, units=units)
+
+
+def _label_map(raw: Mapping, key: str, code_set: str | None, known_sets: Mapping[str, CodeSet],
+               problem: Callable[[str, str], None]) -> Mapping:
+    """A node entry's ``map`` (code-set label -> state), each label checked against its code set."""
+    mapping = raw.get("map", {})
+    if not isinstance(mapping, Mapping):
+        problem(key + ".map", f"got {mapping!r}; expected a table label -> state.")
+        mapping = {}
+    if mapping and code_set is None:
+        problem(key + ".map", "needs a code_set whose labels it maps; expected code_set = NAME.")
+    if code_set is not None:
+        labels = set(known_sets[code_set].codes.values())
+        for label in mapping:
+            if label not in labels:
+                problem(f"{key}.map.{label}", f"{label!r} is not a label of code set {code_set!r}; "
+                                              f"expected one of {one_of(sorted(map(str, labels)))}.")
+    return mapping
+
+
+def _no_code_shadowed(codes: Mapping, unobserved: Sequence, code_set: CodeSet, key: str,
+                      problem: Callable[[str, str], None]) -> None:
+    """A code an entry maps itself must not also come from its code set."""
+    inherited = dict(code_set.codes)
+    inherited.update(dict.fromkeys(code_set.unobserved, UNOBSERVED))
+    for code in list(codes) + list(unobserved):
+        if code in inherited:
+            problem(key, f"code {code!r} is mapped twice (by code set {code_set.name!r} and by this "
+                         "entry); expected each code once (leave it to the code set, or use codes "
+                         "instead of code_set).")
 
 
 def _design_table(value: Any, problem) -> dict[str, str]:
@@ -741,6 +773,24 @@ def load_codebook(path: str | Path) -> Codebook:
         raise InputError(f"{path}: not valid TOML: {error}; expected TOML with each key once (is a node or "
                          "code mapped twice?).") from None
     return Codebook.from_dict(data, source=path.name)
+
+
+def resolve_codebook(codebook: Codebook | str | os.PathLike | None) -> Codebook | None:
+    """The one reader of every ``codebook=`` argument: a :class:`Codebook` as is, a path (or bundled name) loaded.
+
+    Examples
+    --------
+    >>> resolve_codebook("nhanes").design["psu"]
+    'SDMVPSU'
+    >>> resolve_codebook(None) is None
+    True
+    """
+    if codebook is None or isinstance(codebook, Codebook):
+        return codebook
+    if isinstance(codebook, (str, os.PathLike)):
+        return load_codebook(codebook)
+    raise InputError(f"codebook: got {type(codebook).__name__}; expected a Codebook (load_codebook(path)), the "
+                     "path of a codebook TOML file or a bundled codebook's name.")
 
 
 def check_unique_columns(columns: Sequence[str], source: str) -> None:

@@ -27,10 +27,12 @@ from typing import Iterator, Sequence
 import dask.dataframe as dd
 import pandas as pd
 
+from ._arguments import renamed
 from ._errors import BayescrampError, InputError, one_of
-from .codebook import Codebook, plan_columns, table_encoder
+from .codebook import Codebook, plan_columns, resolve_codebook, table_encoder
+from .evidence import BatchEvidence
 from .scoring import STATUS_IMPOSSIBLE, STATUS_OK, invalid_counts, score_frame
-from .survey import ScoreSummary, check_file, network_of, resolve_codebook
+from .survey import ScoreSummary, check_file, network_of
 from .tabular import atomic_path, check_not_input, input_format, table_format, temporary_folder
 
 __all__ = ["score_dask", "score_dask_file", "DASK_CSV_BLOCK_SIZE"]
@@ -138,31 +140,31 @@ def _raw(text: str) -> str | bytes:
     return text
 
 
-def _input_files(input: Path) -> tuple[list[Path], str]:
+def _input_files(path: Path) -> tuple[list[Path], str]:
     """The files of a Dask input (a file, a glob, a folder of Parquet parts) and whether they are CSV or Parquet."""
-    text = str(input)
-    if input.is_dir():
-        files = sorted(p for p in input.rglob("*") if p.is_file() and p.name.lower().endswith(".parquet")
-                       and not any(part.startswith((".", "_")) for part in p.relative_to(input).parts))
+    text = str(path)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(".parquet")
+                       and not any(part.startswith((".", "_")) for part in p.relative_to(path).parts))
         if not files:
-            raise InputError(f"{input}: is a folder holding no Parquet parts (*.parquet); expected a folder of Parquet "
+            raise InputError(f"{path}: is a folder holding no Parquet parts (*.parquet); expected a folder of Parquet "
                              "parts, a CSV or Parquet file, or a glob of CSV parts such as 'part-*.csv'.")
     elif any(ch in text for ch in "*?["):
         files = sorted(Path(p) for p in glob.glob(text) if Path(p).is_file())
         if not files:
-            raise InputError(f"{input}: matches no file; expected a glob of CSV or Parquet parts, such as "
+            raise InputError(f"{path}: matches no file; expected a glob of CSV or Parquet parts, such as "
                              "'part-*.csv'.")
     else:
-        files = [input]
+        files = [path]
     kinds = {p: input_format(p) if p.is_file() else table_format(p) for p in files}
     if len({k == "parquet" for k in kinds.values()}) > 1:
-        raise InputError(f"{input}: holds both CSV and Parquet files; expected parts of one format.")
+        raise InputError(f"{path}: holds both CSV and Parquet files; expected parts of one format.")
     return files, next(iter(kinds.values()))
 
 
-def _read(input: Path, files: Sequence[Path], kind: str, columns: Sequence[str], *, whole_files: bool) -> dd.DataFrame:
+def _read(path: Path, files: Sequence[Path], kind: str, columns: Sequence[str], *, whole_files: bool) -> dd.DataFrame:
     if kind == "parquet":
-        return dd.read_parquet(str(input) if input.is_dir() else [str(p) for p in files])
+        return dd.read_parquet(str(path) if path.is_dir() else [str(p) for p in files])
     # surrogateescape: bytes that are not UTF-8 are reported as the local engine reports them
     header = 4 * sum(len(c) + 3 for c in columns) + 1024
     return dd.read_csv([str(p) for p in files], dtype=object, keep_default_na=False, na_values=[""],
@@ -172,7 +174,8 @@ def _read(input: Path, files: Sequence[Path], kind: str, columns: Sequence[str],
                        sample=max(256_000, header))
 
 
-def score_dask_file(input: str | Path, output: str | Path, *, model=None,
+@renamed(input="path")
+def score_dask_file(path: str | Path, output: str | Path, *, model=None,
                     codebook: Codebook | str | Path | None = None, targets: Sequence[str] | None = None,
                     id_columns: Sequence[str] | None = None, keep_columns: Sequence[str] | None = None,
                     on_invalid: str = "error", scheduler: str | None = None, progress: bool = True,
@@ -186,8 +189,9 @@ def score_dask_file(input: str | Path, output: str | Path, *, model=None,
 
     Parameters
     ----------
-    input : str or Path
-        A CSV file or glob (``"survey/part-*.csv"``), a Parquet file or a folder of Parquet parts.
+    path : str or Path
+        A CSV file or glob (``"survey/part-*.csv"``), a Parquet file or a folder of Parquet parts
+        (``input=`` is its deprecated spelling).
     output : str or Path
         ``.parquet``: a folder of Parquet parts (one per partition); ``.csv``/``.csv.gz``:
         one file. Written beside the destination and renamed only on success.
@@ -206,45 +210,45 @@ def score_dask_file(input: str | Path, output: str | Path, *, model=None,
     ScoreSummary
     """
     started = time.perf_counter()
-    input, output = Path(input), Path(output)
+    path, output = Path(path), Path(output)
     kind = table_format(output)
     if not output.parent.is_dir():
         raise InputError(f"{output}: the output folder {output.parent} does not exist; expected an existing folder "
                          "(create it first).")
-    files, input_kind = _input_files(input)
-    check_not_input(output, [input, *files])
+    files, input_kind = _input_files(path)
+    check_not_input(output, [path, *files])
     network = network_of(model)
     book = resolve_codebook(codebook)
     options = {"model": network, "codebook": book, "id_columns": id_columns, "keep_columns": keep_columns,
                "on_invalid": on_invalid}
     columns = None
-    for path in files:
-        seen = check_file(path, output=output, read_rows=False, **options)
+    for part in files:
+        seen = check_file(part, output=output, read_rows=False, **options)
         if columns is not None and seen != columns:
-            raise InputError(f"{path}: has columns {one_of(seen)}, but {files[0]} has {one_of(columns)}; expected "
+            raise InputError(f"{part}: has columns {one_of(seen)}, but {files[0]} has {one_of(columns)}; expected "
                              "every part to have the same columns.")
         columns = seen
     _, _, found = plan_columns(network, columns, book, id_columns=id_columns, keep_columns=keep_columns,
-                               source=str(input), unmatched=unmatched)
+                               source=str(path), unmatched=unmatched)
     try:
-        totals = _run(input, files, input_kind, columns, output, kind, network, book, targets, id_columns,
+        totals = _run(path, files, input_kind, columns, output, kind, network, book, targets, id_columns,
                       keep_columns, on_invalid, scheduler, progress, whole_files=False)
     except _WorkersFailed as failure:
-        for path in files:  # the local engine's words for what is wrong
-            check_file(path, **options)
+        for part in files:  # the local engine's words for what is wrong
+            check_file(part, **options)
         if input_kind != "csv":
-            raise failure.as_input_error(input) from None
+            raise failure.as_input_error(path) from None
         # a quoted line break across a Dask block boundary: read each CSV file as one partition
         try:
-            totals = _run(input, files, input_kind, columns, output, kind, network, book, targets, id_columns,
+            totals = _run(path, files, input_kind, columns, output, kind, network, book, targets, id_columns,
                           keep_columns, on_invalid, scheduler, progress, whole_files=True)
         except _WorkersFailed as again:
-            raise again.as_input_error(input) from None
+            raise again.as_input_error(path) from None
     statuses = totals[totals["key"].str.startswith("status:")]
     by_status = dict(zip(statuses["key"].str[len("status:"):], statuses["n"]))
     by_column = {key[len("column:"):]: int(n) for key, n in zip(totals["key"], totals["n"])
                  if key.startswith("column:")}
-    return ScoreSummary(input=input, output=output, n_rows=int(statuses["n"].sum()),
+    return ScoreSummary(input=path, output=output, n_rows=int(statuses["n"].sum()),
                         n_ok=int(by_status.get(STATUS_OK, 0)), n_impossible=int(by_status.get(STATUS_IMPOSSIBLE, 0)),
                         n_invalid=int(sum(n for k, n in by_status.items() if str(k).startswith("invalid"))),
                         invalid_by_column=by_column, seconds=time.perf_counter() - started,
@@ -256,16 +260,16 @@ class _WorkersFailed(Exception):
         super().__init__(str(error))
         self.error = error
 
-    def as_input_error(self, input: Path) -> InputError:
+    def as_input_error(self, path: Path) -> InputError:
         if isinstance(self.error, BayescrampError):
             return InputError(self.error.problems)
-        return InputError(f"{input}: the Dask run failed ({type(self.error).__name__}: {str(self.error).strip()}), "
+        return InputError(f"{path}: the Dask run failed ({type(self.error).__name__}: {str(self.error).strip()}), "
                           "although the local engine reads every row without error; expected workers with the same "
                           "environment as this machine (bayescramp and its dependencies, same versions) and access "
                           "to the input and output paths (or use --engine local).")
 
 
-def _run(input, files, input_kind, columns, output, kind, network, book, targets, id_columns, keep_columns,
+def _run(path, files, input_kind, columns, output, kind, network, book, targets, id_columns, keep_columns,
          on_invalid, scheduler, progress, *, whole_files: bool) -> pd.DataFrame:
     """Score on the cluster and write ``output``; the per-partition counts, summed."""
     import dask
@@ -274,18 +278,18 @@ def _run(input, files, input_kind, columns, output, kind, network, book, targets
     # Arrow strings cannot hold undecoded bytes: keep text columns as Python objects
     with dask.config.set({"dataframe.convert-string": False}):
         try:
-            ddf = _read(input, files, input_kind, columns, whole_files=whole_files)  # parses a sample now
+            ddf = _read(path, files, input_kind, columns, whole_files=whole_files)  # parses a sample now
         except Exception as error:
             raise _WorkersFailed(error) from None
-        return _score_on_cluster(ddf, input, output, kind, network, book, targets, id_columns, keep_columns,
+        return _score_on_cluster(ddf, path, output, kind, network, book, targets, id_columns, keep_columns,
                                  on_invalid, scheduler, progress)
 
 
-def _score_on_cluster(ddf, input, output, kind, network, book, targets, id_columns, keep_columns, on_invalid,
+def _score_on_cluster(ddf, path, output, kind, network, book, targets, id_columns, keep_columns, on_invalid,
                       scheduler, progress) -> pd.DataFrame:
     from tqdm import tqdm
 
-    source = str(input)
+    source = str(path)
     network, encoder, meta = _prepare(ddf, model=network, codebook=book, targets=targets, id_columns=id_columns,
                                       keep_columns=keep_columns, on_invalid=on_invalid, source=source,
                                       unmatched="ignore")
@@ -386,8 +390,8 @@ def _score_and_write(partition: pd.DataFrame, network, targets, encoder, on_inva
     keys = ["status:" + str(k) for k in counts.index]
     values = [int(n) for n in counts.to_numpy()]
     if scored["status"].str.startswith("invalid").any():
-        encoded, _ = encoder(network, _undecoded_as_bytes(partition)[0])
-        for column, n in invalid_counts(encoded).items():
+        evidence = BatchEvidence.from_frame(network, _undecoded_as_bytes(partition)[0], encoder=encoder)
+        for column, n in invalid_counts(evidence).items():
             keys.append("column:" + column)
             values.append(n)
     return pd.DataFrame({"key": pd.Series(keys, dtype=object), "n": pd.Series(values, dtype="int64")})

@@ -21,7 +21,9 @@ When nodes hang off a *core* (the default model's symptoms off its diuretic, def
 anaemia), a fast path turns each finding into one small matrix product and runs a junction
 tree of the core alone (:mod:`bayescramp.inference.core`).
 
-This module imports numpy only: no pgmpy, no pandas.
+Evidence comes in one shape, :class:`bayescramp.evidence.BatchEvidence` (a likelihood per row
+and observed node, as codes into per-node alphabets); every entry point takes it. The
+engine's own code is numpy only: no pgmpy, no pandas.
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ vectors a codebook defines), so identical rows can be found by comparing integer
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -19,10 +19,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._arguments import is_number
-from ._errors import EvidenceError, one_of
+from ._errors import EvidenceError, InputError, one_of
 
-__all__ = ["finding_likelihood", "case_evidence", "impossible_evidence_error", "case_likelihood", "Alphabet",
-           "default_alphabet", "EncodedColumn", "encode_column",
+__all__ = ["BatchEvidence", "finding_likelihood", "case_evidence", "impossible_evidence_error", "Alphabet",
+           "default_alphabet", "EncodedColumn", "encode_column", "distinct_rows",
            "YES_NO_SPELLINGS", "CodeMap", "IntervalMap", "canonical_code", "plain_code_map", "encode_codes",
            "UNOBSERVED", "MISSING_VALUE_TEXTS", "missing_text_hint"]
 
@@ -174,26 +174,6 @@ def impossible_evidence_error(evidence: Mapping[str, Any], *, where: str = "evid
                          "cramp_timing=night).")
 
 
-def case_likelihood(states: Mapping[str, Sequence[str]], evidence: Any) -> dict[str, np.ndarray]:
-    """Likelihood arrays ``[1, n_states]`` for one case's evidence; blank findings are skipped.
-
-    ``evidence`` is anything :func:`case_evidence` accepts.
-
-    Examples
-    --------
-    >>> case_likelihood({"a": ("no", "yes")}, {"a": "yes"})["a"]
-    array([[0., 1.]])
-    """
-    likelihood = {}
-    for node, value in case_evidence(evidence).items():
-        if node not in states:
-            raise EvidenceError(f"evidence names unknown node {node!r}; expected one of {one_of(states)}.")
-        if value is None:
-            continue
-        likelihood[node] = finding_likelihood(node, list(states[node]), value)[None, :]
-    return likelihood
-
-
 @dataclass(frozen=True)
 class Alphabet:
     """The likelihood vectors a node's codes stand for: ``vectors[code]`` is ``[n_states]``.
@@ -313,11 +293,7 @@ def canonical_code(value: Any) -> str | None:
     if value is None or value is pd.NA or value is pd.NaT:
         return ""
     if isinstance(value, Decimal):
-        if value.is_nan():
-            return ""
-        if not value.is_finite():
-            return "inf" if value > 0 else "-inf"
-        return str(int(value)) if value == value.to_integral_value() else repr(float(value))
+        return _decimal_code(value)
     if isinstance(value, bytes):
         try:
             value = value.decode("utf-8")
@@ -333,6 +309,20 @@ def canonical_code(value: Any) -> str | None:
         return str(int(value)) if float(value).is_integer() else repr(float(value))
     if not isinstance(value, str):
         return None
+    return _text_code(value)
+
+
+def _decimal_code(value: Decimal) -> str:
+    """A ``Decimal`` cell by value (NaN is blank)."""
+    if value.is_nan():
+        return ""
+    if not value.is_finite():
+        return "inf" if value > 0 else "-inf"
+    return str(int(value)) if value == value.to_integral_value() else repr(float(value))
+
+
+def _text_code(value: str) -> str:
+    """Text trimmed and case-folded; text that reads as a finite number by that number's value."""
     text = value.strip().casefold()
     if text and (text[0].isdigit() or text[0] in "+-."):
         try:
@@ -581,3 +571,327 @@ def encode_column(values, node: str, states: Sequence[str], column: str | None =
     [1, 2, 0, 2]
     """
     return encode_codes(values, plain_code_map(node, states, column))
+
+
+def distinct_rows(codes: np.ndarray, sizes: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of an integer code table and, per input row, the index of its distinct row.
+
+    ``sizes[j]`` bounds column ``j``'s codes (default: its maximum + 1). Rows become one integer
+    key (mixed radix) when that fits in int64, raw bytes otherwise: both far faster than
+    ``np.unique(axis=0)``.
+
+    Examples
+    --------
+    >>> patterns, inverse = distinct_rows(np.array([[1, 0], [0, 2], [1, 0]]))
+    >>> patterns.tolist(), inverse.tolist()
+    ([[0, 2], [1, 0]], [1, 0, 1])
+    """
+    codes = np.asarray(codes, dtype=np.int64)
+    n_rows, n_columns = codes.shape
+    if n_columns == 0:
+        return np.zeros((min(1, n_rows), 0), dtype=np.int64), np.zeros(n_rows, dtype=np.int64)
+    if n_rows == 0:
+        return codes, np.zeros(0, dtype=np.int64)
+    if sizes is None:
+        sizes = (codes.max(axis=0) + 1).tolist()
+    if float(np.prod([float(s) for s in sizes])) < 2.0 ** 62:
+        key = np.zeros(n_rows, dtype=np.int64)
+        for j, size in enumerate(sizes):
+            key = key * int(size) + codes[:, j]
+    else:
+        small = np.ascontiguousarray(codes.astype(np.uint8 if max(sizes) <= 256 else np.int64))
+        key = small.view(np.dtype((np.void, small.dtype.itemsize * n_columns))).reshape(-1)
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    return codes[first], inverse.reshape(-1)
+
+
+def _describe_value(value: Any) -> str:
+    """A finding as the label of its code: the state, ``a|b`` for a set, ``a:0.2,b:1`` for a likelihood."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        return ",".join(f"{state}:{float(weight):g}" for state, weight in value.items())
+    return "|".join(str(v) for v in value)
+
+
+def _unobserved_code(alphabet: Alphabet) -> int | None:
+    """The first all-ones ("no finding") code of an alphabet, ``None`` if it has none."""
+    ones = np.flatnonzero((np.asarray(alphabet.vectors) == 1.0).all(axis=1))
+    return int(ones[0]) if len(ones) else None
+
+
+#: ``encoder(network, data) -> (encoded columns, pass-through column names)``: how a table becomes evidence.
+TableEncoder = Callable[[Any, Any], "tuple[list[EncodedColumn], list[str]]"]
+
+
+@dataclass(frozen=True)
+class BatchEvidence:
+    """Evidence for a batch of rows, the one shape every analysis and the engine take.
+
+    Row ``r``'s likelihood on ``nodes[j]`` is ``alphabets[j].vectors[codes[r, j]]``; a node
+    not in ``nodes`` has no finding on any row. One case is a batch of one row. Build it with
+    one constructor per input form: :meth:`from_case` (one person's findings),
+    :meth:`from_likelihoods` (arrays ``[n_rows, n_states]``), :meth:`from_columns` (encoded
+    table columns) or :meth:`from_frame` (a DataFrame and its encoder). The row count is
+    checked once, by the constructor: a column with another row count is an
+    :class:`~bayescramp._errors.InputError` naming the node and both counts.
+
+    Attributes
+    ----------
+    n_rows : int
+        Number of evidence rows.
+    nodes : tuple of str
+        The node each code column informs.
+    codes : ndarray of int, ``[n_rows, n_columns]``
+    alphabets : tuple of Alphabet
+        ``alphabets[j].vectors`` is ``[n_codes, n_states]``.
+    index : pandas Index or None
+        Row labels of a table (``None``: positions).
+    case : dict or None
+        One case's findings (node -> finding, blanks dropped) when built by :meth:`from_case`,
+        so that impossible evidence is refused in the case's own words; ``None`` for tables.
+    columns : tuple of EncodedColumn
+        The table columns the codes came from, with their unreadable cells (for messages and
+        ``status``); empty unless built from columns or a frame.
+    passthrough : tuple of str
+        A frame's columns that are not evidence (returned untouched by scoring).
+
+    Examples
+    --------
+    >>> evidence = BatchEvidence.from_case({"leg_cramps": ("no", "yes")}, {"leg_cramps": "yes"})
+    >>> evidence.n_rows, evidence.nodes, evidence.likelihood()["leg_cramps"].tolist()
+    (1, ('leg_cramps',), [[0.0, 1.0]])
+    """
+
+    n_rows: int
+    nodes: tuple[str, ...]
+    codes: np.ndarray
+    alphabets: tuple[Alphabet, ...]
+    index: Any = None
+    case: dict[str, Any] | None = None
+    columns: tuple[EncodedColumn, ...] = ()
+    passthrough: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if self.codes.shape != (self.n_rows, len(self.nodes)) or len(self.alphabets) != len(self.nodes):
+            raise InputError(f"evidence: codes of shape {self.codes.shape} with {len(self.alphabets)} alphabets; "
+                             f"expected [{self.n_rows}, {len(self.nodes)}], one code column and one alphabet per "
+                             f"node ({', '.join(self.nodes) or 'none'}).")
+
+    @classmethod
+    def from_case(cls, states: Mapping[str, Sequence[str]], evidence: Any, *,
+                  where: str = "evidence") -> BatchEvidence:
+        """One case's evidence as a batch of one row; blank findings are no finding.
+
+        Parameters
+        ----------
+        states : mapping
+            Node -> its states (``network.states``).
+        evidence : mapping, pandas Series or (node, finding) pairs
+            Anything :func:`case_evidence` accepts: node -> state, set of states, or
+            ``{state: likelihood}``.
+        where : str
+            How the evidence is named in messages.
+
+        Raises
+        ------
+        EvidenceError
+            An unknown node or state, or a node given twice with different findings.
+
+        Examples
+        --------
+        >>> evidence = BatchEvidence.from_case({"a": ("no", "yes"), "b": ("x", "y")}, {"a": ["no", "yes"], "b": None})
+        >>> evidence.nodes, evidence.alphabets[0].labels
+        (('a',), ('no|yes', 'unobserved'))
+        """
+        findings = case_evidence(evidence, where=where)
+        nodes, alphabets = [], []
+        for node, value in findings.items():
+            if node not in states:
+                raise EvidenceError(f"{where} names unknown node {node!r}; expected one of {one_of(states)}.")
+            if value is None:
+                continue
+            vector = finding_likelihood(node, list(states[node]), value)
+            nodes.append(node)
+            alphabets.append(Alphabet(vectors=np.vstack([vector, np.ones_like(vector)]),
+                                      labels=(_describe_value(value), UNOBSERVED)))
+        return cls(n_rows=1, nodes=tuple(nodes), codes=np.zeros((1, len(nodes)), dtype=np.int64),
+                   alphabets=tuple(alphabets), case={k: v for k, v in findings.items() if v is not None})
+
+    @classmethod
+    def from_likelihoods(cls, likelihood: Mapping[str, Any], *, n_rows: int | None = None,
+                         index: Any = None) -> BatchEvidence:
+        """Evidence from likelihood arrays: node -> ``[n_rows, n_states]`` non-negative numbers.
+
+        Parameters
+        ----------
+        likelihood : mapping
+            Node -> ``[n_rows, n_states]``; nodes left out have no finding.
+        n_rows : int, optional
+            Needed only when ``likelihood`` is empty; otherwise it must agree with the arrays.
+        index : pandas Index, optional
+            Row labels.
+
+        Raises
+        ------
+        InputError
+            An array that is not 2-D, or arrays (or ``n_rows``) with different row counts.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> BatchEvidence.from_likelihoods({"a": np.ones((2, 2)), "b": np.ones((3, 2))})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        bayescramp._errors.InputError: evidence: likelihood of node 'b' has 3 rows; expected 2 rows, as ...
+        """
+        arrays = {node: np.asarray(values, dtype=float) for node, values in likelihood.items()}
+        for node, values in arrays.items():
+            if values.ndim != 2:
+                raise InputError(f"evidence: likelihood of node {node!r} has shape {values.shape}; expected a 2-D "
+                                 "array [n_rows, n_states].")
+        n_rows = _one_row_count({node: len(values) for node, values in arrays.items()}, n_rows, "likelihood of")
+        codes = np.repeat(np.arange(n_rows, dtype=np.int64)[:, None], len(arrays), axis=1)
+        alphabets = tuple(Alphabet(vectors=values, labels=()) for values in arrays.values())
+        return cls(n_rows=n_rows, nodes=tuple(arrays), codes=codes, alphabets=alphabets, index=index)
+
+    @classmethod
+    def from_columns(cls, columns: Sequence[EncodedColumn], n_rows: int | None = None, *, index: Any = None,
+                     passthrough: Sequence[str] = ()) -> BatchEvidence:
+        """Evidence from encoded table columns (:func:`encode_codes`, a codebook's encoder).
+
+        Cells that could not be read carry the "no finding" code; they stay listed in
+        ``columns[j].bad_rows`` (see :attr:`invalid`).
+
+        Raises
+        ------
+        InputError
+            Columns (or ``n_rows``) with different row counts.
+
+        Examples
+        --------
+        >>> evidence = BatchEvidence.from_columns([encode_column(["yes", None], "fatigue", ("no", "yes"))])
+        >>> evidence.n_rows, evidence.codes.tolist()
+        (2, [[1], [2]])
+        """
+        columns = tuple(columns)
+        n_rows = _one_row_count({c.node: len(c.codes) for c in columns}, n_rows, "column for")
+        codes = (np.column_stack([np.asarray(c.codes) for c in columns]).astype(np.int64, copy=False) if columns
+                 else np.zeros((n_rows, 0), dtype=np.int64))
+        return cls(n_rows=n_rows, nodes=tuple(c.node for c in columns), codes=codes,
+                   alphabets=tuple(c.alphabet for c in columns), index=index, columns=columns,
+                   passthrough=tuple(passthrough))
+
+    @classmethod
+    def from_frame(cls, network: Any, data: Any, *, encoder: TableEncoder) -> BatchEvidence:
+        """Evidence from a DataFrame: ``encoder`` picks and encodes its evidence columns.
+
+        Parameters
+        ----------
+        network : CompiledNetwork
+            The network whose nodes the columns inform.
+        data : DataFrame
+        encoder : callable
+            ``encoder(network, data) -> (encoded columns, pass-through column names)``: a
+            codebook's encoder, or :func:`bayescramp.scoring.encode_frame` (columns named like
+            nodes).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from bayescramp.engine import compile_spec
+        >>> from bayescramp.priors import load_spec
+        >>> from bayescramp.scoring import encode_frame
+        >>> frame = pd.DataFrame({"id": [7, 8], "leg_cramps": ["yes", None]}, index=["a", "b"])
+        >>> evidence = BatchEvidence.from_frame(compile_spec(load_spec()), frame, encoder=encode_frame)
+        >>> evidence.codes.tolist(), list(evidence.index), evidence.passthrough
+        ([[1], [2]], ['a', 'b'], ('id',))
+        """
+        encoded, passthrough = encoder(network, data)
+        return cls.from_columns(encoded, len(data), index=data.index, passthrough=passthrough)
+
+    @property
+    def labels(self) -> Any:
+        """Row labels: ``index``, or positions ``0..n_rows-1`` when there is none."""
+        return pd.RangeIndex(self.n_rows) if self.index is None else self.index
+
+    @property
+    def invalid(self) -> np.ndarray:
+        """Rows with a cell that could not be read (``[n_rows]`` bool)."""
+        invalid = np.zeros(self.n_rows, dtype=bool)
+        for column in self.columns:
+            invalid[column.bad_rows] = True
+        return invalid
+
+    def likelihood(self) -> dict[str, np.ndarray]:
+        """Node -> likelihood ``[n_rows, n_states]`` of every observed node."""
+        return {node: np.asarray(alphabet.vectors, dtype=float)[self.codes[:, j]]
+                for j, (node, alphabet) in enumerate(zip(self.nodes, self.alphabets))}
+
+    def rows(self, start: int, stop: int) -> BatchEvidence:
+        """Rows ``start:stop`` (positions), with their unreadable cells."""
+        stop = min(stop, self.n_rows)
+        columns = tuple(replace(c, codes=c.codes[start:stop],
+                                bad_rows=c.bad_rows[(c.bad_rows >= start) & (c.bad_rows < stop)] - start,
+                                bad_values=c.bad_values[(c.bad_rows >= start) & (c.bad_rows < stop)])
+                        for c in self.columns)
+        return replace(self, n_rows=max(stop - start, 0), codes=self.codes[start:stop],
+                       index=None if self.index is None else self.index[start:stop], columns=columns)
+
+    def distinct(self) -> tuple[BatchEvidence, np.ndarray]:
+        """The distinct rows (each evidence pattern once) and, per row, the index of its pattern.
+
+        With no observed node every row is the one empty pattern.
+
+        Examples
+        --------
+        >>> evidence = BatchEvidence.from_columns([encode_column(["yes", "no", "yes"], "fatigue", ("no", "yes"))])
+        >>> patterns, inverse = evidence.distinct()
+        >>> patterns.n_rows, inverse.tolist()
+        (2, [1, 0, 1])
+        """
+        patterns, inverse = distinct_rows(self.codes, [len(a.vectors) for a in self.alphabets])
+        if not self.nodes:
+            patterns = np.zeros((1, 0), dtype=np.int64)
+        return BatchEvidence(n_rows=patterns.shape[0], nodes=self.nodes, codes=patterns,
+                             alphabets=self.alphabets, case=self.case), inverse
+
+    def with_codes(self, codes: np.ndarray, *, columns: Sequence[int] | None = None) -> BatchEvidence:
+        """Other rows over the same alphabets (of ``columns``, default all): e.g. variants of each row."""
+        picked = range(len(self.nodes)) if columns is None else list(columns)
+        codes = np.asarray(codes, dtype=np.int64)
+        return BatchEvidence(n_rows=codes.shape[0], nodes=tuple(self.nodes[j] for j in picked), codes=codes,
+                             alphabets=tuple(self.alphabets[j] for j in picked), case=self.case)
+
+    def with_unobserved(self) -> BatchEvidence:
+        """The same evidence with an all-ones ("no finding") code in every alphabet (see :attr:`unobserved`)."""
+        alphabets = []
+        for alphabet in self.alphabets:
+            vectors = np.asarray(alphabet.vectors, dtype=float)
+            labels = tuple(alphabet.labels) or tuple("" for _ in range(len(vectors)))
+            if _unobserved_code(alphabet) is None:
+                vectors, labels = np.vstack([vectors, np.ones((1, vectors.shape[1]))]), labels + (UNOBSERVED,)
+            alphabets.append(Alphabet(vectors=vectors, labels=labels))
+        return replace(self, alphabets=tuple(alphabets))
+
+    @property
+    def unobserved(self) -> np.ndarray:
+        """The "no finding" code of each column (``-1`` where its alphabet has none)."""
+        codes = [_unobserved_code(a) for a in self.alphabets]
+        return np.asarray([-1 if c is None else c for c in codes], dtype=np.int64)
+
+
+def _one_row_count(sizes: Mapping[str, int], n_rows: int | None, what: str) -> int:
+    """The one row count of a batch: every column's, and ``n_rows`` when given."""
+    if n_rows is None:
+        if not sizes:
+            raise InputError("evidence: no node is observed; expected n_rows, the number of rows (pass n_rows=).")
+        n_rows = next(iter(sizes.values()))
+        source = f"the {what} node {next(iter(sizes))!r} has"
+    else:
+        source = "n_rows is"
+    for node, size in sizes.items():
+        if size != n_rows:
+            raise InputError(f"evidence: {what} node {node!r} has {size} rows; expected {n_rows} rows, as {source} "
+                             "(one row count for every node).")
+    return int(n_rows)

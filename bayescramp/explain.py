@@ -23,37 +23,28 @@ over rows.
 * **Data conflict** (Jensen's measure): ``conflict = log(prod_i P(e_i) / P(e))``; positive
   means the findings are less likely together than if they were independent, i.e. they pull
   against each other (or the case is rare in a way the model does not explain).
-* **Most probable explanation**: the jointly most likely states of ``over`` (default: the
+* **Most probable explanation**: the jointly most likely states of ``targets`` (default: the
   model's default targets) given the evidence, by the engine's max-product (the other nodes
   summed out).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+import os
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ._arguments import as_node_list
-from ._errors import EvidenceError, InputError, one_of
-from .engine import TIE_TOLERANCE, CompiledNetwork, distinct_rows, propagate, propagate_codes
+from ._arguments import as_node_list, renamed
+from ._errors import InputError, one_of
+from .codebook import Codebook, resolve_codebook
+from .engine import TIE_TOLERANCE, CompiledNetwork, propagate, propagate_codes
 from .engine import most_probable as engine_most_probable
-from .evidence import Alphabet, EncodedColumn, case_evidence, finding_likelihood, impossible_evidence_error
-from .scoring import (
-    STATUS_IMPOSSIBLE,
-    STATUS_OK,
-    cell_problems,
-    check_column_labels,
-    default_targets,
-    encode_frame,
-    invalid_error,
-    target_columns,
-)
+from .evidence import BatchEvidence, TableEncoder, distinct_rows, impossible_evidence_error
+from .scoring import STATUS_IMPOSSIBLE, STATUS_OK, as_evidence, default_targets, target_columns
 
-__all__ = ["CodedEvidence", "code_case", "code_frame", "code_columns", "explain", "top_findings", "most_probable",
-           "EXPLAIN_COLUMNS", "TIE_TOLERANCE", "RAISE_TOLERANCE"]
+__all__ = ["explain", "top_findings", "most_probable", "EXPLAIN_COLUMNS", "TIE_TOLERANCE", "RAISE_TOLERANCE"]
 
 #: Columns of the tidy table returned by :func:`explain` (``row`` first for tables).
 EXPLAIN_COLUMNS = ["target", "state", "order", "finding", "value", "prior", "posterior", "posterior_without",
@@ -64,141 +55,24 @@ RAISE_TOLERANCE = 1e-12
 _PATTERNS_PER_CHUNK = 4096
 
 
-@dataclass(frozen=True)
-class CodedEvidence:
-    """Evidence rows as codes: ``alphabets[j].vectors[codes[r, j]]`` is row ``r``'s likelihood on ``nodes[j]``.
-
-    Attributes
-    ----------
-    nodes : list of str
-        The node each column informs.
-    codes : ndarray of int, ``[n_rows, n_columns]``
-    alphabets : list of Alphabet
-        Each contains an all-ones vector (no finding), at ``ones[j]``.
-    ones : list of int
-        The "no finding" code of each column.
-    index : pandas Index
-        Row labels (a table's index; ``[0]`` for a single case).
-    """
-
-    nodes: list[str]
-    codes: np.ndarray
-    alphabets: list[Alphabet]
-    ones: list[int]
-    index: pd.Index
-
-    @property
-    def n_rows(self) -> int:
-        """Number of evidence rows."""
-        return self.codes.shape[0]
+def _code(network: CompiledNetwork, evidence: Any, encoder: TableEncoder | None) -> BatchEvidence:
+    """The evidence as a batch whose every column has a "no finding" code (to retract findings)."""
+    return as_evidence(network, evidence, encoder=encoder, caller="data").with_unobserved()
 
 
-def _with_ones(alphabet: Alphabet) -> tuple[Alphabet, int]:
-    """The alphabet and its all-ones ("no finding") code, appending one if it has none."""
-    vectors = np.asarray(alphabet.vectors, dtype=float)
-    ones = np.flatnonzero((vectors == 1.0).all(axis=1))
-    if len(ones):
-        return alphabet, int(ones[0])
-    extended = Alphabet(vectors=np.vstack([vectors, np.ones((1, vectors.shape[1]))]),
-                        labels=tuple(alphabet.labels) + ("unobserved",))
-    return extended, vectors.shape[0]
+def _encoder(codebook, encoder: TableEncoder | None) -> TableEncoder | None:
+    """The table encoder of a ``codebook=`` (object or path), or the ``encoder`` given (not both)."""
+    if codebook is None:
+        return encoder
+    if encoder is not None:
+        raise InputError("codebook and encoder: got both; expected one (the encoder is built from the codebook).")
+    return resolve_codebook(codebook).encoder()
 
 
-def _describe_value(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, Mapping):
-        return ",".join(f"{state}:{weight:g}" for state, weight in value.items())
-    return "|".join(str(v) for v in value)
-
-
-def code_case(network: CompiledNetwork, evidence: Mapping[str, Any]) -> CodedEvidence:
-    """Code one case's evidence (node -> state, set of states or ``{state: likelihood}``) as one row.
-
-    Examples
-    --------
-    >>> from bayescramp.engine import compile_spec
-    >>> from bayescramp.priors import load_spec
-    >>> coded = code_case(compile_spec(load_spec()), {"leg_cramps": "yes"})
-    >>> coded.nodes, coded.codes.tolist()
-    (['leg_cramps'], [[0]])
-    """
-    nodes, alphabets, ones = [], [], []
-    for node, value in case_evidence(evidence).items():
-        if node not in network.states:
-            raise EvidenceError(f"evidence names unknown node {node!r}; expected one of {one_of(network.names)}.")
-        if value is None:
-            continue
-        vector = finding_likelihood(node, list(network.states[node]), value)
-        alphabet, one = _with_ones(Alphabet(vectors=vector[None, :], labels=(_describe_value(value),)))
-        nodes.append(node)
-        alphabets.append(alphabet)
-        ones.append(one)
-    return CodedEvidence(nodes=nodes, codes=np.zeros((1, len(nodes)), dtype=np.int64), alphabets=alphabets,
-                         ones=ones, index=pd.RangeIndex(1))
-
-
-def code_frame(network: CompiledNetwork, data: pd.DataFrame, *,
-               encoder: Callable[[CompiledNetwork, pd.DataFrame], tuple[list[EncodedColumn], list[str]]] | None = None,
-               source: str = "data") -> CodedEvidence:
-    """Code a table's evidence columns (columns named like nodes, or a codebook's ``encoder``).
-
-    Raises
-    ------
-    InputError
-        Listing the first cells whose values are not understood.
-
-    Examples
-    --------
-    >>> from bayescramp.engine import compile_spec
-    >>> from bayescramp.priors import load_spec
-    >>> coded = code_frame(compile_spec(load_spec()), pd.DataFrame({"leg_cramps": ["yes", None]}))
-    >>> coded.codes.tolist()
-    [[1], [2]]
-    """
-    if not isinstance(data, pd.DataFrame):
-        raise InputError(f"{source}: got {type(data).__name__}; expected a pandas DataFrame or a mapping of "
-                         "node -> finding.")
-    check_column_labels(data, caller=source)
-    encoded, _ = (encoder or encode_frame)(network, data)
-    listed, n_bad = cell_problems(encoded, source=source, row_label=lambda r: f"row {r}")
-    if n_bad:
-        raise invalid_error(listed, n_bad)
-    return code_columns(encoded, len(data), index=data.index)
-
-
-def code_columns(encoded: Sequence[EncodedColumn], n_rows: int, *, index: pd.Index | None = None) -> CodedEvidence:
-    """Evidence from already encoded columns (e.g. one chunk of a streamed survey file).
-
-    Cells that could not be read carry the "no finding" code (see :class:`EncodedColumn`);
-    callers blank those rows' results themselves.
-
-    Examples
-    --------
-    >>> from bayescramp.evidence import encode_column
-    >>> coded = code_columns([encode_column(["yes", None], "fatigue", ("no", "yes"))], 2)
-    >>> coded.nodes, coded.ones
-    (['fatigue'], [2])
-    """
-    alphabets, ones = zip(*(_with_ones(c.alphabet) for c in encoded)) if encoded else ((), ())
-    codes = (np.column_stack([np.asarray(c.codes) for c in encoded]).astype(np.int64) if encoded
-             else np.zeros((n_rows, 0), dtype=np.int64))
-    return CodedEvidence(nodes=[c.node for c in encoded], codes=codes, alphabets=list(alphabets), ones=list(ones),
-                         index=pd.RangeIndex(n_rows) if index is None else index)
-
-
-def _code(network: CompiledNetwork, evidence, encoder) -> CodedEvidence:
-    if isinstance(evidence, CodedEvidence):
-        return evidence
-    if isinstance(evidence, pd.DataFrame):
-        return code_frame(network, evidence, encoder=encoder)
-    return code_case(network, evidence)
-
-
-def _refuse_impossible_case(evidence, impossible: np.ndarray) -> None:
+def _refuse_impossible_case(coded: BatchEvidence, impossible: np.ndarray) -> None:
     """One case (not a table) whose evidence is impossible is refused, as ``Model.posterior`` does."""
-    if not isinstance(evidence, (pd.DataFrame, CodedEvidence)) and impossible.any():
-        raise impossible_evidence_error(case_evidence(evidence))
+    if coded.case is not None and impossible.any():
+        raise impossible_evidence_error(coded.case)
 
 
 def _hypotheses(network: CompiledNetwork, targets: str | Sequence[str] | None,
@@ -207,10 +81,10 @@ def _hypotheses(network: CompiledNetwork, targets: str | Sequence[str] | None,
     if targets is None:
         targets = [t for t in default_targets(network, observed) if t not in set(observed)]
     else:
-        targets = as_node_list(targets, argument="target", caller="explain")
+        targets = as_node_list(targets, argument="targets", caller="explain")
     unknown = [t for t in targets if t not in network.states]
     if unknown:
-        raise InputError(f"target: unknown node {unknown[0]!r}; expected some of {one_of(network.names)}.")
+        raise InputError(f"targets: unknown node {unknown[0]!r}; expected some of {one_of(network.names)}.")
     return target_columns(network, list(targets))
 
 
@@ -257,12 +131,10 @@ def _variants(patterns: np.ndarray, ones: np.ndarray, *, prefixes: bool) -> np.n
     return np.stack(variants)
 
 
-def _propagate_variants(network: CompiledNetwork, coded: CodedEvidence, columns: list[int], patterns: np.ndarray,
+def _propagate_variants(network: CompiledNetwork, coded: BatchEvidence, columns: list[int], patterns: np.ndarray,
                         hypotheses: list[tuple[str, str, int]], *, prefixes: bool) -> tuple[dict, np.ndarray]:
     """P(hypothesis) for every variant of every pattern: ``{column: [n_variants, n_patterns]}`` and log P(e)."""
-    nodes = [coded.nodes[j] for j in columns]
-    vectors = [coded.alphabets[j].vectors for j in columns]
-    ones = np.asarray([coded.ones[j] for j in columns], dtype=np.int64)
+    ones = coded.unobserved[columns]
     n_variants = 1 + len(columns) + (len(columns) if prefixes else 0)
     probability = {name: np.empty((n_variants, patterns.shape[0])) for name, _, _ in hypotheses}
     log_pe = np.empty(patterns.shape[0])
@@ -271,7 +143,8 @@ def _propagate_variants(network: CompiledNetwork, coded: CodedEvidence, columns:
     for start in range(0, patterns.shape[0], step):
         block = patterns[start:start + step]
         stacked = _variants(block, ones, prefixes=prefixes)
-        result = propagate_codes(network, nodes, stacked.reshape(-1, len(columns)), vectors, targets=targets)
+        result = propagate_codes(network, coded.with_codes(stacked.reshape(-1, len(columns)), columns=columns),
+                                 targets=targets)
         for name, node, k in hypotheses:
             probability[name][:, start:start + block.shape[0]] = result.marginals[node][:, k].reshape(n_variants, -1)
         log_pe[start:start + block.shape[0]] = result.log_evidence_probability[:block.shape[0]]
@@ -279,13 +152,14 @@ def _propagate_variants(network: CompiledNetwork, coded: CodedEvidence, columns:
 
 
 def _prior_marginals(network: CompiledNetwork) -> dict[str, np.ndarray]:
-    result = propagate(network, {}, n_rows=1)
+    result = propagate(network, BatchEvidence.from_likelihoods({}, n_rows=1))
     return {name: marginal[0] for name, marginal in result.marginals.items()}
 
 
-def explain(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame | CodedEvidence, *,
-            target: str | Sequence[str] | None = None, order: Sequence[str] | None = None,
-            encoder: Callable | None = None) -> pd.DataFrame:
+@renamed(target="targets")
+def explain(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame | BatchEvidence, *,
+            targets: str | Sequence[str] | None = None, order: Sequence[str] | None = None,
+            codebook: Codebook | str | os.PathLike | None = None, encoder: TableEncoder | None = None) -> pd.DataFrame:
     """Why each target has its posterior: per finding, the posterior without it and its weight of evidence.
 
     Parameters
@@ -294,15 +168,17 @@ def explain(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame
     evidence : mapping or DataFrame
         One case (node -> state, set of states, or ``{state: likelihood}``) or a table whose
         columns named like nodes are evidence (blank = no finding).
-    target : str or sequence of str, optional
+    targets : str or sequence of str, optional
         Nodes to explain; default the model's targets that are not themselves observed. The
         hypothesis is the positive state (``meta.positive_states``) of a two-state node, each
-        state for other nodes.
+        state for other nodes. (``target=`` is its deprecated spelling.)
     order : sequence of str, optional
         The order findings enter the weights of evidence; default the model's node order
         (parents before children: diuretic, then symptoms, then cramp timing).
+    codebook : Codebook or path, optional
+        Maps a table's survey columns and codes to nodes and states (:func:`bayescramp.load_codebook`).
     encoder : callable, optional
-        A codebook's encoder for tables.
+        An encoder already built from a codebook (``codebook.encoder()``); give this or ``codebook``.
 
     Returns
     -------
@@ -337,25 +213,25 @@ def explain(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame
     >>> from bayescramp.engine import compile_spec
     >>> from bayescramp.priors import load_spec
     >>> network = compile_spec(load_spec())
-    >>> table = explain(network, {"diuretic": "thiazide", "cramp_timing": "night"}, target="magnesium_deficiency")
+    >>> table = explain(network, {"diuretic": "thiazide", "cramp_timing": "night"}, targets="magnesium_deficiency")
     >>> table["finding"].tolist()
     ['diuretic', 'cramp_timing']
     >>> from scipy.special import logit
     >>> bool(np.isclose(logit(table["prior"].iloc[0]) + table["weight"].sum(), logit(table["posterior"].iloc[0])))
     True
     """
-    is_table = isinstance(evidence, pd.DataFrame)
-    coded = _code(network, evidence, encoder)
-    hypotheses = _hypotheses(network, target, coded.nodes)
+    coded = _code(network, evidence, _encoder(codebook, encoder))
+    is_table = coded.case is None
+    hypotheses = _hypotheses(network, targets, coded.nodes)
     columns = _order(network, coded.nodes, order)
     patterns, inverse = distinct_rows(coded.codes[:, columns])
     if coded.n_rows == 0 or not columns:
         return pd.DataFrame(columns=(["row"] if is_table else []) + EXPLAIN_COLUMNS,
-                            index=coded.index[:0] if is_table else None)
+                            index=coded.labels[:0] if is_table else None)
     probability, log_pe = _propagate_variants(network, coded, columns, patterns, hypotheses, prefixes=True)
-    _refuse_impossible_case(evidence, np.isneginf(log_pe))
+    _refuse_impossible_case(coded, np.isneginf(log_pe))
     n_columns = len(columns)
-    ones = np.asarray([coded.ones[j] for j in columns])
+    ones = coded.unobserved[columns]
     finding = patterns != ones                                   # [n_patterns, n_columns]
     priors = _prior_marginals(network)
     log_marginal = np.zeros(patterns.shape)
@@ -396,7 +272,7 @@ def explain(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame
             "status": np.where(np.isneginf(log_pe), STATUS_IMPOSSIBLE, STATUS_OK).astype(object)[pattern_of],
         }
         if is_table:
-            part = {"row": coded.index.to_numpy()[row_of], **part}
+            part = {"row": coded.labels.to_numpy()[row_of], **part}
         parts.append(pd.DataFrame(part))
     table = pd.concat(parts, ignore_index=True)
     rows = np.tile(row_of, len(parts))
@@ -404,11 +280,11 @@ def explain(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame
     entry_order = np.lexsort((table["order"].to_numpy(), hypothesis_rank, rows))
     table = table.iloc[entry_order].reset_index(drop=True)
     if is_table:
-        table.index = coded.index[rows[entry_order]]
+        table.index = coded.labels[rows[entry_order]]
     return table
 
 
-def _labels(coded: CodedEvidence, columns: list[int], patterns: np.ndarray, pattern_of: np.ndarray,
+def _labels(coded: BatchEvidence, columns: list[int], patterns: np.ndarray, pattern_of: np.ndarray,
             position: np.ndarray) -> np.ndarray:
     """What was observed, as the alphabet's label of each finding's code."""
     values = np.empty(len(position), dtype=object)
@@ -418,8 +294,10 @@ def _labels(coded: CodedEvidence, columns: list[int], patterns: np.ndarray, patt
     return values
 
 
-def top_findings(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame | CodedEvidence, *,
-                 target: str | Sequence[str] | None = None, encoder: Callable | None = None) -> pd.DataFrame:
+@renamed(target="targets")
+def top_findings(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame | BatchEvidence, *,
+                 targets: str | Sequence[str] | None = None, codebook: Codebook | str | os.PathLike | None = None,
+                 encoder: TableEncoder | None = None) -> pd.DataFrame:
     """Per row and target, the finding whose retraction lowers the posterior most (the one that raised it most).
 
     Parameters
@@ -427,10 +305,12 @@ def top_findings(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.Data
     network : CompiledNetwork
     evidence : mapping or DataFrame
         As for :func:`explain`.
-    target : str or sequence of str, optional
-        Default: the model's targets not themselves observed.
+    targets : str or sequence of str, optional
+        Default: the model's targets not themselves observed. (``target=`` is its deprecated spelling.)
+    codebook : Codebook or path, optional
+        As for :func:`explain`.
     encoder : callable, optional
-        A codebook's encoder for tables.
+        An encoder already built from a codebook; give this or ``codebook``.
 
     Returns
     -------
@@ -447,19 +327,19 @@ def top_findings(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.Data
     >>> from bayescramp.engine import compile_spec
     >>> from bayescramp.priors import load_spec
     >>> frame = pd.DataFrame({"diuretic": ["thiazide", "none"], "cramp_timing": ["night", None]})
-    >>> top = top_findings(compile_spec(load_spec()), frame, target="potassium_deficiency")
+    >>> top = top_findings(compile_spec(load_spec()), frame, targets="potassium_deficiency")
     >>> top["top_finding_potassium_deficiency"].tolist()
     ['diuretic', nan]
     """
-    coded = _code(network, evidence, encoder)
-    hypotheses = _hypotheses(network, target, coded.nodes)
+    coded = _code(network, evidence, _encoder(codebook, encoder))
+    hypotheses = _hypotheses(network, targets, coded.nodes)
     columns = _order(network, coded.nodes, None)
     names = ["top_finding_" + name[len("p_"):] for name, _, _ in hypotheses]
     if coded.n_rows == 0 or not columns:
-        return pd.DataFrame({name: np.full(coded.n_rows, None, dtype=object) for name in names}, index=coded.index)
+        return pd.DataFrame({name: np.full(coded.n_rows, None, dtype=object) for name in names}, index=coded.labels)
     patterns, inverse = distinct_rows(coded.codes[:, columns])
     probability, _ = _propagate_variants(network, coded, columns, patterns, hypotheses, prefixes=False)
-    ones = np.asarray([coded.ones[j] for j in columns])
+    ones = coded.unobserved[columns]
     finding = patterns != ones
     finding_names = np.asarray([coded.nodes[j] for j in columns] + [None], dtype=object)
     result = {}
@@ -471,31 +351,36 @@ def top_findings(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.Data
         raised = np.take_along_axis(change, best[:, None], axis=1)[:, 0] > RAISE_TOLERANCE
         best = np.where(raised, best, len(columns))
         result[column] = finding_names[best][inverse]
-    return pd.DataFrame(result, index=coded.index)
+    return pd.DataFrame(result, index=coded.labels)
 
 
-def most_probable(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame | CodedEvidence, *,
-                  over: str | Sequence[str] | None = None, encoder: Callable | None = None) -> pd.DataFrame:
-    """The jointly most likely states of ``over`` given the evidence, and their probability, per row.
+@renamed(over="targets")
+def most_probable(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.DataFrame | BatchEvidence, *,
+                  targets: str | Sequence[str] | None = None, codebook: Codebook | str | os.PathLike | None = None,
+                  encoder: TableEncoder | None = None) -> pd.DataFrame:
+    """The jointly most likely states of ``targets`` given the evidence, and their probability, per row.
 
     The engine's max-product (:func:`bayescramp.engine.most_probable`) sums out every other
-    node and maximises over ``over``, once per distinct evidence pattern: one pass, however
-    many joint configurations ``over`` has.
+    node and maximises over ``targets``, once per distinct evidence pattern: one pass, however
+    many joint configurations ``targets`` has.
 
     Parameters
     ----------
     network : CompiledNetwork
     evidence : mapping or DataFrame
         One case or a table, as for :func:`explain`.
-    over : str or sequence of str, optional
+    targets : str or sequence of str, optional
         The nodes explained jointly; default the model's default targets (``meta.targets``).
+        (``over=`` is its deprecated spelling.)
+    codebook : Codebook or path, optional
+        As for :func:`explain`.
     encoder : callable, optional
-        A codebook's encoder for tables.
+        An encoder already built from a codebook; give this or ``codebook``.
 
     Returns
     -------
     DataFrame
-        Same index as the input rows (one row for a case): one column per ``over`` node with
+        Same index as the input rows (one row for a case): one column per ``targets`` node with
         its state in the most probable configuration, ``probability`` = P(config | e), and
         ``status`` (``ok`` or ``impossible_evidence``, whose states are missing and probability NaN).
 
@@ -508,7 +393,7 @@ def most_probable(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.Dat
     -----
     Ties: configurations whose ``P(config, e)`` is within a relative :data:`TIE_TOLERANCE` of
     the largest count as tied, and the first in enumeration order wins. Enumeration order is
-    ``itertools.product`` over the ``over`` nodes in the order given, each node's states in
+    ``itertools.product`` over the ``targets`` nodes in the order given, each node's states in
     their declared order (the last node varies fastest); for deficiency nodes ``absent``
     comes before ``present``, so ties resolve toward fewer deficiencies listed last.
 
@@ -517,31 +402,28 @@ def most_probable(network: CompiledNetwork, evidence: Mapping[str, Any] | pd.Dat
     >>> from bayescramp.engine import compile_spec
     >>> from bayescramp.priors import load_spec
     >>> best = most_probable(compile_spec(load_spec()), {"pale_skin": "yes", "fatigue": "yes"},
-    ...                      over=["iron_deficiency", "anemia"])
+    ...                      targets=["iron_deficiency", "anemia"])
     >>> best[["iron_deficiency", "anemia"]].iloc[0].tolist()
     ['absent', 'absent']
     """
-    coded = _code(network, evidence, encoder)
-    if over is None:
-        over = network.info.default_targets()
-    over = as_node_list(over, argument="over", caller="most_probable")
+    coded = _code(network, evidence, _encoder(codebook, encoder))
+    over = network.info.default_targets() if targets is None else targets
+    over = as_node_list(over, argument="targets", caller="most_probable")
     unknown = [n for n in over if n not in network.states]
     if unknown:
-        raise InputError(f"over: unknown node {unknown[0]!r}; expected some of {one_of(network.names)}.")
+        raise InputError(f"targets: unknown node {unknown[0]!r}; expected some of {one_of(network.names)}.")
     if len(set(over)) != len(over) or not over:
-        raise InputError(f"over: got {over!r}; expected one or more distinct node names.")
-    patterns, inverse = distinct_rows(coded.codes)
+        raise InputError(f"targets: got {over!r}; expected one or more distinct node names.")
+    patterns, inverse = coded.distinct()
     if coded.n_rows == 0:
-        patterns = np.zeros((0, len(coded.nodes)), dtype=np.int64)
-    likelihood = {node: np.asarray(coded.alphabets[j].vectors, dtype=float)[patterns[:, j]]
-                  for j, node in enumerate(coded.nodes)}
-    best = engine_most_probable(network, likelihood, over, n_rows=patterns.shape[0])
+        patterns = coded
+    best = engine_most_probable(network, patterns, over)
     possible = np.isfinite(best.log_joint)
-    _refuse_impossible_case(evidence, ~possible)
+    _refuse_impossible_case(coded, ~possible)
     columns = {}
     for k, node in enumerate(over):
         states = np.asarray(network.states[node] + (None,), dtype=object)
         columns[node] = states[np.where(possible, best.states[:, k], len(network.states[node]))][inverse]
     columns["probability"] = best.probability[inverse]
     columns["status"] = np.where(possible, STATUS_OK, STATUS_IMPOSSIBLE)[inverse].astype(object)
-    return pd.DataFrame(columns, index=coded.index)
+    return pd.DataFrame(columns, index=coded.labels)

@@ -76,10 +76,10 @@ import pandas as pd
 from ._errors import InputError, one_of
 from .codebook import Codebook, check_unique_columns, column_code_maps
 from .engine import CompiledNetwork, distinct_rows, propagate
-from .evidence import encode_codes
+from .evidence import BatchEvidence, encode_codes
 from .scoring import MAX_LISTED_PROBLEMS, cell_problems
 from .spec import NoisyOrCPD, Parameter, Spec, TableCPD, check, parameters_by_id, replace_parameters
-from .survey import _chunks, _Source, resolve_codebook
+from .survey import _chunks, _located, _row_token, _Source, resolve_codebook
 from .tabular import atomic_path
 from .uncertainty import DEFAULT_RANGE_COVERAGE, beta_parameters
 
@@ -217,7 +217,8 @@ def _frame_patterns(network: CompiledNetwork, data: pd.DataFrame, book: Codebook
     check_unique_columns([str(c) for c in data.columns], "data")
     maps = column_code_maps(network, [str(c) for c in data.columns], book, source="data")
     encoded = [encode_codes(data[m.column], m) for m in maps]
-    listed, n_bad = cell_problems(encoded, source="data", row_label=lambda r: f"row {data.index[r]!r}")
+    listed, n_bad = cell_problems(BatchEvidence.from_columns(encoded, len(data)), source="data",
+                                  row_label=lambda r: f"row {data.index[r]!r}")
     if n_bad:
         raise _bad_cells(listed, n_bad)
     codes = np.column_stack([c.codes for c in encoded]) if len(data) else np.zeros((0, len(encoded)), dtype=np.int64)
@@ -246,8 +247,8 @@ def _file_patterns(network: CompiledNetwork, path: Path, book: Codebook | None, 
         n_bad = sum(len(c.bad_rows) for c in encoded)
         if n_bad:
             if len(problems) < MAX_LISTED_PROBLEMS:
-                base = offset + source.first_row
-                listed, _ = cell_problems(encoded, source=str(path), row_label=lambda r, base=base: f"row {base + r}")
+                listed, _ = cell_problems(BatchEvidence.from_columns(encoded, chunk.num_rows), source=str(path),
+                                          row_label=lambda r, offset=offset: _row_token(offset + r))
                 problems.extend(listed[:MAX_LISTED_PROBLEMS - len(problems)])
             n_bad_cells += n_bad
         elif not n_bad_cells:
@@ -257,10 +258,8 @@ def _file_patterns(network: CompiledNetwork, path: Path, book: Codebook | None, 
             counts = np.bincount(inverse, weights=np.concatenate([counts, chunk_counts]), minlength=merged.shape[0])
             patterns = merged
         offset += chunk.num_rows
-    if source.n_ragged:
-        raise source.ragged_error()
     if n_bad_cells:
-        raise _bad_cells(problems, n_bad_cells)
+        raise _bad_cells(_located(problems, source), n_bad_cells)
     return PatternCounts(nodes=[m.node for m in maps], alphabets=[np.asarray(m.alphabet.vectors) for m in maps],
                          patterns=patterns, counts=counts, source=path.name, sha256=_file_sha256(path))
 
@@ -597,8 +596,8 @@ def _e_step(problem: _Problem, state: _State, nodes: Sequence[str], complete_cou
         rows = pending[start:start + ENGINE_BLOCK]
         likelihood = {node: values[rows] for node, values in problem.likelihood.items()}
         wanted = [n for n in nodes if problem.informed[n][rows].any()]
-        result = propagate(network, likelihood, targets=[], families=wanted, tables=per_row_tables,
-                           n_rows=len(rows))
+        result = propagate(network, BatchEvidence.from_likelihoods(likelihood, n_rows=len(rows)), targets=[],
+                           families=wanted, tables=per_row_tables)
         w = weights[rows]
         log_likelihood += float(np.where(w > 0, w * result.log_evidence_probability, 0.0).sum())
         for name in wanted:
@@ -973,7 +972,8 @@ def _drop_impossible(problem: _Problem, start: _State, nodes: Sequence[str]) -> 
     for begin in range(0, len(pending), ENGINE_BLOCK):
         rows = pending[begin:begin + ENGINE_BLOCK]
         likelihood = {node: values[rows] for node, values in problem.likelihood.items()}
-        result = propagate(problem.network, likelihood, targets=[], tables=per_row, n_rows=len(rows))
+        result = propagate(problem.network, BatchEvidence.from_likelihoods(likelihood, n_rows=len(rows)), targets=[],
+                           tables=per_row)
         possible[rows] = ~result.impossible
     n_impossible = int(round(float(problem.weights[~possible].sum())))
     problem.drop(possible)
@@ -1094,8 +1094,8 @@ def _family_posteriors(problem: _Problem, state: _State, rows: np.ndarray, nodes
     if (~complete).any():
         sub = rows[~complete]
         likelihood = {node: values[sub] for node, values in problem.likelihood.items()}
-        propagated = propagate(problem.network, likelihood, targets=[], families=list(nodes),
-                               tables={n: t[None] for n, t in state.tables.items()}, n_rows=len(sub))
+        propagated = propagate(problem.network, BatchEvidence.from_likelihoods(likelihood, n_rows=len(sub)),
+                               targets=[], families=list(nodes), tables={n: t[None] for n, t in state.tables.items()})
         for name in nodes:
             family = propagated.families[name].reshape(len(sub), *result[name].shape[1:])
             result[name][~complete] = np.nan_to_num(family)
@@ -1518,15 +1518,24 @@ def _toml_parameter(parameter: Parameter) -> str:
     return "{ " + ", ".join(parts) + " }"
 
 
-def _base_of(files: Sequence[str]) -> str | None:
-    """The ``meta.base`` that makes the overlay load alone on top of ``files``, or None."""
+def _base_of(files: Sequence[str], overlay: Path) -> str | None:
+    """The ``meta.base`` that makes the overlay at ``overlay`` load alone on top of ``files``, or None.
+
+    A base names a bundled prior or a file in the overlay's own folder (what ``meta.base`` allows);
+    priors elsewhere get no base, and the header comment says to load them explicitly.
+    """
     from .priors import bundled_path, load_spec
 
     toml_files = [f for f in files if str(f).lower().endswith(".toml")]
     if not files or len(toml_files) != len(files):
         return None
     last = Path(files[-1])
-    name = last.stem if bundled_path(last.name).resolve() == last.resolve() else str(last.resolve())
+    if bundled_path(last.name).resolve() == last.resolve():
+        name = last.stem
+    elif last.resolve().parent == overlay.resolve().parent:
+        name = last.name
+    else:
+        return None
     try:
         if tuple(str(Path(f).resolve()) for f in load_spec(last).files) != tuple(str(Path(f).resolve())
                                                                                 for f in files):
@@ -1545,7 +1554,7 @@ def _overlay_text(result: FitResult, path: Path) -> str:
     written = [(pid, changed[pid][1]) for pid in report.index if changed[pid][1].basis == "fitted"
                and report.loc[pid, "fitted"] != report.loc[pid, "prior"]]
     counts = result.report["status"].value_counts()
-    base = _base_of(p["prior_paths"])
+    base = _base_of(p["prior_paths"], path)
     lines = [
         f"# Parameters fitted by bayescramp {__version__} (`bayescramp fit` / Model.fit), {p['date']}.",
         f"# data: {p['data']}, sha256 {p['sha256']}; {p['n_rows']:,} rows used"

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ._arguments import as_flag, as_fraction, as_generator, as_node_list, as_path
-from ._errors import EvidenceError, InputError, one_of
-from .codebook import table_encoder
-from .engine import CompiledNetwork, compile_spec, propagate
-from .evidence import case_evidence, case_likelihood, impossible_evidence_error
+from ._arguments import as_path, renamed
+from ._errors import InputError
+from .codebook import Codebook
+from .engine import CompiledNetwork, compile_spec
+from .posterior import Posterior, case_posterior, node_states, prior_marginals, score_table
 from .priors import load_spec
-from .scoring import default_targets, score_frame
-from .simulate import sample_codes
+from .scoring import default_targets
+from .simulate import simulate_cohort
 from .spec import Spec, check, parameters_by_id, with_parameters
-from .survey import resolve_codebook
+from .uncertainty import parameter_table
 
 __all__ = ["load_model", "Model", "Posterior"]
 
@@ -58,67 +59,16 @@ def load_model(*paths: str | Path) -> "Model":
     return Model(load_spec(*paths))
 
 
-class Posterior(Mapping[str, pd.Series]):
-    """Posterior marginals of one case: ``result["potassium_deficiency"]["present"]``.
-
-    Attributes
-    ----------
-    evidence_probability : float
-        ``P(e)``, the probability of the evidence under the model.
-    log_evidence_probability : float
-        ``log P(e)`` (exact even where ``P(e)`` underflows).
-    evidence : dict
-        The evidence as given.
-    intervals : dict or None
-        Node -> DataFrame (index: states; columns ``lower``, ``upper``): credible bounds over
-        parameter uncertainty, when asked for (``Model.posterior(..., interval=0.9)``).
-    """
-
-    def __init__(self, marginals: Mapping[str, pd.Series], log_evidence_probability: float,
-                 evidence: Mapping[str, Any], priors: Mapping[str, pd.Series] | None = None,
-                 intervals: Mapping[str, pd.DataFrame] | None = None):
-        self.intervals = dict(intervals) if intervals is not None else None
-        self._marginals = dict(marginals)
-        self.log_evidence_probability = float(log_evidence_probability)
-        self.evidence_probability = float(np.exp(log_evidence_probability))
-        self.evidence = dict(evidence)
-        self._priors = priors
-
-    def __getitem__(self, node: str) -> pd.Series:
-        if node not in self._marginals:
-            raise KeyError(f"{node!r} is not among the posterior's nodes; expected one of "
-                           f"{one_of(self._marginals)}.")
-        return self._marginals[node]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._marginals)
-
-    def __len__(self) -> int:
-        return len(self._marginals)
-
-    def to_frame(self) -> pd.DataFrame:
-        """Tidy table: ``node``, ``state``, ``probability`` (and ``prior`` when known)."""
-        rows = []
-        for node, series in self._marginals.items():
-            for state, probability in series.items():
-                row = {"node": node, "state": state, "probability": float(probability)}
-                if self._priors is not None:
-                    row["prior"] = float(self._priors[node][state])
-                if self.intervals is not None:
-                    row["lower"] = float(self.intervals[node].loc[state, "lower"])
-                    row["upper"] = float(self.intervals[node].loc[state, "upper"])
-                rows.append(row)
-        return pd.DataFrame(rows)
-
-    def __repr__(self) -> str:
-        lines = [f"Posterior(P(e) = {self.evidence_probability:.6g})"]
-        for node, series in self._marginals.items():
-            lines.append(f"  {node}: " + ", ".join(f"{s}={p:.4f}" for s, p in series.items()))
-        return "\n".join(lines)
-
-
 class Model:
     """A discrete Bayesian network with exact, vectorised inference.
+
+    A facade: every method is one call to the function module that owns the logic
+    (:mod:`~bayescramp.posterior`, :mod:`~bayescramp.simulate`, :mod:`~bayescramp.explain`,
+    :mod:`~bayescramp.sensitivity`, :mod:`~bayescramp.prevalence`, :mod:`~bayescramp.learning`,
+    :mod:`~bayescramp.uncertainty`, :mod:`~bayescramp.reference`), on ``self.spec`` and
+    ``self.network``. Arguments follow the package's vocabulary (README "API conventions"):
+    keyword-only ``targets=``, ``rng=``, ``codebook=`` (object or path); per-row results keep the
+    input's index.
 
     Parameters
     ----------
@@ -154,9 +104,7 @@ class Model:
 
     def states(self, node: str) -> tuple[str, ...]:
         """The states of ``node``."""
-        if not isinstance(node, str) or node not in self.network.states:
-            raise EvidenceError(f"unknown node {node!r}; expected one of {one_of(self.nodes)}.")
-        return self.network.states[node]
+        return node_states(self.network, node)
 
     @property
     def default_targets(self) -> list[str]:
@@ -166,10 +114,23 @@ class Model:
         """
         return default_targets(self.network, self.network.info.observable)
 
-    def posterior(self, evidence: Mapping[str, Any] | None = None, *, targets: Sequence[str] | None = None,
+    @property
+    def evidence_nodes(self) -> list[str]:
+        """Nodes a survey observes.
+
+        The prior file's ``meta.observable`` list, else the roots and leaves that are not
+        default targets (asia: asia, smoke, xray, dysp); see :class:`bayescramp.spec.ModelInfo`.
+        """
+        return list(self.network.info.observable)
+
+    @cached_property
+    def _prior_marginals(self) -> dict[str, pd.Series]:
+        return prior_marginals(self.network)
+
+    def posterior(self, evidence: Mapping[str, Any] | None = None, *, targets: str | Sequence[str] | None = None,
                   interval: float | None = None, n_draws: int = 1000,
                   rng: np.random.Generator | int | None = None) -> Posterior:
-        """Exact posterior marginals for one case.
+        """Exact posterior marginals for one case (:func:`bayescramp.posterior.case_posterior`).
 
         Parameters
         ----------
@@ -178,7 +139,7 @@ class Model:
             likelihood (``{"yes": 0.8, "no": 0.2}``); also a table row (pandas Series) or
             ``(node, finding)`` pairs. None, NaN or blank text is no finding; a node given twice
             with different findings is an error.
-        targets : sequence of str, optional
+        targets : str or sequence of str, optional
             Nodes to report; default every unobserved node (node with soft or set evidence
             count as unobserved).
         interval : float, optional
@@ -203,35 +164,8 @@ class Model:
         >>> round(float(result["magnesium_deficiency"].sum()), 12)
         1.0
         """
-        evidence = case_evidence(evidence)
-        likelihood = case_likelihood(self.network.states, evidence)
-        if targets is None:
-            hard = {k for k, v in evidence.items() if isinstance(v, str)}
-            targets = [n for n in self.nodes if n not in hard]
-        else:
-            targets = as_node_list(targets, argument="targets", caller="posterior")
-            for node in targets:
-                self.states(node)
-        result = propagate(self.network, likelihood, targets=targets, n_rows=1)
-        if result.impossible[0]:
-            raise impossible_evidence_error(evidence)
-        marginals = {t: pd.Series(result.marginals[t][0], index=list(self.network.states[t]), name=t)
-                     for t in targets}
-        intervals = None
-        if interval is not None:
-            from .uncertainty import case_intervals
-
-            intervals = case_intervals(self.spec, self.network, likelihood, targets, interval=interval,
-                                       n_draws=n_draws, rng=rng)
-        return Posterior(marginals, result.log_evidence_probability[0], evidence, priors=self._prior_series(),
-                         intervals=intervals)
-
-    def _prior_series(self) -> dict[str, pd.Series]:
-        if not hasattr(self, "_priors_cache"):
-            result = propagate(self.network, {}, n_rows=1)
-            self._priors_cache = {n: pd.Series(result.marginals[n][0], index=list(self.network.states[n]), name=n)
-                                  for n in self.nodes}
-        return self._priors_cache
+        return case_posterior(self.spec, self.network, evidence, targets=targets, interval=interval,
+                              n_draws=n_draws, rng=rng, priors=self._prior_marginals)
 
     def marginals(self) -> Posterior:
         """Prior predictive marginals of every node (no evidence).
@@ -241,19 +175,20 @@ class Model:
         >>> round(float(load_model().marginals()["diuretic"].sum()), 12)
         1.0
         """
-        return Posterior(self._prior_series(), 0.0, {})
+        return Posterior(self._prior_marginals, 0.0, {})
 
-    def score(self, data: pd.DataFrame, *, targets: Sequence[str] | None = None, codebook=None,
-              on_invalid: str = "error", interval: float | None = None, n_draws: int = 1000,
-              rng: np.random.Generator | int | None = None, unmatched: str = "warn") -> pd.DataFrame:
-        """Posteriors for every row of a table (vectorised; one output row per input row).
+    def score(self, data: pd.DataFrame, *, targets: str | Sequence[str] | None = None,
+              codebook: Codebook | str | Path | None = None, on_invalid: str = "error", interval: float | None = None,
+              n_draws: int = 1000, rng: np.random.Generator | int | None = None,
+              unmatched: str = "warn") -> pd.DataFrame:
+        """Posteriors for every row of a table (vectorised; one output row per input row, index kept).
 
         Parameters
         ----------
         data : DataFrame
             Columns named like nodes hold state names (or yes/no spellings); blank/NaN is no
             evidence; other columns pass through.
-        targets : sequence of str, optional
+        targets : str or sequence of str, optional
             Default: the model's default targets (``meta.targets`` of its priors file, else every
             node neither observable nor observed; see :class:`bayescramp.spec.ModelInfo`).
         codebook : Codebook or path, optional
@@ -275,7 +210,7 @@ class Model:
         -------
         DataFrame
             Pass-through columns, ``p_<node>``, ``evidence_probability``,
-            ``log_evidence_probability``, ``status``.
+            ``log_evidence_probability``, ``status``; the index is ``data``'s.
 
         Examples
         --------
@@ -283,21 +218,11 @@ class Model:
         >>> list(load_model().score(frame).columns)[:2]
         ['id', 'p_vitamin_d_deficiency']
         """
-        if not isinstance(data, pd.DataFrame):
-            raise InputError(f"score: got {type(data).__name__}; expected a pandas DataFrame (use score_file for "
-                             "CSV or Parquet files).")
-        encoder = table_encoder(resolve_codebook(codebook), unmatched=unmatched, require_evidence=False)
-        scored = score_frame(self.network, data, targets=targets, encoder=encoder, on_invalid=on_invalid)
-        if interval is None:
-            return scored
-        from .uncertainty import add_interval_columns, score_intervals
+        return score_table(self.spec, self.network, data, targets=targets, codebook=codebook, on_invalid=on_invalid,
+                           interval=interval, n_draws=n_draws, rng=rng, unmatched=unmatched)
 
-        return add_interval_columns(scored, score_intervals(self.spec, self.network, data, targets=targets,
-                                                            encoder=encoder, interval=interval, n_draws=n_draws,
-                                                            rng=rng))
-
-    def prevalence(self, data: pd.DataFrame, *, codebook=None, targets: Sequence[str] | None = None,
-                   on_invalid: str = "error", **options) -> pd.DataFrame:
+    def prevalence(self, data: pd.DataFrame, *, codebook: Codebook | str | Path | None = None,
+                   targets: str | Sequence[str] | None = None, on_invalid: str = "error", **options) -> pd.DataFrame:
         """Expected population prevalence of each target, overall and per subgroup, from a complex survey.
 
         Scores ``data`` (as :meth:`score`), then calls :func:`bayescramp.prevalence.prevalence` with
@@ -321,7 +246,7 @@ class Model:
 
     def simulate(self, n: int, *, rng: np.random.Generator | int | None = None, missing: float = 0.0,
                  truth: bool = False) -> pd.DataFrame:
-        """Simulate a cohort by forward sampling.
+        """Simulate a cohort by forward sampling (:func:`bayescramp.simulate.simulate_cohort`).
 
         Parameters
         ----------
@@ -336,9 +261,8 @@ class Model:
         Returns
         -------
         DataFrame
-            The evidence columns (roots and leaves that are not default targets: diuretic,
-            symptoms and cramp timing for the default model), then the hidden columns if
-            ``truth``.
+            The evidence columns (:attr:`evidence_nodes`: for the default model its observable
+            roots, symptoms and cramp timing), then the hidden columns if ``truth``.
 
         Examples
         --------
@@ -346,111 +270,97 @@ class Model:
         >>> len(cohort)
         3
         """
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise InputError(f"simulate: n got {n!r}; expected a non-negative whole number.")
-        missing = as_fraction(missing, argument="missing", caller="simulate")
-        truth = as_flag(truth, argument="truth", caller="simulate")
-        rng = as_generator(rng)
-        codes = sample_codes(self.network, int(n), rng)
-        observed = self.evidence_nodes
-        columns = {}
-        for node in observed:
-            values = np.asarray(self.network.states[node], dtype=object)[codes[node]]
-            if missing > 0:
-                values[rng.random(int(n)) < missing] = None
-            columns[node] = values
-        if truth:
-            for node in self.nodes:
-                if node not in observed:
-                    columns[node] = np.asarray(self.network.states[node], dtype=object)[codes[node]]
-        return pd.DataFrame(columns, index=pd.RangeIndex(int(n)))
+        return simulate_cohort(self.network, n, rng=rng, missing=missing, truth=truth)
 
-    @property
-    def evidence_nodes(self) -> list[str]:
-        """Nodes a survey observes.
-
-        The prior file's ``meta.observable`` list, else the roots and leaves that are not
-        default targets (asia: asia, smoke, xray, dysp); see :class:`bayescramp.spec.ModelInfo`.
-        """
-        return list(self.network.info.observable)
-
-    def explain(self, evidence: Mapping[str, Any] | pd.DataFrame, *, target: str | Sequence[str] | None = None,
-                order: Sequence[str] | None = None, codebook=None) -> pd.DataFrame:
+    @renamed(target="targets")
+    def explain(self, evidence: Mapping[str, Any] | pd.DataFrame, *, targets: str | Sequence[str] | None = None,
+                order: Sequence[str] | None = None, codebook: Codebook | str | Path | None = None) -> pd.DataFrame:
         """Why each target has its posterior: retractions and weights of evidence per finding.
 
-        One case (a mapping) or a whole table (a DataFrame, vectorised). ``logit(prior) +
-        sum(weight) = logit(posterior)``, the findings entering in ``order`` (default: the
-        model's node order). See :func:`bayescramp.explain.explain` for the columns.
+        One case (a mapping) or a whole table (a DataFrame, vectorised; the result's index holds
+        each line's input row). ``logit(prior) + sum(weight) = logit(posterior)``, the findings
+        entering in ``order`` (default: the model's node order). See
+        :func:`bayescramp.explain.explain` for the columns. ``target=`` is the deprecated spelling
+        of ``targets=``.
 
         Examples
         --------
         >>> table = load_model().explain({"diuretic": "thiazide", "cramp_timing": "night"},
-        ...                               target="potassium_deficiency")
+        ...                               targets="potassium_deficiency")
         >>> table[["finding", "value"]].values.tolist()
         [['diuretic', 'thiazide'], ['cramp_timing', 'night']]
         """
         from .explain import explain
 
-        return explain(self.network, evidence, target=target, order=order,
-                       encoder=resolve_codebook(codebook).encoder() if codebook is not None else None)
+        return explain(self.network, evidence, targets=targets, order=order, codebook=codebook)
 
-    def most_probable(self, evidence: Mapping[str, Any] | pd.DataFrame, *, over: str | Sequence[str] | None = None,
-                      codebook=None) -> pd.DataFrame:
-        """The jointly most likely states of ``over`` (default: the deficiencies) and P(them | evidence), per row.
+    @renamed(over="targets")
+    def most_probable(self, evidence: Mapping[str, Any] | pd.DataFrame, *,
+                      targets: str | Sequence[str] | None = None,
+                      codebook: Codebook | str | Path | None = None) -> pd.DataFrame:
+        """The jointly most likely states of ``targets`` (default: the default targets) and P(them | evidence), per row.
 
         See :func:`bayescramp.explain.most_probable` (ties: the first configuration in
-        enumeration order wins).
+        enumeration order wins). ``over=`` is the deprecated spelling of ``targets=``.
 
         Examples
         --------
-        >>> load_model().most_probable({"pale_skin": "yes"}, over=["iron_deficiency", "anemia"])["status"].tolist()
+        >>> best = load_model().most_probable({"pale_skin": "yes"}, targets=["iron_deficiency", "anemia"])
+        >>> best["status"].tolist()
         ['ok']
         """
         from .explain import most_probable
 
-        return most_probable(self.network, evidence, over=over,
-                             encoder=resolve_codebook(codebook).encoder() if codebook is not None else None)
+        return most_probable(self.network, evidence, targets=targets, codebook=codebook)
 
-    def sensitivity(self, evidence: Mapping[str, Any] | pd.DataFrame,
-                    target: tuple[str, str] | str | None = None, *,
-                    parameters: Sequence[str] | None = None, summary: str = "mean") -> pd.DataFrame:
+    @renamed(target="targets", positional=("targets",))
+    def sensitivity(self, evidence: Mapping[str, Any] | pd.DataFrame, *, targets: tuple[str, str] | str | None = None,
+                    parameters: Sequence[str] | None = None, summary: str = "mean",
+                    codebook: Codebook | str | Path | None = None) -> pd.DataFrame:
         """How ``P(target | evidence)`` depends on each parameter, in closed form (one case or a cohort).
 
-        ``target`` defaults to the model's sensitivity target (``meta.sensitivity_target``).
+        ``targets`` names one posterior (``"node=state"``, a ``(node, state)`` pair, or a node with
+        a positive state); default the model's sensitivity target (``meta.sensitivity_target``).
         See :func:`bayescramp.sensitivity.sensitivity` for the columns; ``summary="mean"``
-        (default for a cohort) averages over rows, ``"rows"`` gives every row.
+        (default for a cohort) averages over rows, ``"rows"`` gives every row (index kept).
+        ``target=`` (or the target by position) is the deprecated spelling.
 
         Examples
         --------
         >>> table = load_model().sensitivity({"leg_cramps": "yes", "diuretic": "thiazide"},
-        ...                                  "potassium_deficiency=present")
+        ...                                  targets="potassium_deficiency=present")
         >>> table.columns[:4].tolist()
         ['id', 'node', 'configuration', 'value']
         """
         from .sensitivity import sensitivity
 
-        return sensitivity(self.spec, self.network, evidence, target, parameters=parameters, summary=summary)
+        return sensitivity(self.spec, self.network, evidence, targets=targets, parameters=parameters,
+                           summary=summary, codebook=codebook)
 
-    def tune(self, evidence: Mapping[str, Any], target: tuple[str, str] | str, threshold: float | tuple[str, str] | str,
-             *, parameters: Sequence[str] | None = None) -> pd.DataFrame:
+    @renamed(target="targets", positional=("targets", "threshold"))
+    def tune(self, evidence: Mapping[str, Any], *, targets: tuple[str, str] | str | None = None,
+             threshold: float | tuple[str, str] | str, parameters: Sequence[str] | None = None) -> pd.DataFrame:
         """Per parameter, the smallest change (and its CD distance) moving the posterior across a threshold.
 
-        ``threshold`` is a probability or a rival ``(node, state)``. See :func:`bayescramp.sensitivity.tune`.
+        ``targets`` names one posterior, as for :meth:`sensitivity`; ``threshold`` is a probability
+        or a rival ``(node, state)``. See :func:`bayescramp.sensitivity.tune`. ``target=`` (or the
+        target and threshold by position) is the deprecated spelling.
 
         Examples
         --------
         >>> table = load_model().tune({"leg_cramps": "yes", "diuretic": "thiazide"},
-        ...                           ("potassium_deficiency", "present"), 0.5)
+        ...                           targets=("potassium_deficiency", "present"), threshold=0.5)
         >>> bool(table["achievable"].iloc[0])
         True
         """
         from .sensitivity import tune
 
-        return tune(self.spec, self.network, evidence, target, threshold, parameters=parameters)
+        return tune(self.spec, self.network, evidence, targets=targets, threshold=threshold, parameters=parameters)
 
-    def fit(self, data: pd.DataFrame | str | Path, *, codebook=None, prior_strength: str | float | Mapping = "ranges",
-            max_iter: int = 500, tol: float = 1e-6, n_restarts: int = 3, rng: np.random.Generator | int | None = None,
-            interval: float = 0.95, progress: bool = False):
+    def fit(self, data: pd.DataFrame | str | Path, *, codebook: Codebook | str | Path | None = None,
+            prior_strength: str | float | Mapping = "ranges", max_iter: int = 500, tol: float = 1e-6,
+            n_restarts: int = 3, rng: np.random.Generator | int | None = None, interval: float = 0.95,
+            progress: bool = False):
         """Update the parameters from a cohort: Bayesian update on complete data, EM with blanks and hidden nodes.
 
         Each parameter's prior pseudo-counts come from its value and range (the Beta of the
@@ -511,20 +421,10 @@ class Model:
         >>> {"id", "value", "low", "high", "source", "basis"} <= set(table.columns)
         True
         """
-        rows = []
-        for parameter_id, (node, parameter) in parameters_by_id(self.spec).items():
-            rows.append({"id": parameter_id, "node": node, "parents": parameter.configuration,
-                         "state": parameter.state, "kind": parameter.kind,
-                         "value": parameter.value, "low": parameter.low, "high": parameter.high,
-                         "source": parameter.source, "basis": parameter.basis, "note": parameter.note})
-        return pd.DataFrame(rows, columns=["id", "node", "parents", "state", "kind", "value", "low", "high",
-                                           "source", "basis", "note"])
+        return parameter_table(self.spec)
 
     def with_parameters(self, values: Mapping[str, float]) -> "Model":
         """A copy with parameters set by id; the rest of each table row co-varies proportionally."""
-        if not isinstance(values, Mapping):
-            raise InputError(f"with_parameters: got {type(values).__name__}; expected a mapping parameter id -> value "
-                             "(ids from Model.parameters()['id']).")
         return Model(with_parameters(self.spec, values))
 
     def to_pgmpy(self):
@@ -540,5 +440,5 @@ class Model:
         return write_network(self.spec, path)
 
     def __repr__(self) -> str:
-        name = self.spec.meta.get("name", "model")
-        return f"Model({name!r}, {len(self.nodes)} nodes, {len(parameters_by_id(self.spec))} parameters)"
+        return (f"Model({self.spec.meta.get('name', 'model')!r}, {len(self.nodes)} nodes, "
+                f"{len(parameters_by_id(self.spec))} parameters)")

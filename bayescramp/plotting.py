@@ -1,8 +1,13 @@
 """Pictures of results: the only module that imports matplotlib, and only inside functions.
 
-Every function takes plain results (mappings, DataFrames, a compiled network) and returns a
-``matplotlib.figure.Figure`` built directly (no pyplot, so no GUI backend is needed); save it
-with ``figure.savefig("file.png")``. ``import bayescramp`` never imports matplotlib.
+Every function takes plain results (mappings, DataFrames, a compiled network) and returns the
+``matplotlib.figure.Figure`` it drew on; save it with ``figure.savefig("file.png")``.
+
+Every function takes ``ax=``, as ArviZ does: one matplotlib ``Axes`` for a one-panel plot, or
+a sequence (or array) of Axes, one per panel, for a plot with a panel per target. Given
+``ax=``, the function draws there, creates no figure and returns ``ax``'s figure (the figure's
+title is set only when ``title=`` is given); without it, a new figure is built directly (no
+pyplot, so no GUI backend is needed). ``import bayescramp`` never imports matplotlib.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ._arguments import renamed
 from ._errors import EvidenceError, InputError, one_of
 
 __all__ = ["layered_layout", "plot_network", "plot_case", "plot_cohort", "plot_evidence_impact", "plot_reliability",
@@ -37,6 +43,38 @@ def _grid(n_panels: int, *, width: float = 4.0, height: float = 3.0, n_columns: 
     for ax in axes[n_panels:]:
         ax.set_visible(False)
     return figure, axes[:n_panels]
+
+
+def _panels(ax, n_panels: int, *, caller: str, width: float = 4.0, height: float = 3.0, n_columns: int = 3):
+    """The figure and the ``n_panels`` Axes to draw into: a new grid, or the Axes given as ``ax=``."""
+    if ax is None:
+        return _grid(n_panels, width=width, height=height, n_columns=n_columns)
+    from matplotlib.axes import Axes
+
+    axes = list(np.ravel(np.asarray(ax, dtype=object)))
+    if not all(isinstance(a, Axes) for a in axes):
+        bad = next(a for a in axes if not isinstance(a, Axes))
+        raise InputError(f"{caller}: ax holds a {type(bad).__name__}; expected a matplotlib Axes or a sequence of "
+                         "them (figure.subplots(...)).")
+    if len(axes) != n_panels:
+        raise InputError(f"{caller}: ax holds {len(axes)} Axes; expected {n_panels}, one per panel (or leave out "
+                         "ax= for a new figure).")
+    return axes[0].figure, axes
+
+
+def _one_axes(ax, *, caller: str, width: float, height: float):
+    """The figure and Axes of a one-panel plot: a new figure of this size, or the Axes given as ``ax=``."""
+    if ax is None:
+        figure = _figure(width, height)
+        return figure, figure.add_subplot()
+    figure, (axes,) = _panels(ax, 1, caller=caller)
+    return figure, axes
+
+
+def _title(figure, title: str | None, default: str, ax) -> None:
+    """The figure's title: ``title``, else ``default`` on a figure of our own (never on the caller's)."""
+    if title or ax is None:
+        figure.suptitle(title or default)
 
 
 def _pretty(node: str) -> str:
@@ -106,7 +144,7 @@ def _positive_probability(node: str, positive: str | None, probabilities: Mappin
 
 
 def plot_network(network, *, probabilities: Mapping | None = None, evidence: Mapping[str, str] | None = None,
-                 title: str | None = None):
+                 title: str | None = None, ax=None):
     """The network drawn in layers, nodes coloured by the probability of their positive state.
 
     The positive state of a two-state node is the model's (``meta.positive_states``, see
@@ -122,6 +160,8 @@ def plot_network(network, *, probabilities: Mapping | None = None, evidence: Map
     evidence : mapping, optional
         Observed node -> what was observed (drawn as a blue box with the value).
     title : str, optional
+    ax : matplotlib Axes, optional
+        Draw into this Axes (the colour bar takes room beside it); default a new figure.
 
     Returns
     -------
@@ -145,8 +185,8 @@ def plot_network(network, *, probabilities: Mapping | None = None, evidence: Map
     layout = layered_layout(network.names, network.parents)
     n_layers = 1 + max(layer for layer, _ in layout.values())
     tallest = max(sum(1 for layer, _ in layout.values() if layer == k) for k in range(n_layers))
-    figure = _figure(2.3 * n_layers + 1.2, max(3.0, 0.62 * tallest + 1.0))
-    ax = figure.add_subplot()
+    figure, ax = _one_axes(ax, caller="plot_network", width=2.3 * n_layers + 1.2,
+                           height=max(3.0, 0.62 * tallest + 1.0))
     colours = colormaps["YlOrRd"]
     norm = Normalize(0.0, 1.0)
     boxes = {}
@@ -188,7 +228,7 @@ def plot_network(network, *, probabilities: Mapping | None = None, evidence: Map
 
 
 def plot_case(posterior: Mapping[str, float], prior: Mapping[str, float], *, lower: Mapping[str, float] | None = None,
-              upper: Mapping[str, float] | None = None, title: str | None = None):
+              upper: Mapping[str, float] | None = None, title: str | None = None, ax=None):
     """One case's posteriors beside their priors, largest posterior on top, with intervals when given.
 
     Parameters
@@ -199,6 +239,8 @@ def plot_case(posterior: Mapping[str, float], prior: Mapping[str, float], *, low
         Node -> bounds of a credible interval of the posterior (e.g. over parameter
         uncertainty), drawn as error bars.
     title : str, optional
+    ax : matplotlib Axes, optional
+        Draw into this Axes; default a new figure.
 
     Returns
     -------
@@ -216,8 +258,7 @@ def plot_case(posterior: Mapping[str, float], prior: Mapping[str, float], *, low
     if missing:
         raise InputError(f"plot_case: node {missing[0]!r} has a posterior but no prior; expected priors for "
                          f"{one_of(nodes)}.")
-    figure = _figure(7.5, 0.55 * len(nodes) + 1.4)
-    ax = figure.add_subplot()
+    figure, ax = _one_axes(ax, caller="plot_case", width=7.5, height=0.55 * len(nodes) + 1.4)
     y = np.arange(len(nodes))
     height = 0.38
     post = np.array([posterior[n] for n in nodes], dtype=float)
@@ -242,7 +283,7 @@ def plot_case(posterior: Mapping[str, float], prior: Mapping[str, float], *, low
 
 
 def plot_cohort(scored: pd.DataFrame, *, columns: Sequence[str] | None = None, n_bins: int = 20,
-                title: str | None = None, weights: str | Sequence[float] | None = None):
+                title: str | None = None, weights: str | Sequence[float] | None = None, ax=None):
     """Histogram of each target's posterior across a scored cohort (one panel per ``p_`` column).
 
     Parameters
@@ -260,6 +301,8 @@ def plot_cohort(scored: pd.DataFrame, *, columns: Sequence[str] | None = None, n
         Survey weights (a column of ``scored`` or one value per row): bars count the population
         each row stands for and the dashed line is the weighted mean, the population prevalence
         (:func:`bayescramp.prevalence` gives its standard error).
+    ax : matplotlib Axes or sequence of Axes, optional
+        One Axes per column drawn; default a new figure with a grid of panels.
 
     Returns
     -------
@@ -286,25 +329,25 @@ def plot_cohort(scored: pd.DataFrame, *, columns: Sequence[str] | None = None, n
     keep = (scored["status"] == "ok").to_numpy() if "status" in scored.columns else np.ones(len(scored), dtype=bool)
     rows = scored[keep]
     weight = weight[keep]
-    figure, axes = _grid(len(columns), width=3.8, height=2.8)
-    for ax, column in zip(axes, columns):
+    figure, axes = _panels(ax, len(columns), caller="plot_cohort", width=3.8, height=2.8)
+    for ax_, column in zip(axes, columns):
         values = pd.to_numeric(rows[column], errors="coerce").to_numpy()
         present = ~np.isnan(values)
         values, row_weight = values[present], weight[present]
         # each panel spans its own range: rare deficiencies would otherwise sit in one bar at 0
         right = min(1.0, max(float(values.max(initial=0.0)) * 1.05, 0.01))
-        ax.hist(values, bins=np.linspace(0.0, right, n_bins + 1), weights=row_weight, color=_POSTERIOR_COLOUR,
-                alpha=0.85)
+        ax_.hist(values, bins=np.linspace(0.0, right, n_bins + 1), weights=row_weight, color=_POSTERIOR_COLOUR,
+                 alpha=0.85)
         mean = float(np.average(values, weights=row_weight)) if row_weight.sum() > 0 else math.nan
         label = f" ({'weighted ' if weights is not None else ''}mean {mean:.3f})" if len(values) else " (no rows)"
         if len(values):
-            ax.axvline(mean, color="black", linestyle="--", linewidth=1)
-        ax.set_title(_pretty(str(column).removeprefix("p_")) + label, fontsize=10)
-        ax.set_xlim(0, right)
-        ax.set_xlabel("posterior P(present)")
-        ax.set_ylabel("people" if weights is None else "people (sum of weights)")
+            ax_.axvline(mean, color="black", linestyle="--", linewidth=1)
+        ax_.set_title(_pretty(str(column).removeprefix("p_")) + label, fontsize=10)
+        ax_.set_xlim(0, right)
+        ax_.set_xlabel("posterior P(present)")
+        ax_.set_ylabel("people" if weights is None else "people (sum of weights)")
     weighted = ", weighted" if weights is not None else ""
-    figure.suptitle(title or f"posterior across the cohort ({len(rows)} rows{weighted})")
+    _title(figure, title, f"posterior across the cohort ({len(rows)} rows{weighted})", ax)
     return figure
 
 
@@ -339,8 +382,8 @@ def plot_prevalence(table: pd.DataFrame, *, targets: str | Sequence[str] | None 
         Output of :func:`bayescramp.prevalence` (or ``bayescramp prevalence -o``).
     targets : str or sequence of str, optional
         Targets to draw (default: all in the table).
-    ax : matplotlib Axes, optional
-        Draw one target into these axes (then ``targets`` must name one target, or the table hold one).
+    ax : matplotlib Axes or sequence of Axes, optional
+        One Axes per target drawn; default a new figure with a panel per target.
     title : str, optional
 
     Returns
@@ -369,16 +412,13 @@ def plot_prevalence(table: pd.DataFrame, *, targets: str | Sequence[str] | None 
     if unknown:
         raise InputError(f"plot_prevalence: target {unknown[0]!r} is not in the table; expected some of "
                          f"{one_of(available)}.")
-    if ax is not None and len(chosen) != 1:
-        raise InputError(f"plot_prevalence: ax= draws one target, got {len(chosen)} ({one_of(chosen)}); expected "
-                         "targets= naming one.")
     by_columns = list(table.columns[table.columns.get_loc("group") + 1:table.columns.get_loc("estimate")])
     if ax is None:
         sizes = [int((table["target"] == t).sum()) for t in chosen]
         figure = _figure(7.5, 0.28 * sum(sizes) + 1.1 * len(chosen) + 0.6)
         axes = figure.subplots(len(chosen), 1, squeeze=False, height_ratios=[s + 2 for s in sizes]).ravel()
     else:
-        figure, axes = ax.figure, [ax]
+        figure, axes = _panels(ax, len(chosen), caller="plot_prevalence")
     for ax_, target in zip(axes, chosen):
         rows = table[table["target"] == target].reset_index(drop=True)
         y = np.arange(len(rows))[::-1]
@@ -411,8 +451,9 @@ def plot_prevalence(table: pd.DataFrame, *, targets: str | Sequence[str] | None 
     return figure
 
 
-def plot_evidence_impact(explanation: pd.DataFrame, *, target: str | Sequence[str] | None = None,
-                         title: str | None = None):
+@renamed(target="targets")
+def plot_evidence_impact(explanation: pd.DataFrame, *, targets: str | Sequence[str] | None = None,
+                         title: str | None = None, ax=None):
     """Each finding's weight of evidence toward each target, for one case (from ``Model.explain``).
 
     Bars run right (toward the hypothesis) or left (away from it) in natural-log units; the
@@ -422,9 +463,11 @@ def plot_evidence_impact(explanation: pd.DataFrame, *, target: str | Sequence[st
     ----------
     explanation : DataFrame
         ``Model.explain(case)`` (one case; for a table, select one ``row`` first).
-    target : str or sequence of str, optional
-        Targets to draw (default: every target in the table).
+    targets : str or sequence of str, optional
+        Targets to draw (default: every target in the table). ``target=`` is its deprecated spelling.
     title : str, optional
+    ax : matplotlib Axes or sequence of Axes, optional
+        One Axes per target drawn; default a new figure with a panel per target.
 
     Returns
     -------
@@ -434,7 +477,7 @@ def plot_evidence_impact(explanation: pd.DataFrame, *, target: str | Sequence[st
     --------
     >>> from bayescramp import load_model
     >>> table = load_model().explain({"diuretic": "thiazide", "cramp_timing": "night"},
-    ...                               target=["potassium_deficiency", "magnesium_deficiency"])
+    ...                               targets=["potassium_deficiency", "magnesium_deficiency"])
     >>> len(plot_evidence_impact(table).axes)
     2
     """
@@ -447,37 +490,39 @@ def plot_evidence_impact(explanation: pd.DataFrame, *, target: str | Sequence[st
         raise EvidenceError(f"plot_evidence_impact: the case's status is {explanation['status'].iloc[0]!r} (its "
                             "evidence has probability zero under the model, so there is no posterior to draw); "
                             "expected a case whose findings the model allows together.")
-    targets = list(dict.fromkeys(explanation["target"])) if target is None else (
-        [target] if isinstance(target, str) else list(target))
+    targets = list(dict.fromkeys(explanation["target"])) if targets is None else (
+        [targets] if isinstance(targets, str) else list(targets))
     unknown = [t for t in targets if t not in set(explanation["target"])]
     if unknown:
         raise InputError(f"plot_evidence_impact: target {unknown[0]!r} is not in the explanation; expected some of "
                          f"{one_of(dict.fromkeys(explanation['target']))}.")
     n_findings = explanation.groupby(["target", "state"]).size().max()
-    figure, axes = _grid(len(targets), width=5.4, height=0.42 * n_findings + 1.5, n_columns=2)
-    for ax, name in zip(axes, targets):
+    figure, axes = _panels(ax, len(targets), caller="plot_evidence_impact", width=5.4,
+                           height=0.42 * n_findings + 1.5, n_columns=2)
+    for ax_, name in zip(axes, targets):
         group = explanation[explanation["target"] == name].sort_values("order")
         state = group["state"].iloc[0]
         group = group[group["state"] == state]
         weights = group["weight"].to_numpy(dtype=float)
         y = np.arange(len(group))[::-1]
-        ax.barh(y, weights, color=np.where(weights >= 0, _POSTERIOR_COLOUR, "#2e86c1"))
-        ax.axvline(0, color="black", linewidth=0.8)
-        ax.set_yticks(y, [f"{f}={v}" for f, v in zip(group["finding"], group["value"])], fontsize=8)
+        ax_.barh(y, weights, color=np.where(weights >= 0, _POSTERIOR_COLOUR, "#2e86c1"))
+        ax_.axvline(0, color="black", linewidth=0.8)
+        ax_.set_yticks(y, [f"{f}={v}" for f, v in zip(group["finding"], group["value"])], fontsize=8)
         reach = max(float(np.nanmax(np.abs(weights), initial=0.0)), 0.1) * 1.35
-        ax.set_xlim(-reach, reach)
+        ax_.set_xlim(-reach, reach)
         for yi, w in zip(y, weights):
-            ax.text(w + (0.02 if w >= 0 else -0.02) * reach, yi, f"{w:+.2f}" if abs(w) >= 0.005 else "0",
-                    va="center", ha="left" if w >= 0 else "right", fontsize=7)
+            ax_.text(w + (0.02 if w >= 0 else -0.02) * reach, yi, f"{w:+.2f}" if abs(w) >= 0.005 else "0",
+                     va="center", ha="left" if w >= 0 else "right", fontsize=7)
         prior, posterior = group["prior"].iloc[0], group["posterior"].iloc[0]
         hypothesis = f"{_pretty(name)} = {state}"
-        ax.set_title(f"{hypothesis}: {prior:.3f} \u2192 {posterior:.3f}", fontsize=10)
-        ax.set_xlabel("weight of evidence (log-odds)")
-    figure.suptitle(title or "evidence impact (findings enter top to bottom)")
+        ax_.set_title(f"{hypothesis}: {prior:.3f} \u2192 {posterior:.3f}", fontsize=10)
+        ax_.set_xlabel("weight of evidence (log-odds)")
+    _title(figure, title, "evidence impact (findings enter top to bottom)", ax)
     return figure
 
 
-def plot_reliability(reliability: pd.DataFrame, *, metrics: pd.DataFrame | None = None, title: str | None = None):
+def plot_reliability(reliability: pd.DataFrame, *, metrics: pd.DataFrame | None = None, title: str | None = None,
+                     ax=None):
     """Reliability (calibration) curves: observed rate against mean predicted probability, per target.
 
     Parameters
@@ -488,6 +533,8 @@ def plot_reliability(reliability: pd.DataFrame, *, metrics: pd.DataFrame | None 
     metrics : DataFrame, optional
         ``ValidationReport.metrics``; AUROC, calibration slope and ECE are printed per panel.
     title : str, optional
+    ax : matplotlib Axes or sequence of Axes, optional
+        One Axes per target; default a new figure with a panel per target.
 
     Returns
     -------
@@ -501,35 +548,35 @@ def plot_reliability(reliability: pd.DataFrame, *, metrics: pd.DataFrame | None 
     'mean predicted probability'
     """
     targets = list(dict.fromkeys(reliability["target"]))
-    figure, axes = _grid(len(targets), width=3.6, height=3.4)
+    figure, axes = _panels(ax, len(targets), caller="plot_reliability", width=3.6, height=3.4)
     by_target = metrics.set_index("target") if metrics is not None else None
-    for ax, name in zip(axes, targets):
+    for ax_, name in zip(axes, targets):
         part = reliability[(reliability["target"] == name) & (reliability["n"] > 0)]
         top = float(np.nanmax(np.r_[part["upper"], part["mean_predicted"], 0.02])) * 1.08
         top = min(1.0, top)
-        ax.plot([0, top], [0, top], color="#888888", linestyle="--", linewidth=1, label="perfect")
-        ax.errorbar(part["mean_predicted"], part["observed_rate"],
-                    yerr=[part["observed_rate"] - part["lower"], part["upper"] - part["observed_rate"]],
-                    fmt="o-", color=_POSTERIOR_COLOUR, markersize=3.5, linewidth=1, capsize=2, label="observed")
-        ax.set_xlim(0, top)
-        ax.set_ylim(0, top)
-        ax.set_aspect("equal")
-        ax.set_title(_pretty(str(name)), fontsize=10)
-        ax.set_xlabel("mean predicted probability")
-        ax.set_ylabel("observed rate")
+        ax_.plot([0, top], [0, top], color="#888888", linestyle="--", linewidth=1, label="perfect")
+        ax_.errorbar(part["mean_predicted"], part["observed_rate"],
+                     yerr=[part["observed_rate"] - part["lower"], part["upper"] - part["observed_rate"]],
+                     fmt="o-", color=_POSTERIOR_COLOUR, markersize=3.5, linewidth=1, capsize=2, label="observed")
+        ax_.set_xlim(0, top)
+        ax_.set_ylim(0, top)
+        ax_.set_aspect("equal")
+        ax_.set_title(_pretty(str(name)), fontsize=10)
+        ax_.set_xlabel("mean predicted probability")
+        ax_.set_ylabel("observed rate")
         if by_target is not None and name in by_target.index:
             row = by_target.loc[name]
             text = "\n".join(f"{label} {value:{spec}}" if np.isfinite(value) else f"{label} n/a" for label, value, spec
                              in [("AUROC", row["auroc"], ".3f"), ("slope", row["calibration_slope"], ".2f"),
                                  ("intercept", row["calibration_intercept"], "+.2f"), ("ECE", row["ece"], ".4f")])
-            ax.text(0.04, 0.96, text, transform=ax.transAxes, va="top", fontsize=8,
-                    bbox={"facecolor": "white", "edgecolor": "#cccccc", "alpha": 0.9})
-        ax.legend(loc="lower right", fontsize=7)
-    figure.suptitle(title or "calibration: observed rate against predicted probability")
+            ax_.text(0.04, 0.96, text, transform=ax_.transAxes, va="top", fontsize=8,
+                     bbox={"facecolor": "white", "edgecolor": "#cccccc", "alpha": 0.9})
+        ax_.legend(loc="lower right", fontsize=7)
+    _title(figure, title, "calibration: observed rate against predicted probability", ax)
     return figure
 
 
-def plot_tornado(sensitivity: pd.DataFrame, *, top: int = 10, title: str | None = None):
+def plot_tornado(sensitivity: pd.DataFrame, *, top: int = 10, title: str | None = None, ax=None):
     """Tornado diagram: the ``top`` parameters by swing, each bar spanning the posterior over the parameter's range.
 
     Parameters
@@ -541,6 +588,8 @@ def plot_tornado(sensitivity: pd.DataFrame, *, top: int = 10, title: str | None 
     top : int
         How many parameters to draw, largest swing on top.
     title : str, optional
+    ax : matplotlib Axes, optional
+        Draw into this Axes; default a new figure.
 
     Returns
     -------
@@ -575,8 +624,7 @@ def plot_tornado(sensitivity: pd.DataFrame, *, top: int = 10, title: str | None 
                                        break_on_hyphens=False) + [f"range [{r.low:g}, {r.high:g}]"])
               for r in rows.itertuples()]
     n_lines = sum(label.count("\n") + 1 for label in labels)
-    figure = _figure(10.0, 0.17 * n_lines + 0.2 * len(rows) + 1.4)
-    ax = figure.add_subplot()
+    figure, ax = _one_axes(ax, caller="plot_tornado", width=10.0, height=0.17 * n_lines + 0.2 * len(rows) + 1.4)
     y = np.arange(len(rows))
     baseline = float(rows["posterior"].iloc[0]) if len(rows) else 0.0
     at_low = rows["posterior_at_low"].to_numpy(dtype=float)
@@ -652,12 +700,8 @@ def plot_fit(report: pd.DataFrame, *, truth: Mapping[str, float] | pd.Series | N
     flags = {"not_identifiable": " (not identifiable)", "uninformed": " (uninformed)"}
     labels = ["\n".join(textwrap.wrap(_pretty(str(r.id)).replace("|", " | ").replace(",", ", "), 55,
                                        break_on_hyphens=False)) + flags.get(r.status, "") for r in rows.itertuples()]
-    if ax is None:
-        n_lines = sum(label.count("\n") + 1 for label in labels)
-        figure = _figure(10.0, 0.17 * n_lines + 0.15 * len(rows) + 1.4)
-        ax = figure.add_subplot()
-    else:
-        figure = ax.figure
+    n_lines = sum(label.count("\n") + 1 for label in labels)
+    figure, ax = _one_axes(ax, caller="plot_fit", width=10.0, height=0.17 * n_lines + 0.15 * len(rows) + 1.4)
     y = np.arange(len(rows), dtype=float)
     ax.hlines(y + 0.15, rows["prior_low"], rows["prior_high"], color=_PRIOR_COLOUR, linewidth=4, label="prior range")
     ax.plot(rows["prior"], y + 0.15, "o", color="#7f7f7f", markersize=5, label="prior value")

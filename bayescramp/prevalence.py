@@ -223,7 +223,7 @@ def prevalence(scores: pd.DataFrame, *, weights: str | Sequence[float] | None = 
 
         def row_label(position: int) -> str:
             return f"row {labels[position]}"
-    from .survey import resolve_codebook
+    from .codebook import resolve_codebook
 
     book = resolve_codebook(codebook)
     design_given = design_columns(book, weights=weights, strata=strata, psu=psu, fpc=fpc)
@@ -700,7 +700,7 @@ def _parameter_variances(model: Any, data: pd.DataFrame | None, book: Any, colum
                          n_draws: int, rng: np.random.Generator | int | None
                          ) -> list[list[tuple[np.ndarray, np.ndarray]]]:
     """Per grouping and target: ``(mean over draws of the design variance, variance of the estimate over draws)``."""
-    from .engine import distinct_rows
+    from .evidence import BatchEvidence
     from .scoring import encode_frame, target_columns
     from .uncertainty import draw_marginals, draw_tables
 
@@ -719,15 +719,7 @@ def _parameter_variances(model: Any, data: pd.DataFrame | None, book: Any, colum
         raise InputError(f"interval: column {missing[0]!r} is not a posterior column of the model; expected some of "
                          f"{one_of(picks)}.")
     encoder = book.encoder() if book is not None else None
-    encoded, _ = (encoder or encode_frame)(network, data)
-    n_rows = len(data)
-    if encoded:
-        patterns, inverse = distinct_rows(np.column_stack([c.codes for c in encoded]),
-                                          [len(c.alphabet.vectors) for c in encoded])
-        likelihood = {c.node: np.asarray(c.alphabet.vectors)[patterns[:, j]] for j, c in enumerate(encoded)}
-        n_patterns = patterns.shape[0]
-    else:
-        likelihood, n_patterns, inverse = {}, 1, np.zeros(n_rows, dtype=np.int64)
+    patterns, inverse = BatchEvidence.from_frame(network, data, encoder=encoder or encode_frame).distinct()
     # (fine cell, pattern) pairs of ok rows, with their summed weights, sorted by pattern
     rows = np.flatnonzero(ok)
     pair, pair_keys = pd.factorize(inverse[rows] * len(cells.psu) + cells.row_cell[rows], sort=True)
@@ -744,8 +736,7 @@ def _parameter_variances(model: Any, data: pd.DataFrame | None, book: Any, colum
         sums = np.zeros((len(columns), n_cells, last - first))
         sub_tables = {node: values[first:last] for node, values in tables.items()}
         # progress=None: a bar on a terminal only
-        for start, stop, marginals in draw_marginals(network, likelihood, sub_tables, nodes, n_rows=n_patterns,
-                                                     progress=None):
+        for start, stop, marginals in draw_marginals(network, patterns, sub_tables, nodes, progress=None):
             lo, hi = np.searchsorted(pair_pattern, [start, stop])
             for t, column in enumerate(columns):
                 node, k = picks[column]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import math
 import tomllib
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -99,90 +100,25 @@ def load_spec(*paths: str | Path) -> Spec:
     files = [resolve(p) for p in paths] if paths else [bundled_path(DEFAULT_PRIORS)]
     documents = _Documents()
     files = _with_base(files, documents)
-    problems: list[str] = []
-    raw_nodes: dict[str, tuple[dict, str, int]] = {}
-    first_defined: dict[str, int] = {}
-    overrides: list[tuple[str, Any, str, int]] = []
-    prevalence: dict[str, Prevalence] = {}
-    conditional: list[ConditionalPrevalence] = []
-    asymptomatic: dict[str, SilentShare] = {}
-    meta: dict[str, str] = {}
+    read = _Reading()
     for position, file in enumerate(files):
-        label = file.name
         document = documents.get(file)
         if isinstance(document, str):
-            problems.append(document)
+            read.problems.append(document)
             continue
-        for key in document:
-            if key not in _TOP_KEYS:
-                problems.append(f"{label}, {key}: unknown top-level key; expected one of {one_of(sorted(_TOP_KEYS))}.")
-        file_meta = document.get("meta", {})
-        if not isinstance(file_meta, dict):
-            problems.append(f"{label}, meta: got {file_meta!r}; expected a table.")
-            file_meta = {}
-        for key, value in file_meta.items():
-            if key in _META_LISTS:
-                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                    problems.append(f"{label}, meta.{key}: got {value!r}; expected a list of {_META_LISTS[key]}.")
-                    continue
-                meta[key] = tuple(value)
-            elif key == "base" and file != files[0]:
-                continue  # only the first file's base is loaded; later overlays stack on what is there
-            elif key == "name" and isinstance(value, str) and "name" in meta:
-                meta[key] = f"{meta[key]}+{value}"  # an overlaid model is named after all its files
-            elif isinstance(value, str):
-                meta[key] = value
-            else:
-                problems.append(f"{label}, meta.{key}: got {value!r}; expected a string.")
-        nodes = document.get("nodes", {})
-        if not isinstance(nodes, dict):
-            problems.append(f"{label}, nodes: got {type(nodes).__name__}; expected a table of nodes.")
-            nodes = {}
-        for name, raw in nodes.items():
-            if not isinstance(raw, dict):
-                problems.append(f"{label}, nodes.{name}: got {raw!r}; expected a table.")
-                continue
-            raw_nodes[name] = (raw, label, position)
-            first_defined.setdefault(name, position)
-        parameters = document.get("parameters", {})
-        if not isinstance(parameters, dict):
-            problems.append(f"{label}, parameters: got {type(parameters).__name__}; expected a table keyed by "
-                            "parameter id.")
-            parameters = {}
-        overrides.extend((key, raw, label, position) for key, raw in parameters.items())
-        published = document.get("published_prevalence", {})
-        if not isinstance(published, dict):
-            problems.append(f"{label}, published_prevalence: got {type(published).__name__}; expected a table.")
-            published = {}
-        for name, raw in published.items():
-            if raw == "none":   # an overlay for another population: the earlier figure does not apply
-                prevalence.pop(name, None)
-                continue
-            entry = _prevalence(name, raw, f"{label}, published_prevalence.{name}", problems)
-            if entry is not None:
-                prevalence[name] = entry
-        conditional.extend(_published_list(document.get("published_conditional", []), label, _conditional,
-                                           "published_conditional", problems))
-        silent = document.get("published_asymptomatic", {})
-        if not isinstance(silent, dict):
-            problems.append(f"{label}, published_asymptomatic: got {type(silent).__name__}; expected a table keyed by "
-                            "node.")
-            silent = {}
-        for name, raw in silent.items():
-            entry = _silent_share(name, raw, f"{label}, published_asymptomatic.{name}", problems)
-            if entry is not None:
-                asymptomatic[name] = entry
+        read.document(document, file.name, position, first=file == files[0])
+    problems = read.problems
     nodes_built: dict[str, Node] = {}
-    for name, (raw, label, _) in raw_nodes.items():
-        node = _node(name, raw, label, raw_nodes, problems)
+    for name, (raw, label, _) in read.raw_nodes.items():
+        node = _node(name, raw, label, read.raw_nodes, problems)
         if node is not None:
             nodes_built[name] = node
-    spec = Spec(nodes=nodes_built, meta=meta, published_prevalence=prevalence,
-                files=tuple(str(f) for f in files), published_conditional=tuple(conditional),
-                published_asymptomatic=asymptomatic)
+    spec = Spec(nodes=nodes_built, meta=read.meta, published_prevalence=read.prevalence,
+                files=tuple(str(f) for f in files), published_conditional=tuple(read.conditional),
+                published_asymptomatic=read.asymptomatic)
     if not problems:
-        defined = {name: (first_defined[name], raw_nodes[name][2]) for name in raw_nodes}
-        spec = _apply_overrides(spec, overrides, defined, _late_bases(files, documents), problems)
+        defined = {name: (read.first_defined[name], read.raw_nodes[name][2]) for name in read.raw_nodes}
+        spec = _apply_overrides(spec, read.overrides, defined, _late_bases(files, documents), problems)
     if not problems:
         if not spec.nodes:
             problems.append(f"{files[0].name}: no nodes defined; expected at least one [nodes.NAME] table.")
@@ -190,6 +126,82 @@ def load_spec(*paths: str | Path) -> Spec:
     if problems:
         raise SpecError(problems)
     return spec
+
+
+@dataclass
+class _Reading:
+    """What the prior files say so far, file after file (later files overlay earlier ones), and the problems."""
+
+    problems: list[str] = field(default_factory=list)
+    raw_nodes: dict[str, tuple[dict, str, int]] = field(default_factory=dict)
+    first_defined: dict[str, int] = field(default_factory=dict)
+    overrides: list[tuple[str, Any, str, int]] = field(default_factory=list)
+    prevalence: dict[str, Prevalence] = field(default_factory=dict)
+    conditional: list[ConditionalPrevalence] = field(default_factory=list)
+    asymptomatic: dict[str, SilentShare] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def document(self, document: dict, label: str, position: int, *, first: bool) -> None:
+        """Read one file's document (``first``: the first file, whose ``meta.base`` counts)."""
+        for key in document:
+            if key not in _TOP_KEYS:
+                self.problems.append(f"{label}, {key}: unknown top-level key; expected one of "
+                                     f"{one_of(sorted(_TOP_KEYS))}.")
+        self._meta(self._table(document, "meta", label, "{value!r}", "a table"), label, first)
+        self._nodes(self._table(document, "nodes", label, "{kind}", "a table of nodes"), label, position)
+        parameters = self._table(document, "parameters", label, "{kind}", "a table keyed by parameter id")
+        self.overrides.extend((key, raw, label, position) for key, raw in parameters.items())
+        self._published(self._table(document, "published_prevalence", label, "{kind}", "a table"), label)
+        self.conditional.extend(_published_list(document.get("published_conditional", []), label, _conditional,
+                                                "published_conditional", self.problems))
+        silent = self._table(document, "published_asymptomatic", label, "{kind}", "a table keyed by node")
+        for name, raw in silent.items():
+            entry = _silent_share(name, raw, f"{label}, published_asymptomatic.{name}", self.problems)
+            if entry is not None:
+                self.asymptomatic[name] = entry
+
+    def _table(self, document: dict, key: str, label: str, shown: str, expected: str) -> dict:
+        """``document[key]`` when it is a table (``{}`` if absent); otherwise a problem and ``{}``."""
+        value = document.get(key, {})
+        if isinstance(value, dict):
+            return value
+        self.problems.append(f"{label}, {key}: got {shown.format(value=value, kind=type(value).__name__)}; "
+                             f"expected {expected}.")
+        return {}
+
+    def _meta(self, file_meta: dict, label: str, first: bool) -> None:
+        for key, value in file_meta.items():
+            if key in _META_LISTS:
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    self.problems.append(f"{label}, meta.{key}: got {value!r}; expected a list of "
+                                         f"{_META_LISTS[key]}.")
+                    continue
+                self.meta[key] = tuple(value)
+            elif key == "base" and not first:
+                continue  # only the first file's base is loaded; later overlays stack on what is there
+            elif key == "name" and isinstance(value, str) and "name" in self.meta:
+                self.meta[key] = f"{self.meta[key]}+{value}"  # an overlaid model is named after all its files
+            elif isinstance(value, str):
+                self.meta[key] = value
+            else:
+                self.problems.append(f"{label}, meta.{key}: got {value!r}; expected a string.")
+
+    def _nodes(self, nodes: dict, label: str, position: int) -> None:
+        for name, raw in nodes.items():
+            if not isinstance(raw, dict):
+                self.problems.append(f"{label}, nodes.{name}: got {raw!r}; expected a table.")
+                continue
+            self.raw_nodes[name] = (raw, label, position)
+            self.first_defined.setdefault(name, position)
+
+    def _published(self, published: dict, label: str) -> None:
+        for name, raw in published.items():
+            if raw == "none":   # an overlay for another population: the earlier figure does not apply
+                self.prevalence.pop(name, None)
+                continue
+            entry = _prevalence(name, raw, f"{label}, published_prevalence.{name}", self.problems)
+            if entry is not None:
+                self.prevalence[name] = entry
 
 
 class _Documents:
@@ -293,19 +305,8 @@ def _parameter(raw: Any, parameter_id: str, where: str, problems: list[str]) -> 
     for key in unknown:
         problems.append(f"{where}.{key}: unknown key; expected one of {one_of(sorted(_PARAMETER_KEYS))}.")
     before = len(problems)
-    value = raw.get("value")
-    if "value" not in raw:
-        problems.append(f"{where}: no value; expected value = a probability in [0, 1].")
-    elif isinstance(value, bool) or not isinstance(value, (int, float)):
-        problems.append(f"{where}.value: got {value!r} ({type(value).__name__}); expected a number in [0, 1].")
-    elif math.isnan(value):
-        problems.append(f"{where}.value: got nan; expected a number in [0, 1].")
-    bounds = raw.get("range")
-    if "range" not in raw:
-        problems.append(f"{where}: no range; expected range = [low, high] (the plausible range of the value).")
-    elif (not isinstance(bounds, list) or len(bounds) != 2
-          or any(isinstance(b, bool) or not isinstance(b, (int, float)) for b in bounds)):
-        problems.append(f"{where}.range: got {bounds!r}; expected [low, high], two numbers.")
+    _check_value_and_range(raw, where, problems)
+    value, bounds = raw.get("value"), raw.get("range")
     source = raw.get("source")
     if not isinstance(source, str) or not source.strip():
         problems.append(f"{where}.source: got {source!r}; expected evidence-file row ids or a citation.")
@@ -324,6 +325,23 @@ def _parameter(raw: Any, parameter_id: str, where: str, problems: list[str]) -> 
     return Parameter(id=parameter_id, value=float(value), low=float(bounds[0]), high=float(bounds[1]),
                      basis=basis, source=source.strip(), note=note, distribution=distribution,
                      location=where)
+
+
+def _check_value_and_range(raw: dict, where: str, problems: list[str]) -> None:
+    """A parameter's ``value`` (a number, not NaN) and ``range`` (two numbers), each present."""
+    value = raw.get("value")
+    if "value" not in raw:
+        problems.append(f"{where}: no value; expected value = a probability in [0, 1].")
+    elif isinstance(value, bool) or not isinstance(value, (int, float)):
+        problems.append(f"{where}.value: got {value!r} ({type(value).__name__}); expected a number in [0, 1].")
+    elif math.isnan(value):
+        problems.append(f"{where}.value: got nan; expected a number in [0, 1].")
+    bounds = raw.get("range")
+    if "range" not in raw:
+        problems.append(f"{where}: no range; expected range = [low, high] (the plausible range of the value).")
+    elif (not isinstance(bounds, list) or len(bounds) != 2
+          or any(isinstance(b, bool) or not isinstance(b, (int, float)) for b in bounds)):
+        problems.append(f"{where}.range: got {bounds!r}; expected [low, high], two numbers.")
 
 
 def _string_list(raw: Any, where: str, problems: list[str]) -> tuple[str, ...] | None:
@@ -366,47 +384,62 @@ def _table(name, raw, where, states, parents, raw_nodes, problems) -> TableCPD |
         return None
     rows = []
     for i, row in enumerate(rows_raw):
-        row_where = f"{where}.table[{i}]"
-        if not isinstance(row, dict):
-            problems.append(f"{row_where}: got {row!r}; expected a table with when and probability.")
-            continue
-        for key in row:
-            if key not in ("when", "probability"):
-                problems.append(f"{row_where}.{key}: unknown key; expected when, probability.")
-        when = row.get("when", {})
-        if not isinstance(when, dict):
-            problems.append(f"{row_where}.when: got {when!r}; expected an inline table naming each parent's state.")
-            continue
-        bad_parents = [p for p in when if p not in parents]
-        for parent in bad_parents:
-            problems.append(f"{row_where}.when.{parent}: {parent!r} is not a parent of {name!r}; expected "
-                            f"{one_of(parents) or 'no parents (when = {})'}.")
-        missing = [p for p in parents if p not in when]
-        if missing:
-            problems.append(f"{row_where}.when: no state given for parent(s) {one_of(missing)}; expected every "
-                            "parent named (configurations are never positional).")
-        if bad_parents or missing:
-            continue
-        config = tuple(when[p] for p in parents)
-        if not all(isinstance(s, str) for s in config):
-            problems.append(f"{row_where}.when: got {when!r}; expected state names (strings).")
-            continue
-        probability_raw = row.get("probability")
-        if not isinstance(probability_raw, dict):
-            problems.append(f"{row_where}.probability: got {probability_raw!r}; expected a table with one "
-                            "entry per state.")
-            continue
-        probability = {}
-        for state, entry in probability_raw.items():
-            if entry == "remainder":
-                probability[state] = None
-                continue
-            parameter_id = table_parameter_id(name, state, parents, config)
-            parameter = _parameter(entry, parameter_id, f"{row_where}.probability.{state}", problems)
-            if parameter is not None:
-                probability[state] = parameter
-        rows.append(TableRow(when=config, probability=probability, location=row_where))
+        row = _table_row(name, row, f"{where}.table[{i}]", parents, problems)
+        if row is not None:
+            rows.append(row)
     return TableCPD(rows=tuple(rows))
+
+
+def _table_row(name: str, row: Any, row_where: str, parents: tuple[str, ...],
+               problems: list[str]) -> TableRow | None:
+    """One ``[[nodes.NAME.table]]`` row, or ``None`` (with problems) when its ``when`` cannot be read."""
+    if not isinstance(row, dict):
+        problems.append(f"{row_where}: got {row!r}; expected a table with when and probability.")
+        return None
+    for key in row:
+        if key not in ("when", "probability"):
+            problems.append(f"{row_where}.{key}: unknown key; expected when, probability.")
+    config = _row_configuration(name, row.get("when", {}), row_where, parents, problems)
+    if config is None:
+        return None
+    probability_raw = row.get("probability")
+    if not isinstance(probability_raw, dict):
+        problems.append(f"{row_where}.probability: got {probability_raw!r}; expected a table with one "
+                        "entry per state.")
+        return None
+    probability = {}
+    for state, entry in probability_raw.items():
+        if entry == "remainder":
+            probability[state] = None
+            continue
+        parameter_id = table_parameter_id(name, state, parents, config)
+        parameter = _parameter(entry, parameter_id, f"{row_where}.probability.{state}", problems)
+        if parameter is not None:
+            probability[state] = parameter
+    return TableRow(when=config, probability=probability, location=row_where)
+
+
+def _row_configuration(name: str, when: Any, row_where: str, parents: tuple[str, ...],
+                       problems: list[str]) -> tuple[str, ...] | None:
+    """The parent states a row's ``when`` names, in parent order; ``None`` (with problems) if it cannot."""
+    if not isinstance(when, dict):
+        problems.append(f"{row_where}.when: got {when!r}; expected an inline table naming each parent's state.")
+        return None
+    bad_parents = [p for p in when if p not in parents]
+    for parent in bad_parents:
+        problems.append(f"{row_where}.when.{parent}: {parent!r} is not a parent of {name!r}; expected "
+                        f"{one_of(parents) or 'no parents (when = {})'}.")
+    missing = [p for p in parents if p not in when]
+    if missing:
+        problems.append(f"{row_where}.when: no state given for parent(s) {one_of(missing)}; expected every "
+                        "parent named (configurations are never positional).")
+    if bad_parents or missing:
+        return None
+    config = tuple(when[p] for p in parents)
+    if not all(isinstance(s, str) for s in config):
+        problems.append(f"{row_where}.when: got {when!r}; expected state names (strings).")
+        return None
+    return config
 
 
 def _noisy_or(name, raw, where, parents, problems) -> NoisyOrCPD | None:

@@ -11,7 +11,7 @@ file scored in chunks propagates each pattern once in all. Files are streamed by
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,10 +20,10 @@ from ._arguments import as_node_list
 from ._errors import InputError, one_of
 from .codebook import table_encoder
 from .engine import CompiledNetwork, propagate_codes
-from .evidence import EncodedColumn, missing_text_hint
+from .evidence import Alphabet, BatchEvidence, EncodedColumn, TableEncoder, missing_text_hint
 
-__all__ = ["default_targets", "target_columns", "check_targets", "encode_frame", "score_frame", "STATUS_OK",
-           "STATUS_IMPOSSIBLE", "MAX_LISTED_PROBLEMS", "PatternCache", "ScoredRows", "score_encoded",
+__all__ = ["default_targets", "target_columns", "check_targets", "encode_frame", "as_evidence", "score_frame",
+           "STATUS_OK", "STATUS_IMPOSSIBLE", "MAX_LISTED_PROBLEMS", "PatternCache", "ScoredRows", "score_evidence",
            "cell_problems", "invalid_error", "check_column_labels", "invalid_counts"]
 
 STATUS_OK = "ok"
@@ -111,6 +111,44 @@ def encode_frame(network: CompiledNetwork, data: pd.DataFrame, *, unmatched: str
     return table_encoder(unmatched=unmatched, require_evidence=False)(network, data, source="columns")
 
 
+def as_evidence(network: CompiledNetwork, evidence: Any, *, encoder: TableEncoder | None = None,
+                caller: str = "data") -> BatchEvidence:
+    """The one place where what a user passes becomes :class:`~bayescramp.evidence.BatchEvidence`.
+
+    A :class:`~bayescramp.evidence.BatchEvidence` is used as it is; a DataFrame is encoded by
+    ``encoder`` (default: columns named like nodes, :func:`encode_frame`) and refused, listing
+    its first bad cells, if any cell cannot be read; anything else is one case (a mapping node
+    -> finding, a Series or ``(node, finding)`` pairs).
+
+    Raises
+    ------
+    InputError
+        A table with unreadable cells or column labels that are not text.
+    EvidenceError
+        A case naming an unknown node or state.
+
+    Examples
+    --------
+    >>> from bayescramp.engine import compile_spec
+    >>> from bayescramp.priors import load_spec
+    >>> network = compile_spec(load_spec())
+    >>> as_evidence(network, {"leg_cramps": "yes"}).n_rows
+    1
+    >>> as_evidence(network, pd.DataFrame({"fatigue": ["y", "n"]})).n_rows
+    2
+    """
+    if isinstance(evidence, BatchEvidence):
+        return evidence
+    if isinstance(evidence, pd.DataFrame):
+        check_column_labels(evidence, caller=caller)
+        batch = BatchEvidence.from_frame(network, evidence, encoder=encoder or encode_frame)
+        listed, n_bad = cell_problems(batch, source="data", row_label=lambda r: f"row {r}")
+        if n_bad:
+            raise invalid_error(listed, n_bad)
+        return batch
+    return BatchEvidence.from_case(network.states, evidence)
+
+
 class PatternCache:
     """Posteriors of evidence patterns already propagated, reused for later rows and chunks.
 
@@ -122,32 +160,32 @@ class PatternCache:
     network : CompiledNetwork
     nodes : sequence of str
         The observed node of each code column.
-    alphabets : sequence of ndarray
-        ``[n_codes, n_states]`` likelihood vectors per code column.
+    alphabets : sequence of Alphabet
+        What the codes of each column stand for.
     targets : sequence of str
         Nodes whose marginals are kept.
 
     Examples
     --------
-    >>> import numpy as np
     >>> from bayescramp.engine import compile_spec
+    >>> from bayescramp.evidence import encode_column
     >>> from bayescramp.priors import load_spec
-    >>> cache = PatternCache(compile_spec(load_spec()), ["leg_cramps"], [np.array([[1.0, 0], [0, 1], [1, 1]])],
-    ...                      ["magnesium_deficiency"])
-    >>> values, log_pe, impossible = cache.evaluate(np.array([[1], [2], [1]]))
+    >>> evidence = BatchEvidence.from_columns([encode_column(["yes", None, "yes"], "leg_cramps", ("no", "yes"))])
+    >>> cache = PatternCache(compile_spec(load_spec()), evidence.nodes, evidence.alphabets, ["magnesium_deficiency"])
+    >>> values, log_pe, impossible = cache.evaluate(evidence)
     >>> values.shape, cache.n_propagated
     ((3, 2), 2)
     """
 
-    def __init__(self, network: CompiledNetwork, nodes: Sequence[str], alphabets: Sequence[np.ndarray],
+    def __init__(self, network: CompiledNetwork, nodes: Sequence[str], alphabets: Sequence[Alphabet],
                  targets: Sequence[str], *, max_patterns: int = 200_000):
         self.network = network
-        self.nodes = list(nodes)
-        self.alphabets = [np.asarray(a, dtype=float) for a in alphabets]
+        self.nodes = tuple(nodes)
+        self.alphabets = tuple(alphabets)
         self.targets = list(targets)
         self.max_patterns = max_patterns
         self.n_propagated = 0
-        sizes = [len(a) for a in self.alphabets]
+        sizes = [len(a.vectors) for a in self.alphabets]
         self._radix = sizes if float(np.prod([float(s) for s in sizes])) < 2.0 ** 62 else None
         self._keys = np.zeros(0, dtype=np.int64)
         n_values = sum(len(network.states[t]) for t in self.targets)
@@ -156,18 +194,22 @@ class PatternCache:
 
     def _propagate(self, patterns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self.n_propagated += patterns.shape[0]
-        result = propagate_codes(self.network, self.nodes, patterns, self.alphabets, targets=self.targets,
-                                 chunk_size=ENGINE_BLOCK, distinct=True)
+        evidence = BatchEvidence(n_rows=patterns.shape[0], nodes=self.nodes, codes=patterns, alphabets=self.alphabets)
+        result = propagate_codes(self.network, evidence, targets=self.targets, chunk_size=ENGINE_BLOCK, distinct=True)
         values = (np.concatenate([result.marginals[t] for t in self.targets], axis=1) if self.targets
                   else np.zeros((patterns.shape[0], 0)))
         return values, result.log_evidence_probability
 
-    def evaluate(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def evaluate(self, evidence: BatchEvidence) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(values [n_rows, sum of target cards], log P(e) [n_rows], impossible [n_rows])``.
 
-        ``values`` holds each target's marginal, targets side by side in order.
+        ``values`` holds each target's marginal, targets side by side in order; ``evidence``
+        has the cache's nodes and alphabets.
         """
-        codes = np.asarray(codes, dtype=np.int64)
+        if evidence.nodes != self.nodes:
+            raise InputError(f"PatternCache: evidence on nodes {list(evidence.nodes)}; expected the cache's nodes "
+                             f"{list(self.nodes)}, in that order.")
+        codes = evidence.codes
         n_rows = codes.shape[0]
         if self._radix is None or not self.nodes or n_rows == 0:
             values, log_pe = self._propagate(codes) if n_rows else (self._values[:0], self._log_pe[:0])
@@ -238,17 +280,18 @@ class ScoredRows:
         return np.asarray(self.statuses, dtype=object)[self.status_codes]
 
 
-def cell_problems(encoded: Sequence[EncodedColumn], *, source: str,
+def cell_problems(evidence: BatchEvidence, *, source: str,
                   row_label: Callable[[int], str]) -> tuple[list[str], int]:
     """The first :data:`MAX_LISTED_PROBLEMS` bad cells as sentences (in row order), and how many there are.
 
     Examples
     --------
     >>> from bayescramp.evidence import encode_column
-    >>> encoded = encode_column(["yes", "maybe"], "fatigue", ("no", "yes"))
-    >>> cell_problems([encoded], source="s.csv", row_label=lambda r: f"row {r + 2}")[0][0][:45]
+    >>> evidence = BatchEvidence.from_columns([encode_column(["yes", "maybe"], "fatigue", ("no", "yes"))])
+    >>> cell_problems(evidence, source="s.csv", row_label=lambda r: f"row {r + 2}")[0][0][:45]
     "s.csv, row 3, column 'fatigue': got 'maybe'; "
     """
+    encoded = list(evidence.columns)
     n_bad = sum(len(c.bad_rows) for c in encoded)
     candidates = []
     for column in encoded:
@@ -261,17 +304,17 @@ def cell_problems(encoded: Sequence[EncodedColumn], *, source: str,
     return listed, n_bad
 
 
-def invalid_counts(encoded: Sequence[EncodedColumn]) -> dict[str, int]:
+def invalid_counts(evidence: BatchEvidence) -> dict[str, int]:
     """Rows with a bad cell, per source column: a row bad in two columns counts under both.
 
     Examples
     --------
     >>> from bayescramp.evidence import encode_column
-    >>> invalid_counts([encode_column(["yes", "often", "?"], "fatigue", ("no", "yes"))])
+    >>> invalid_counts(BatchEvidence.from_columns([encode_column(["yes", "often", "?"], "fatigue", ("no", "yes"))]))
     {'fatigue': 2}
     """
     by_column: dict[str, list[np.ndarray]] = {}
-    for column in encoded:
+    for column in evidence.columns:
         by_column.setdefault(column.column, []).append(column.bad_rows)
     counts = {column: len(np.unique(np.concatenate(rows))) for column, rows in by_column.items()}
     return {column: n for column, n in counts.items() if n}
@@ -294,16 +337,15 @@ def invalid_error(listed: list[str], n_bad: int, *, more_rows: str = "") -> Inpu
     return InputError(listed)
 
 
-def score_encoded(network: CompiledNetwork, encoded: Sequence[EncodedColumn], n_rows: int,
-                  targets: Sequence[str], *, cache: PatternCache | None = None) -> ScoredRows:
-    """Score rows of encoded evidence; rows with bad cells are flagged, not scored.
+def score_evidence(network: CompiledNetwork, evidence: BatchEvidence, targets: Sequence[str], *,
+                   cache: PatternCache | None = None) -> ScoredRows:
+    """Score rows of evidence; rows with unreadable cells are flagged, not scored.
 
     Parameters
     ----------
     network : CompiledNetwork
-    encoded : sequence of EncodedColumn
-        One per observed node (see :func:`bayescramp.evidence.encode_codes`).
-    n_rows : int
+    evidence : BatchEvidence
+        Its ``columns`` list the unreadable cells (see :meth:`BatchEvidence.from_columns`).
     targets : sequence of str
         Validated targets (:func:`check_targets`).
     cache : PatternCache, optional
@@ -319,14 +361,14 @@ def score_encoded(network: CompiledNetwork, encoded: Sequence[EncodedColumn], n_
     >>> from bayescramp.evidence import encode_column
     >>> from bayescramp.priors import load_spec
     >>> network = compile_spec(load_spec())
-    >>> scored = score_encoded(network, [encode_column(["yes", "?"], "fatigue", ("no", "yes"))], 2, ["anemia"])
+    >>> evidence = BatchEvidence.from_columns([encode_column(["yes", "?"], "fatigue", ("no", "yes"))])
+    >>> scored = score_evidence(network, evidence, ["anemia"])
     >>> scored.columns, scored.status.tolist()[0]
     (['p_anemia'], 'ok')
     """
     if cache is None:
-        cache = PatternCache(network, [c.node for c in encoded], [c.alphabet.vectors for c in encoded], targets)
-    codes = (np.column_stack([c.codes for c in encoded]) if encoded else np.zeros((n_rows, 0), dtype=np.int64))
-    values, log_pe, impossible = cache.evaluate(codes)
+        cache = PatternCache(network, evidence.nodes, evidence.alphabets, targets)
+    values, log_pe, impossible = cache.evaluate(evidence)
     offsets = np.cumsum([0] + [len(network.states[t]) for t in targets])
     columns, picks = [], []
     for name, node, k in target_columns(network, targets):
@@ -335,19 +377,7 @@ def score_encoded(network: CompiledNetwork, encoded: Sequence[EncodedColumn], n_
     probabilities = values[:, picks]
     statuses = [STATUS_OK, STATUS_IMPOSSIBLE]
     status_codes = impossible.astype(np.int64)
-    invalid = np.zeros(n_rows, dtype=bool)
-    reasons: dict[tuple[int, object], int] = {}
-    for j, column in enumerate(encoded):
-        if not len(column.bad_rows):
-            continue
-        fresh = ~invalid[column.bad_rows]
-        for r, v in zip(column.bad_rows[fresh], column.bad_values[fresh]):
-            key = (j, v if not isinstance(v, float) or v == v else "nan")
-            if key not in reasons:
-                reasons[key] = len(statuses)
-                statuses.append(f"invalid: column {column.column!r} got {_show(v)}; expected {column.expected}")
-            status_codes[r] = reasons[key]
-        invalid[column.bad_rows] = True
+    invalid = _flag_invalid(evidence.columns, status_codes, statuses)
     evidence_probability = np.exp(log_pe)
     if invalid.any():
         probabilities[invalid] = np.nan
@@ -360,12 +390,30 @@ def score_encoded(network: CompiledNetwork, encoded: Sequence[EncodedColumn], n_
                       impossible=impossible)
 
 
+def _flag_invalid(encoded: Sequence[EncodedColumn], status_codes: np.ndarray, statuses: list[str]) -> np.ndarray:
+    """Give each row with an unreadable cell the status of its first one (in column order); the invalid mask."""
+    invalid = np.zeros(len(status_codes), dtype=bool)
+    reasons: dict[tuple[int, object], int] = {}
+    for j, column in enumerate(encoded):
+        if not len(column.bad_rows):
+            continue
+        fresh = ~invalid[column.bad_rows]
+        for r, v in zip(column.bad_rows[fresh], column.bad_values[fresh]):
+            key = (j, v if not isinstance(v, float) or v == v else "nan")
+            if key not in reasons:
+                reasons[key] = len(statuses)
+                statuses.append(f"invalid: column {column.column!r} got {_show(v)}; expected {column.expected}")
+            status_codes[r] = reasons[key]
+        invalid[column.bad_rows] = True
+    return invalid
+
+
 def _row_label_default(position: int) -> str:
     return f"row {position}"
 
 
 def score_frame(network: CompiledNetwork, data: pd.DataFrame, *, targets: Sequence[str] | None = None,
-                encoder: Callable[[CompiledNetwork, pd.DataFrame], tuple[list[EncodedColumn], list[str]]] | None = None,
+                encoder: TableEncoder | None = None,
                 on_invalid: str = "error", row_label: Callable[[int], str] | None = None,
                 source: str = "data", chunk_size: int = 65536) -> pd.DataFrame:
     """Posteriors for every row of a table, in input order.
@@ -410,32 +458,33 @@ def score_frame(network: CompiledNetwork, data: pd.DataFrame, *, targets: Sequen
     if on_invalid not in ("error", "flag"):
         raise InputError(f"on_invalid: got {on_invalid!r}; expected \"error\" or \"flag\".")
     check_column_labels(data, caller="score")
-    row_label = row_label or _row_label_default
-    encoded, passthrough = (encoder or encode_frame)(network, data)
-    n_rows = len(data)
-    listed, n_bad = cell_problems(encoded, source=source, row_label=row_label)
+    evidence = BatchEvidence.from_frame(network, data, encoder=encoder or encode_frame)
+    listed, n_bad = cell_problems(evidence, source=source, row_label=row_label or _row_label_default)
     if n_bad and on_invalid == "error":
         raise invalid_error(listed, n_bad)
-    targets = check_targets(network, targets, [c.node for c in encoded])
-    output = data[passthrough].reset_index(drop=True) if passthrough else pd.DataFrame(index=range(n_rows))
-    names = [name for name, _, _ in target_columns(network, targets)]
-    overlap = [c for c in [*names, "evidence_probability", "log_evidence_probability", "status"]
-               if c in output.columns]
-    if overlap:
-        raise InputError(f"columns: input column {overlap[0]!r} would be overwritten by an output column of the "
-                         "same name; expected pass-through columns to have other names (rename it).")
-    cache = PatternCache(network, [c.node for c in encoded], [c.alphabet.vectors for c in encoded], targets)
-    parts = []
-    for start in range(0, max(n_rows, 1), max(int(chunk_size), 1)):
-        block = [EncodedColumn(c.node, c.column, c.codes[start:start + chunk_size], c.alphabet,
-                               c.bad_rows[(c.bad_rows >= start) & (c.bad_rows < start + chunk_size)] - start,
-                               c.bad_values[(c.bad_rows >= start) & (c.bad_rows < start + chunk_size)], c.expected)
-                 for c in encoded]
-        parts.append(score_encoded(network, block, min(chunk_size, n_rows - start), targets, cache=cache))
-    columns = {name: np.concatenate([p.probabilities[:, k] for p in parts]) for k, name in enumerate(names)}
+    targets = check_targets(network, targets, evidence.nodes)
+    output = _passthrough_output(data, evidence.passthrough, target_columns(network, targets))
+    cache = PatternCache(network, evidence.nodes, evidence.alphabets, targets)
+    step = max(int(chunk_size), 1)
+    parts = [score_evidence(network, evidence.rows(start, start + step), targets, cache=cache)
+             for start in range(0, max(evidence.n_rows, 1), step)]
+    columns = {name: np.concatenate([p.probabilities[:, k] for p in parts]) for k, name in enumerate(parts[0].columns)}
     columns["evidence_probability"] = np.concatenate([p.evidence_probability for p in parts])
     columns["log_evidence_probability"] = np.concatenate([p.log_evidence_probability for p in parts])
     columns["status"] = pd.Series(np.concatenate([p.status for p in parts]), dtype=str)
     scored = pd.concat([output, pd.DataFrame(columns)], axis=1)
     scored.index = data.index
     return scored
+
+
+def _passthrough_output(data: pd.DataFrame, passthrough: Sequence[str],
+                        columns: Sequence[tuple[str, str, int]]) -> pd.DataFrame:
+    """The pass-through columns (positional index), refusing one an output column would overwrite."""
+    output = data[list(passthrough)].reset_index(drop=True) if passthrough else pd.DataFrame(index=range(len(data)))
+    names = [name for name, _, _ in columns]
+    overlap = [c for c in [*names, "evidence_probability", "log_evidence_probability", "status"]
+               if c in output.columns]
+    if overlap:
+        raise InputError(f"columns: input column {overlap[0]!r} would be overwritten by an output column of the "
+                         "same name; expected pass-through columns to have other names (rename it).")
+    return output

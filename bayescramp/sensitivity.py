@@ -23,17 +23,19 @@ still give exact posteriors; the tables report them multiplied back.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ._arguments import as_node_list, is_number
+from ._arguments import as_node_list, is_number, renamed
 from ._errors import InputError, one_of
-from .engine import CompiledNetwork, cpt_derivatives, distinct_rows
-from .evidence import case_evidence, case_likelihood, impossible_evidence_error
-from .scoring import STATUS_IMPOSSIBLE, STATUS_OK, cell_problems, check_column_labels, encode_frame, invalid_error
+from .codebook import Codebook, resolve_codebook
+from .engine import CompiledNetwork, cpt_derivatives
+from .evidence import BatchEvidence, case_evidence, impossible_evidence_error
+from .scoring import STATUS_IMPOSSIBLE, STATUS_OK, as_evidence
 from .spec import Spec, TableCPD, covaried_values, parameters_by_id, probability_table
 
 __all__ = [
@@ -88,28 +90,44 @@ class ParameterEffect:
 
 
 def parse_target(network: CompiledNetwork, target: Any) -> tuple[str, str]:
-    """A ``(node, state)`` pair from ``("node", "state")`` or ``"node=state"``, checked against the network.
+    """A ``(node, state)`` pair from ``"node=state"``, ``("node", "state")`` or a node with a positive state.
+
+    A one-element list holding any of these works too (``targets=[...]`` in the vocabulary of
+    the other analyses); a sensitivity function studies one posterior, so more targets are refused.
 
     Examples
     --------
     >>> from bayescramp.engine import compile_spec
     >>> from bayescramp.priors import load_spec
-    >>> parse_target(compile_spec(load_spec()), "magnesium_deficiency=present")
-    ('magnesium_deficiency', 'present')
+    >>> network = compile_spec(load_spec())
+    >>> parse_target(network, "magnesium_deficiency=present"), parse_target(network, ["iron_deficiency"])
+    (('magnesium_deficiency', 'present'), ('iron_deficiency', 'present'))
     """
+    if isinstance(target, (list, tuple)) and len(target) == 1:
+        target = target[0]
+    # ("node", "state") is one target; two node names (or two "node=state") are two targets
+    pair = (isinstance(target, (tuple, list)) and len(target) == 2
+            and all(isinstance(t, str) and "=" not in t for t in target)
+            and not (target[0] in network.states and target[1] in network.states
+                     and target[1] not in network.states[target[0]]))
     if isinstance(target, str):
         node, sep, state = target.partition("=")
-        if not sep:
+        positive = network.info.positive_state(node) if not sep and node in network.states else None
+        if positive is not None:
+            state = positive
+        elif not sep:
             example = f"{network.names[-1]}={network.states[network.names[-1]][-1]}"
-            raise InputError(f"target {target!r}: expected node=state, e.g. {example}.")
-    elif isinstance(target, (tuple, list)) and len(target) == 2 and all(isinstance(t, str) for t in target):
+            raise InputError(f"targets {target!r}: expected node=state (or a node with a positive state), e.g. "
+                             f"{example}.")
+    elif pair:
         node, state = target
     else:
-        raise InputError(f"target: got {target!r}; expected a (node, state) pair or \"node=state\".")
+        raise InputError(f"targets: got {target!r}; expected one target: \"node=state\", a (node, state) pair or a "
+                         "node with a positive state (sensitivity studies one posterior at a time).")
     if node not in network.states:
-        raise InputError(f"target {node}={state}: unknown node {node!r}; expected one of {one_of(network.names)}.")
+        raise InputError(f"targets {node}={state}: unknown node {node!r}; expected one of {one_of(network.names)}.")
     if state not in network.states[node]:
-        raise InputError(f"target {node}={state}: unknown state {state!r}; expected one of "
+        raise InputError(f"targets {node}={state}: unknown state {state!r}; expected one of "
                          f"{one_of(network.states[node])}.")
     return node, state
 
@@ -287,9 +305,10 @@ class SensitivityFunctions:
                         / np.where(positive, denominator, 1.0) ** 2, np.nan)
 
 
-def sensitivity_functions(spec: Spec, network: CompiledNetwork, likelihood: Mapping[str, np.ndarray],
-                          target: Any = None, *, parameters: Sequence[str] | str | None = None,
-                          n_rows: int | None = None, method: str = "auto") -> SensitivityFunctions:
+@renamed(target="targets", positional=("targets",))
+def sensitivity_functions(spec: Spec, network: CompiledNetwork, evidence: BatchEvidence, *,
+                          targets: Any = None, parameters: Sequence[str] | str | None = None,
+                          method: str = "auto") -> SensitivityFunctions:
     """Coefficients of every selected parameter's sensitivity function, for a batch of rows.
 
     Parameters
@@ -297,14 +316,13 @@ def sensitivity_functions(spec: Spec, network: CompiledNetwork, likelihood: Mapp
     spec : Spec
     network : CompiledNetwork
         Compiled from ``spec``.
-    likelihood : mapping
-        Node -> ``[n_rows, n_states]`` evidence likelihood (as for :func:`bayescramp.engine.propagate`).
-    target : (node, state) or "node=state", optional
-        Default: the model's sensitivity target (``meta.sensitivity_target``).
+    evidence : BatchEvidence
+        The rows' findings (as for :func:`bayescramp.engine.propagate`).
+    targets : "node=state", (node, state) or a node with a positive state, optional
+        One posterior (see :func:`parse_target`); default the model's sensitivity target
+        (``meta.sensitivity_target``). ``target=`` is its deprecated spelling.
     parameters : sequence of str, optional
         Parameter ids or node names (default: all).
-    n_rows : int, optional
-        Needed only when ``likelihood`` is empty.
     method : {"auto", "junction_tree"}
         ``auto`` lets the engine take its core fast path when the network has one;
         ``junction_tree`` forces the general junction tree (the two agree; for testing).
@@ -316,16 +334,16 @@ def sensitivity_functions(spec: Spec, network: CompiledNetwork, likelihood: Mapp
     Examples
     --------
     >>> from bayescramp.engine import compile_spec
-    >>> from bayescramp.evidence import case_likelihood
+    >>> from bayescramp.evidence import BatchEvidence
     >>> from bayescramp.priors import load_spec
     >>> spec = load_spec()
     >>> network = compile_spec(spec)
-    >>> functions = sensitivity_functions(spec, network, case_likelihood(network.states, {"leg_cramps": "yes"}),
-    ...                                   "magnesium_deficiency=present")
+    >>> functions = sensitivity_functions(spec, network, BatchEvidence.from_case(network.states, {"leg_cramps": "yes"}),
+    ...                                   targets="magnesium_deficiency=present")
     >>> functions.alpha.shape == (1, len(functions.ids))
     True
     """
-    node_y, state_y = parse_target(network, network.info.default_sensitivity_target() if target is None else target)
+    node_y, state_y = parse_target(network, network.info.default_sensitivity_target() if targets is None else targets)
     effects = parameter_effects(spec, network, parameters)
     if method not in ("auto", "junction_tree"):
         raise InputError(f"method: got {method!r}; expected \"auto\" or \"junction_tree\".")
@@ -337,8 +355,7 @@ def sensitivity_functions(spec: Spec, network: CompiledNetwork, likelihood: Mapp
     weights = {name: np.concatenate([np.stack([effects[j].slope for j in columns[name]]),
                                      np.stack([effects[j].offset - network.tables[name] for j in columns[name]])])
                for name in nodes}
-    derivatives = cpt_derivatives(engine_network, likelihood, nodes, target=(node_y, state_y), n_rows=n_rows,
-                                  weights=weights)
+    derivatives = cpt_derivatives(engine_network, evidence, nodes, target=(node_y, state_y), weights=weights)
     n_rows = len(derivatives.log_evidence_probability)
     posterior_or_zero = np.where(derivatives.impossible, 0.0, derivatives.posterior)
     # P(e)(value) relative to P(e): 1, or 0 (absolute) where the evidence is impossible now
@@ -363,26 +380,10 @@ def _without_core(network: CompiledNetwork) -> CompiledNetwork:
     return network.variants["junction_tree"]
 
 
-def _likelihood_for(network: CompiledNetwork, evidence) -> tuple[dict[str, np.ndarray], int, np.ndarray | None]:
-    """Likelihood arrays of distinct evidence patterns, their count, and each input row's pattern."""
-    if isinstance(evidence, pd.DataFrame):
-        check_column_labels(evidence, caller="sensitivity")
-        encoded, _ = encode_frame(network, evidence)
-        listed, n_bad = cell_problems(encoded, source="data", row_label=lambda r: f"row {r}")
-        if n_bad:
-            raise invalid_error(listed, n_bad)
-        n_rows = len(evidence)
-        if not encoded:
-            return {}, 1, np.zeros(n_rows, dtype=np.int64)
-        codes = np.column_stack([c.codes for c in encoded])
-        patterns, inverse = distinct_rows(codes, [len(c.alphabet.vectors) for c in encoded])
-        likelihood = {c.node: c.alphabet.vectors[patterns[:, j]] for j, c in enumerate(encoded)}
-        return likelihood, patterns.shape[0], inverse
-    return case_likelihood(network.states, evidence), 1, None
-
-
-def sensitivity(spec: Spec, network: CompiledNetwork, evidence, target: Any = None, *,
-                parameters: Sequence[str] | str | None = None, summary: str = "mean") -> pd.DataFrame:
+@renamed(target="targets", positional=("targets",))
+def sensitivity(spec: Spec, network: CompiledNetwork, evidence, *, targets: Any = None,
+                parameters: Sequence[str] | str | None = None, summary: str = "mean",
+                codebook: Codebook | str | os.PathLike | None = None) -> pd.DataFrame:
     """Sensitivity of one posterior to every parameter, for one case or a cohort.
 
     Parameters
@@ -393,9 +394,10 @@ def sensitivity(spec: Spec, network: CompiledNetwork, evidence, target: Any = No
     evidence : mapping or DataFrame
         One case (node -> state, set of states or likelihood) or a cohort (columns named
         like nodes, blank = no finding).
-    target : (node, state) or "node=state", optional
-        The posterior studied, ``P(target | e)`` (default: the model's sensitivity target,
+    targets : "node=state", (node, state) or a node with a positive state, optional
+        The one posterior studied, ``P(target | e)`` (default: the model's sensitivity target,
         ``meta.sensitivity_target`` of its priors file; see :class:`bayescramp.spec.ModelInfo`).
+        ``target=`` (or the target by position) is its deprecated spelling.
     parameters : sequence of str, optional
         Parameter ids or node names (default: every parameter).
     summary : {"mean", "rows"}
@@ -405,6 +407,8 @@ def sensitivity(spec: Spec, network: CompiledNetwork, evidence, target: Any = No
         position), in parameter order within each row, and a last ``status`` column (``ok``
         or ``impossible_evidence``, whose numbers are NaN); its index repeats the input row's
         index entry (levels and names kept), so it aligns with the input by label.
+    codebook : Codebook or path, optional
+        Maps a cohort's survey columns and codes to nodes and states (:func:`bayescramp.load_codebook`).
 
     Returns
     -------
@@ -424,16 +428,18 @@ def sensitivity(spec: Spec, network: CompiledNetwork, evidence, target: Any = No
     >>> from bayescramp.priors import load_spec
     >>> spec = load_spec()
     >>> table = sensitivity(spec, compile_spec(spec), {"leg_cramps": "yes", "diuretic": "thiazide"},
-    ...                     "potassium_deficiency=present")
+    ...                     targets="potassium_deficiency=present")
     >>> table.iloc[0]["id"]
     'link(potassium_deficiency<-diuretic=thiazide)'
     """
     if summary not in ("mean", "rows"):
         raise InputError(f"summary: got {summary!r}; expected \"mean\" or \"rows\".")
-    likelihood, n_patterns, inverse = _likelihood_for(network, evidence)
-    functions = sensitivity_functions(spec, network, likelihood, target, parameters=parameters, n_rows=n_patterns)
-    if inverse is None and functions.impossible[0]:
-        raise impossible_evidence_error(case_evidence(evidence))
+    book = resolve_codebook(codebook)
+    evidence = as_evidence(network, evidence, encoder=None if book is None else book.encoder(), caller="sensitivity")
+    patterns, inverse = evidence.distinct()
+    functions = sensitivity_functions(spec, network, patterns, targets=targets, parameters=parameters)
+    if evidence.case is not None and functions.impossible[0]:
+        raise impossible_evidence_error(evidence.case)
     low, high, value = functions.low, functions.high, functions.value
     at_low = functions.evaluate(low)
     at_high = functions.evaluate(high)
@@ -453,7 +459,7 @@ def sensitivity(spec: Spec, network: CompiledNetwork, evidence, target: Any = No
     effects = functions.effects
     described = {"id": [e.id for e in effects], "node": [e.node for e in effects],
                  "configuration": [e.configuration for e in effects], "value": value, "low": low, "high": high}
-    if inverse is None:
+    if evidence.case is not None:
         frame = pd.DataFrame({**described, **{k: v[0] for k, v in per_pattern.items()}}, columns=_COLUMNS)
         return frame.sort_values("swing", ascending=False, kind="stable", na_position="last").reset_index(drop=True)
     if summary == "rows":
@@ -471,7 +477,7 @@ def sensitivity(spec: Spec, network: CompiledNetwork, evidence, target: Any = No
         frame.index = evidence.index.repeat(n_params)
         return frame
     possible = ~functions.impossible[inverse]
-    weights = np.bincount(inverse[possible], minlength=n_patterns).astype(float)
+    weights = np.bincount(inverse[possible], minlength=patterns.n_rows).astype(float)
     n_possible = weights.sum()
     means = {}
     for key in ("posterior", "sensitivity_value", "posterior_at_low", "posterior_at_high", "swing"):
@@ -508,8 +514,9 @@ def cd_distance(old_table: np.ndarray, new_table: np.ndarray) -> float:
     return float(max(log_ratio.max(), 0.0) - min(log_ratio.min(), 0.0)) if log_ratio.size else 0.0
 
 
-def tune(spec: Spec, network: CompiledNetwork, evidence: Mapping[str, Any] | None, target: Any,
-         threshold: float | Any, *, parameters: Sequence[str] | str | None = None) -> pd.DataFrame:
+@renamed(target="targets", positional=("targets", "threshold"))
+def tune(spec: Spec, network: CompiledNetwork, evidence: Mapping[str, Any] | None, *, targets: Any = None,
+         threshold: float | Any, parameters: Sequence[str] | str | None = None) -> pd.DataFrame:
     """For each parameter, the smallest single change that moves ``P(target | e)`` across a threshold.
 
     Chan & Darwiche (2002): ``P(y | e) >= p`` holds exactly where ``(α − pγ) θ >= pδ − β``,
@@ -524,7 +531,9 @@ def tune(spec: Spec, network: CompiledNetwork, evidence: Mapping[str, Any] | Non
     network : CompiledNetwork
     evidence : mapping
         One case.
-    target : (node, state) or "node=state"
+    targets : "node=state", (node, state) or a node with a positive state, optional
+        The one posterior tuned (default: the model's sensitivity target). ``target=`` (or the
+        target and threshold by position) is the deprecated spelling.
     threshold : float or (node, state)
         A probability ``p``, or a rival target: then the boundary is where the two
         posteriors are equal (they share ``P(e)(θ)``, so it is linear too), e.g. "how far
@@ -548,7 +557,7 @@ def tune(spec: Spec, network: CompiledNetwork, evidence: Mapping[str, Any] | Non
     >>> from bayescramp.priors import load_spec
     >>> spec = load_spec()
     >>> table = tune(spec, compile_spec(spec), {"leg_cramps": "yes", "diuretic": "thiazide"},
-    ...              "potassium_deficiency=present", 0.5)
+    ...              targets="potassium_deficiency=present", threshold=0.5)
     >>> bool(table["achievable"].any())
     True
     """
@@ -556,8 +565,8 @@ def tune(spec: Spec, network: CompiledNetwork, evidence: Mapping[str, Any] | Non
         raise InputError(f"tune: evidence got a DataFrame of {len(evidence)} rows; expected a mapping node -> finding "
                          "for one case (tune one case at a time).")
     evidence = case_evidence(evidence, where="tune: evidence")
-    likelihood = case_likelihood(network.states, evidence)
-    functions = sensitivity_functions(spec, network, likelihood, target, parameters=parameters, n_rows=1)
+    batch = BatchEvidence.from_case(network.states, evidence)
+    functions = sensitivity_functions(spec, network, batch, targets=targets, parameters=parameters)
     if functions.impossible[0]:
         raise impossible_evidence_error(evidence, where="tune: evidence")
     node_y, state_y = functions.target
@@ -573,7 +582,7 @@ def tune(spec: Spec, network: CompiledNetwork, evidence: Mapping[str, Any] | Non
         reference_at_ends = np.full((2, len(functions.effects)), p)
         rival_label = f"{p:g}"
     else:
-        rival = sensitivity_functions(spec, network, likelihood, threshold, parameters=parameters, n_rows=1)
+        rival = sensitivity_functions(spec, network, batch, targets=threshold, parameters=parameters)
         if rival.target == functions.target:
             raise InputError(f"tune: threshold names the target itself ({node_y}={state_y}); expected a probability "
                              "or another node=state.")

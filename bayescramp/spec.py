@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ._errors import SpecError, one_of
+from ._errors import InputError, SpecError, one_of
 
 __all__ = [
     "Parameter",
@@ -751,6 +751,9 @@ def with_parameters(spec: Spec, values: Mapping[str, float]) -> Spec:
     The new value may lie outside the parameter's configured range; the range moves to
     include it, so the copy stays valid.
     """
+    if not isinstance(values, Mapping):
+        raise InputError(f"with_parameters: got {type(values).__name__}; expected a mapping parameter id -> value "
+                        "(ids from Model.parameters()['id']).")
     known = parameters_by_id(spec)
     unknown = [k for k in values if k not in known]
     if unknown:

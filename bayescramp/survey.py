@@ -33,10 +33,11 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from ._arguments import renamed
 from ._errors import EvidenceError, InputError
-from .codebook import Codebook, check_unique_columns, load_codebook, plan_columns
+from .codebook import Codebook, check_unique_columns, plan_columns, resolve_codebook
 from .engine import CompiledNetwork, compile_spec
-from .evidence import encode_codes
+from .evidence import BatchEvidence, encode_codes
 from .priors import load_spec
 from .scoring import (
     MAX_LISTED_PROBLEMS,
@@ -45,7 +46,7 @@ from .scoring import (
     check_targets,
     invalid_counts,
     invalid_error,
-    score_encoded,
+    score_evidence,
     target_columns,
 )
 from .tabular import atomic_path, check_not_input, input_format, table_format
@@ -88,16 +89,6 @@ def network_of(model: Any) -> CompiledNetwork:
         return network
     raise InputError(f"model: got {type(model).__name__}; expected a bayescramp Model (load_model()) or None for "
                      "the default model.")
-
-
-def resolve_codebook(codebook: Codebook | str | Path | None) -> Codebook | None:
-    """A :class:`Codebook`, loading it when given a path."""
-    if codebook is None or isinstance(codebook, Codebook):
-        return codebook
-    if isinstance(codebook, (str, Path)):
-        return load_codebook(codebook)
-    raise InputError(f"codebook: got {type(codebook).__name__}; expected a Codebook (load_codebook(path)) or the "
-                     "path of a codebook TOML file.")
 
 
 @dataclass
@@ -467,7 +458,8 @@ def _float_column(values: np.ndarray, missing: np.ndarray | None) -> pa.Array:
     return pa.array(values)
 
 
-def score_file(input: str | Path, output: str | Path, *, model=None, codebook: Codebook | str | Path | None = None,
+@renamed(input="path")
+def score_file(path: str | Path, output: str | Path, *, model=None, codebook: Codebook | str | Path | None = None,
                targets: Sequence[str] | None = None, id_columns: Sequence[str] | str | None = None,
                keep_columns: Sequence[str] | str | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE,
                on_invalid: str = "error", progress: bool = True, interval: float | None = None,
@@ -477,9 +469,9 @@ def score_file(input: str | Path, output: str | Path, *, model=None, codebook: C
 
     Parameters
     ----------
-    input : str or Path
-        ``.csv``, ``.csv.gz`` or ``.parquet``. CSV must be UTF-8 (a byte-order mark and
-        CRLF line ends are fine) with a header row.
+    path : str or Path
+        The survey: ``.csv``, ``.csv.gz`` or ``.parquet``. CSV must be UTF-8 (a byte-order mark
+        and CRLF line ends are fine) with a header row. (``input=`` is its deprecated spelling.)
     output : str or Path
         ``.csv``, ``.csv.gz`` or ``.parquet``; its folder must exist. Written to a temporary
         file beside it and renamed only on success.
@@ -546,27 +538,15 @@ def score_file(input: str | Path, output: str | Path, *, model=None, codebook: C
         raise InputError(f"chunk_size: got {chunk_size!r}; expected a positive number of rows.")
     output = Path(output)
     network = network_of(model)
-    plan = _Plan(input, network, codebook, id_columns=id_columns, keep_columns=keep_columns, on_invalid=on_invalid,
+    plan = _Plan(path, network, codebook, id_columns=id_columns, keep_columns=keep_columns, on_invalid=on_invalid,
                  unmatched=unmatched, output=output)
     source, maps, passthrough = plan.source, plan.maps, plan.passthrough
     targets = check_targets(network, targets, [m.node for m in maps])
-    names = [name for name, _, _ in target_columns(network, targets)]
-    interval_names = [f"{name}_{side}" for name in names for side in ("lower", "upper")] if interval else []
-    explain_names = ["top_finding_" + name[len("p_"):] for name in names] if explain else []
     extra = _ExtraColumns(network, targets, interval=interval, n_draws=n_draws, rng=rng, explain=explain,
                           model=model)
-    clash = [c for c in passthrough if c in set(names) | set(interval_names) | set(explain_names) | set(_OUTPUT_TAIL)]
-    if clash:
-        raise InputError(f"{source.path}: column {clash[0]!r} would be overwritten by an output column of the same "
-                         "name; expected pass-through columns to have other names (rename it, or leave it out of "
-                         "--id-column/--keep-columns).")
-    schema = pa.schema(
-        [pa.field(c, source.schema.field(c).type if source.schema is not None else pa.string()) for c in passthrough]
-        + [pa.field(name, pa.float64()) for name in _probability_order(names, bool(interval))]
-        + [pa.field(name, pa.string()) for name in explain_names]
-        + [pa.field("evidence_probability", pa.float64()), pa.field("log_evidence_probability", pa.float64()),
-           pa.field("status", pa.string())])
-    cache = PatternCache(network, [m.node for m in maps], [m.alphabet.vectors for m in maps], targets)
+    schema = _output_schema(source, passthrough, [name for name, _, _ in target_columns(network, targets)],
+                            interval=bool(interval), explain=explain)
+    cache = PatternCache(network, [m.node for m in maps], [m.alphabet for m in maps], targets)
     summary = ScoreSummary(input=source.path, output=output,
                            unmatched_columns=plan.unmatched_columns if unmatched != "ignore" else {})
     bar = _progress_bar(progress, source.n_rows)
@@ -574,11 +554,10 @@ def score_file(input: str | Path, output: str | Path, *, model=None, codebook: C
         with atomic_path(output) as temporary:
             writer = _writer(temporary, plan.output_kind, schema)
             try:
-                for chunk, encoded, texts, offset in plan.chunks(chunk_size, bar):
-                    n = chunk.num_rows
-                    scored = score_encoded(network, encoded, n, targets, cache=cache)
-                    writer.write_table(_output_table(texts, scored, schema, extra.columns(encoded, n, scored)))
-                    _count(summary, scored, encoded)
+                for evidence, texts in plan.chunks(chunk_size, bar):
+                    scored = score_evidence(network, evidence, targets, cache=cache)
+                    writer.write_table(_output_table(texts, scored, schema, extra.columns(evidence, scored)))
+                    _count(summary, scored, evidence)
                 summary.n_rows = plan.n_rows
             finally:
                 writer.close()
@@ -589,7 +568,26 @@ def score_file(input: str | Path, output: str | Path, *, model=None, codebook: C
     return summary
 
 
-def check_file(input: str | Path, *, model=None, codebook: Codebook | str | Path | None = None,
+def _output_schema(source, passthrough: Sequence[str], names: Sequence[str], *, interval: bool,
+                   explain: bool) -> pa.Schema:
+    """The output's columns: pass-through, posteriors (and bounds), top findings, P(e), status."""
+    interval_names = [f"{name}_{side}" for name in names for side in ("lower", "upper")] if interval else []
+    explain_names = ["top_finding_" + name[len("p_"):] for name in names] if explain else []
+    clash = [c for c in passthrough if c in set(names) | set(interval_names) | set(explain_names) | set(_OUTPUT_TAIL)]
+    if clash:
+        raise InputError(f"{source.path}: column {clash[0]!r} would be overwritten by an output column of the same "
+                         "name; expected pass-through columns to have other names (rename it, or leave it out of "
+                         "--id-column/--keep-columns).")
+    return pa.schema(
+        [pa.field(c, source.schema.field(c).type if source.schema is not None else pa.string()) for c in passthrough]
+        + [pa.field(name, pa.float64()) for name in _probability_order(names, interval)]
+        + [pa.field(name, pa.string()) for name in explain_names]
+        + [pa.field("evidence_probability", pa.float64()), pa.field("log_evidence_probability", pa.float64()),
+           pa.field("status", pa.string())])
+
+
+@renamed(input="path")
+def check_file(path: str | Path, *, model=None, codebook: Codebook | str | Path | None = None,
                id_columns: Sequence[str] | str | None = None, keep_columns: Sequence[str] | str | None = None,
                on_invalid: str = "error", output: str | Path | None = None, read_rows: bool = True,
                chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[str]:
@@ -600,7 +598,8 @@ def check_file(input: str | Path, *, model=None, codebook: Codebook | str | Path
 
     Parameters
     ----------
-    input : str or Path
+    path : str or Path
+        The survey file (``input=`` is its deprecated spelling).
     read_rows : bool
         Read every row (ragged rows, bad cells, bytes that are not UTF-8); ``False`` checks the
         header only (format, column names, codebook, output types).
@@ -620,7 +619,7 @@ def check_file(input: str | Path, *, model=None, codebook: Codebook | str | Path
     >>> check_file(survey, codebook=codebook)[:3]
     ['SEQN', 'WTINT2YR', 'SDMVPSU']
     """
-    plan = _Plan(input, network_of(model), codebook, id_columns=id_columns, keep_columns=keep_columns,
+    plan = _Plan(path, network_of(model), codebook, id_columns=id_columns, keep_columns=keep_columns,
                  on_invalid=on_invalid, unmatched="ignore", output=output)
     if read_rows:
         for _ in plan.chunks(chunk_size):
@@ -678,8 +677,8 @@ class _Plan:
             _check_csv_types(self.source, self.passthrough)
         self.n_rows = 0
 
-    def chunks(self, chunk_size: int, bar=None) -> Iterator[tuple[pa.Table, list, list[pa.Array], int]]:
-        """``(chunk, encoded evidence, pass-through arrays, offset)`` for every chunk to score.
+    def chunks(self, chunk_size: int, bar=None) -> Iterator[tuple[BatchEvidence, list[pa.Array]]]:
+        """``(evidence, pass-through arrays)`` for every chunk to score.
 
         File problems are raised when found (ragged rows, bytes that are not UTF-8 in a
         pass-through column) or after the last row (bad cells with ``on_invalid="error"``, after
@@ -693,20 +692,20 @@ class _Plan:
         for chunk in _chunks(source.batches(wanted, chunk_size), chunk_size):
             n = chunk.num_rows
             try:
-                encoded = [encode_codes(chunk.column(m.column), m) for m in maps]
+                evidence = BatchEvidence.from_columns([encode_codes(chunk.column(m.column), m) for m in maps], n)
             except EvidenceError as error:
                 raise InputError(f"{source.path}: {error}") from None
             texts = [_text_column(chunk.column(c).combine_chunks(), c, source, offset) if source.kind != "parquet"
                      else chunk.column(c).combine_chunks() for c in self.passthrough]
-            n_bad = sum(len(c.bad_rows) for c in encoded)
+            n_bad = sum(len(c.bad_rows) for c in evidence.columns)
             if (n_bad and self.on_invalid == "error") or n_bad_cells:
                 if n_bad and len(problems) < MAX_LISTED_PROBLEMS:
-                    listed, _ = cell_problems(encoded, source=str(source.path),
+                    listed, _ = cell_problems(evidence, source=str(source.path),
                                               row_label=lambda r, offset=offset: _row_token(offset + r))
                     problems.extend(listed[:MAX_LISTED_PROBLEMS - len(problems)])
                 n_bad_cells += n_bad
             else:
-                yield chunk, encoded, texts, offset
+                yield evidence, texts
             offset += n
             if bar is not None:
                 bar.update(n)
@@ -786,23 +785,23 @@ class _ExtraColumns:
                                  "one. Pass model=bayescramp.load_model(...).")
             self.tables = draw_tables(spec, network, n_draws, rng)
 
-    def columns(self, encoded, n_rows: int, scored) -> dict[str, np.ndarray]:
+    def columns(self, evidence: BatchEvidence, scored) -> dict[str, np.ndarray]:
         """Column name -> values for one chunk (NaN/None on invalid or impossible rows)."""
         blank = scored.invalid | scored.impossible
         found: dict[str, np.ndarray] = {}
         if self.tables is not None:
-            from .uncertainty import encoded_intervals
+            from .uncertainty import evidence_intervals
 
-            bounds = encoded_intervals(self.network, encoded, n_rows, self.targets, self.tables,
-                                       interval=self.interval, progress=False)
+            bounds = evidence_intervals(self.network, evidence, self.targets, self.tables, interval=self.interval,
+                                        progress=False)
             for column in bounds.columns:
                 values = bounds[column].to_numpy(dtype=float).copy()
                 values[blank] = np.nan
                 found[column] = values
         if self.explain:
-            from .explain import code_columns, top_findings
+            from .explain import top_findings
 
-            top = top_findings(self.network, code_columns(encoded, n_rows), target=self.targets)
+            top = top_findings(self.network, evidence, targets=self.targets)
             for column in top.columns:
                 values = top[column].to_numpy(dtype=object).copy()
                 values[blank] = None
@@ -829,11 +828,11 @@ def _output_table(texts: Sequence[pa.Array], scored, schema: pa.Schema, extra: d
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _count(summary: ScoreSummary, scored, encoded) -> None:
+def _count(summary: ScoreSummary, scored, evidence: BatchEvidence) -> None:
     n_invalid = int(scored.invalid.sum())
     n_impossible = int(scored.impossible.sum())
     summary.n_invalid += n_invalid
     summary.n_impossible += n_impossible
     summary.n_ok += len(scored.invalid) - n_invalid - n_impossible
-    for column, n in invalid_counts(encoded).items():
+    for column, n in invalid_counts(evidence).items():
         summary.invalid_by_column[column] = summary.invalid_by_column.get(column, 0) + n

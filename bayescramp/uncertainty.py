@@ -28,15 +28,15 @@ chunked to bound memory). Reproducible with a seed.
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ._arguments import as_generator, is_number
 from ._errors import InputError, SpecError
-from .engine import CompiledNetwork, distinct_rows, propagate_draws
-from .evidence import EncodedColumn
+from .engine import CompiledNetwork, propagate_draws
+from .evidence import BatchEvidence, TableEncoder
 from .scoring import check_targets, encode_frame, target_columns
 from .spec import Parameter, Spec, parameters_by_id, probability_table
 
@@ -44,11 +44,13 @@ __all__ = [
     "DEFAULT_RANGE_COVERAGE",
     "beta_parameters",
     "parameter_distributions",
+    "parameter_table",
     "draw_parameters",
     "draw_tables",
     "draw_marginals",
     "posterior_intervals",
     "score_intervals",
+    "evidence_intervals",
     "add_interval_columns",
     "case_intervals",
 ]
@@ -242,9 +244,9 @@ def draw_tables(spec: Spec, network: CompiledNetwork, n_draws: int, rng: np.rand
     return {name: probability_table(spec, name, draws) for name in spec.nodes if name in uncertain}
 
 
-def posterior_intervals(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray],
+def posterior_intervals(network: CompiledNetwork, evidence: BatchEvidence,
                         tables: Mapping[str, np.ndarray],
-                        targets: Sequence[str], *, interval: float = 0.9, n_rows: int | None = None,
+                        targets: Sequence[str], *, interval: float = 0.9,
                         chunk_rows: int = DEFAULT_CHUNK_ROWS, progress: bool | None = None
                         ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Central ``interval`` bounds of each target's posterior over parameter draws.
@@ -252,15 +254,13 @@ def posterior_intervals(network: CompiledNetwork, likelihood: Mapping[str, np.nd
     Parameters
     ----------
     network : CompiledNetwork
-    likelihood : mapping
-        Node -> ``[n_rows, n_states]``: distinct evidence patterns.
+    evidence : BatchEvidence
+        Distinct evidence patterns.
     tables : mapping
         Node -> ``[n_draws, *parent_cards, n_states]`` from :func:`draw_tables`.
     targets : sequence of str
     interval : float
         Probability inside the bounds, e.g. 0.9 for the 5% and 95% quantiles.
-    n_rows : int, optional
-        Needed only when ``likelihood`` is empty.
     chunk_rows : int
         Rows × draws propagated at a time (memory bound).
     progress : bool, optional
@@ -275,29 +275,25 @@ def posterior_intervals(network: CompiledNetwork, likelihood: Mapping[str, np.nd
     Examples
     --------
     >>> from bayescramp.engine import compile_spec
-    >>> from bayescramp.evidence import case_likelihood
+    >>> from bayescramp.evidence import BatchEvidence
     >>> from bayescramp.priors import load_spec
     >>> spec = load_spec()
     >>> network = compile_spec(spec)
     >>> tables = draw_tables(spec, network, 200, rng=1)
-    >>> likelihood = case_likelihood(network.states, {"leg_cramps": "yes"})
-    >>> bounds = posterior_intervals(network, likelihood, tables, ["magnesium_deficiency"])
+    >>> evidence = BatchEvidence.from_case(network.states, {"leg_cramps": "yes"})
+    >>> bounds = posterior_intervals(network, evidence, tables, ["magnesium_deficiency"])
     >>> lower, upper = bounds["magnesium_deficiency"]
     >>> bool((lower <= upper).all())
     True
     """
     if not is_number(interval) or not 0.0 < float(interval) < 1.0:
         raise InputError(f"interval: got {interval!r}; expected a probability strictly between 0 and 1, e.g. 0.9.")
-    if n_rows is None:
-        sizes = {np.shape(v)[0] for v in likelihood.values()}
-        if len(sizes) != 1:
-            raise InputError("posterior_intervals: pass n_rows when nothing is observed.")
-        n_rows = sizes.pop()
+    n_rows = evidence.n_rows
     quantiles = [(1.0 - interval) / 2.0, (1.0 + interval) / 2.0]
     bounds = {t: (np.full((n_rows, len(network.states[t])), np.nan), np.full((n_rows, len(network.states[t])), np.nan))
               for t in targets}
-    for start, stop, marginals in draw_marginals(network, likelihood, tables, targets, n_rows=n_rows,
-                                                 chunk_rows=chunk_rows, progress=progress):
+    for start, stop, marginals in draw_marginals(network, evidence, tables, targets, chunk_rows=chunk_rows,
+                                                 progress=progress):
         for target in targets:
             lower, upper = _quantiles(marginals[target], quantiles)
             bounds[target][0][start:stop] = lower
@@ -305,8 +301,8 @@ def posterior_intervals(network: CompiledNetwork, likelihood: Mapping[str, np.nd
     return bounds
 
 
-def draw_marginals(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray], tables: Mapping[str, np.ndarray],
-                   targets: Sequence[str], *, n_rows: int, chunk_rows: int = DEFAULT_CHUNK_ROWS,
+def draw_marginals(network: CompiledNetwork, evidence: BatchEvidence, tables: Mapping[str, np.ndarray],
+                   targets: Sequence[str], *, chunk_rows: int = DEFAULT_CHUNK_ROWS,
                    progress: bool | None = None) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
     """Each target's posterior under every parameter draw, a block of evidence patterns at a time.
 
@@ -316,13 +312,11 @@ def draw_marginals(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray
     Parameters
     ----------
     network : CompiledNetwork
-    likelihood : mapping
-        Node -> ``[n_rows, n_states]``: distinct evidence patterns.
+    evidence : BatchEvidence
+        Distinct evidence patterns.
     tables : mapping
         Node -> ``[n_draws, *parent_cards, n_states]`` from :func:`draw_tables`.
     targets : sequence of str
-    n_rows : int
-        Number of patterns.
     chunk_rows, progress
         As for :func:`posterior_intervals`.
 
@@ -335,18 +329,18 @@ def draw_marginals(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray
     Examples
     --------
     >>> from bayescramp.engine import compile_spec
-    >>> from bayescramp.evidence import case_likelihood
+    >>> from bayescramp.evidence import BatchEvidence
     >>> from bayescramp.priors import load_spec
     >>> spec = load_spec()
     >>> network = compile_spec(spec)
-    >>> likelihood = case_likelihood(network.states, {"leg_cramps": "yes"})
-    >>> blocks = draw_marginals(network, likelihood, draw_tables(spec, network, 5, rng=1), ["anemia"], n_rows=1)
+    >>> evidence = BatchEvidence.from_case(network.states, {"leg_cramps": "yes"})
+    >>> blocks = draw_marginals(network, evidence, draw_tables(spec, network, 5, rng=1), ["anemia"])
     >>> [(start, stop, marginals["anemia"].shape) for start, stop, marginals in blocks]
     [(0, 1, (1, 5, 2))]
     """
     n_draws = next(iter(tables.values())).shape[0] if tables else 1
     patterns_per_chunk = max(1, chunk_rows // n_draws)
-    starts = range(0, n_rows, patterns_per_chunk)
+    starts = range(0, evidence.n_rows, patterns_per_chunk)
     iterator = starts
     if progress or (progress is None and len(starts) > 1):
         from tqdm.auto import tqdm
@@ -355,9 +349,8 @@ def draw_marginals(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray
         iterator = tqdm(starts, desc="credible intervals", unit="chunk", leave=False,
                         disable=None if progress is None else False)
     for start in iterator:
-        stop = min(start + patterns_per_chunk, n_rows)
-        block_likelihood = {node: np.asarray(values, dtype=float)[start:stop] for node, values in likelihood.items()}
-        result = propagate_draws(network, block_likelihood, tables, targets=list(targets), n_rows=stop - start)
+        stop = min(start + patterns_per_chunk, evidence.n_rows)
+        result = propagate_draws(network, evidence.rows(start, stop), tables, targets=list(targets))
         yield start, stop, {target: result.marginals[target] for target in targets}
 
 
@@ -378,8 +371,7 @@ def _quantiles(marginal: np.ndarray, quantiles: Sequence[float]) -> tuple[np.nda
 
 
 def score_intervals(spec: Spec, network: CompiledNetwork, data: pd.DataFrame, *, targets: Sequence[str] | None = None,
-                    encoder: Callable[[CompiledNetwork, pd.DataFrame], tuple[list[EncodedColumn], list[str]]] | None
-                    = None, interval: float = 0.9, n_draws: int = 1000,
+                    encoder: TableEncoder | None = None, interval: float = 0.9, n_draws: int = 1000,
                     rng: np.random.Generator | int | None = None, range_coverage: float = DEFAULT_RANGE_COVERAGE,
                     tables: Mapping[str, np.ndarray] | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS,
                     progress: bool | None = None) -> pd.DataFrame:
@@ -427,20 +419,21 @@ def score_intervals(spec: Spec, network: CompiledNetwork, data: pd.DataFrame, *,
     >>> [c for c in bounds.columns if "potassium" in c]
     ['p_potassium_deficiency_lower', 'p_potassium_deficiency_upper']
     """
-    encoded, _ = (encoder or encode_frame)(network, data)
-    targets = check_targets(network, targets, [c.node for c in encoded])
+    evidence = BatchEvidence.from_frame(network, data, encoder=encoder or encode_frame)
+    targets = check_targets(network, targets, evidence.nodes)
     if tables is None:
         tables = draw_tables(spec, network, n_draws, rng, range_coverage=range_coverage)
-    return encoded_intervals(network, encoded, len(data), targets, tables, interval=interval, chunk_rows=chunk_rows,
-                             progress=progress)
+    return evidence_intervals(network, evidence, targets, tables, interval=interval, chunk_rows=chunk_rows,
+                              progress=progress)
 
 
-def encoded_intervals(network: CompiledNetwork, encoded: Sequence[EncodedColumn], n_rows: int,
-                      targets: Sequence[str], tables: Mapping[str, np.ndarray], *, interval: float = 0.9,
-                      chunk_rows: int = DEFAULT_CHUNK_ROWS, progress: bool | None = None) -> pd.DataFrame:
-    """:func:`score_intervals` for already encoded columns (e.g. one chunk of a streamed file).
+def evidence_intervals(network: CompiledNetwork, evidence: BatchEvidence, targets: Sequence[str],
+                       tables: Mapping[str, np.ndarray], *, interval: float = 0.9,
+                       chunk_rows: int = DEFAULT_CHUNK_ROWS, progress: bool | None = None) -> pd.DataFrame:
+    """:func:`score_intervals` for evidence already built (e.g. one chunk of a streamed file).
 
-    Each distinct evidence pattern is scored once under every draw in ``tables``.
+    Each distinct evidence pattern is scored once under every draw in ``tables``; rows with
+    unreadable cells get NaN.
 
     Examples
     --------
@@ -449,23 +442,15 @@ def encoded_intervals(network: CompiledNetwork, encoded: Sequence[EncodedColumn]
     >>> from bayescramp.priors import load_spec
     >>> spec = load_spec()
     >>> network = compile_spec(spec)
-    >>> encoded = [encode_column(["yes", "no"], "leg_cramps", ("no", "yes"))]
-    >>> bounds = encoded_intervals(network, encoded, 2, ["iron_deficiency"], draw_tables(spec, network, 20, 0))
+    >>> evidence = BatchEvidence.from_columns([encode_column(["yes", "no"], "leg_cramps", ("no", "yes"))])
+    >>> bounds = evidence_intervals(network, evidence, ["iron_deficiency"], draw_tables(spec, network, 20, 0))
     >>> list(bounds.columns)
     ['p_iron_deficiency_lower', 'p_iron_deficiency_upper']
     """
-    if encoded:
-        codes = np.column_stack([c.codes for c in encoded])
-        patterns, inverse = distinct_rows(codes, [len(c.alphabet.vectors) for c in encoded])
-        likelihood = {c.node: np.asarray(c.alphabet.vectors)[patterns[:, j]] for j, c in enumerate(encoded)}
-        n_patterns = patterns.shape[0]
-    else:
-        likelihood, n_patterns, inverse = {}, 1, np.zeros(n_rows, dtype=np.int64)
-    bounds = posterior_intervals(network, likelihood, tables, targets, interval=interval, n_rows=n_patterns,
-                                 chunk_rows=chunk_rows, progress=progress)
-    invalid = np.zeros(n_rows, dtype=bool)
-    for column in encoded:
-        invalid[column.bad_rows] = True
+    patterns, inverse = evidence.distinct()
+    bounds = posterior_intervals(network, patterns, tables, targets, interval=interval, chunk_rows=chunk_rows,
+                                 progress=progress)
+    n_rows, invalid = evidence.n_rows, evidence.invalid
     columns = {}
     for name, node, k in target_columns(network, targets):
         for side, values in zip(("lower", "upper"), bounds[node]):
@@ -499,7 +484,7 @@ def add_interval_columns(scored: pd.DataFrame, bounds: pd.DataFrame) -> pd.DataF
     return combined
 
 
-def case_intervals(spec: Spec, network: CompiledNetwork, likelihood: Mapping[str, np.ndarray],
+def case_intervals(spec: Spec, network: CompiledNetwork, evidence: BatchEvidence,
                    targets: Sequence[str], *, interval: float = 0.9, n_draws: int = 1000,
                    rng: np.random.Generator | int | None = None,
                    range_coverage: float = DEFAULT_RANGE_COVERAGE) -> dict[str, pd.DataFrame]:
@@ -508,17 +493,37 @@ def case_intervals(spec: Spec, network: CompiledNetwork, likelihood: Mapping[str
     Examples
     --------
     >>> from bayescramp.engine import compile_spec
-    >>> from bayescramp.evidence import case_likelihood
+    >>> from bayescramp.evidence import BatchEvidence
     >>> from bayescramp.priors import load_spec
     >>> spec = load_spec()
     >>> network = compile_spec(spec)
-    >>> bounds = case_intervals(spec, network, case_likelihood(network.states, {"leg_cramps": "yes"}),
+    >>> bounds = case_intervals(spec, network, BatchEvidence.from_case(network.states, {"leg_cramps": "yes"}),
     ...                         ["magnesium_deficiency"], n_draws=100, rng=0)
     >>> bounds["magnesium_deficiency"].columns.tolist()
     ['lower', 'upper']
     """
     tables = draw_tables(spec, network, n_draws, rng, range_coverage=range_coverage)
-    bounds = posterior_intervals(network, likelihood, tables, list(targets), interval=interval, n_rows=1,
-                                 progress=False)
+    bounds = posterior_intervals(network, evidence, tables, list(targets), interval=interval, progress=False)
     return {t: pd.DataFrame({"lower": bounds[t][0][0], "upper": bounds[t][1][0]},
                             index=pd.Index(network.states[t], name="state")) for t in targets}
+
+
+def parameter_table(spec: Spec) -> pd.DataFrame:
+    """Every free parameter, one row each, read from its :class:`~bayescramp.spec.Parameter` (never from its id).
+
+    Columns ``id``, ``node``, ``parents`` (``parent=state,...``), ``state``, ``kind`` (``table``,
+    ``leak``, ``link``), ``value``, ``low``, ``high``, ``source``, ``basis`` and ``note``.
+
+    Examples
+    --------
+    >>> from bayescramp.priors import load_spec
+    >>> table = parameter_table(load_spec())
+    >>> sorted(table["kind"].unique())
+    ['leak', 'link', 'table']
+    """
+    rows = [{"id": parameter_id, "node": node, "parents": parameter.configuration, "state": parameter.state,
+             "kind": parameter.kind, "value": parameter.value, "low": parameter.low, "high": parameter.high,
+             "source": parameter.source, "basis": parameter.basis, "note": parameter.note}
+            for parameter_id, (node, parameter) in parameters_by_id(spec).items()]
+    return pd.DataFrame(rows, columns=["id", "node", "parents", "state", "kind", "value", "low", "high", "source",
+                                       "basis", "note"])

@@ -48,10 +48,10 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ._arguments import as_fraction, as_generator
+from ._arguments import as_fraction, as_generator, as_node_list, renamed
 from ._errors import InputError, one_of
 from .engine import CompiledNetwork, compile_spec, propagate_codes
-from .evidence import default_alphabet
+from .evidence import BatchEvidence, default_alphabet
 from .priors import load_spec
 from .scoring import default_targets, target_columns
 from .simulate import sample_codes
@@ -375,9 +375,11 @@ def discrimination_and_calibration(truth: np.ndarray, predicted: np.ndarray, *, 
             "slope_se": slope_se, "ece": ece, "ece_noise": noise}
 
 
-def validate(priors: Any = None, *, truth_priors: Any = None, n: int = 20000, seed: int | None = None,
-             missing: float = 0.0, targets: Sequence[str] | None = None, n_bins: int = 10,
-             binning: str = "equal_mass", weights: Sequence[float] | None = None) -> ValidationReport:
+@renamed(seed="rng")
+def validate(priors: Any = None, *, truth_priors: Any = None, n: int = 20000,
+             rng: np.random.Generator | int | None = None, missing: float = 0.0,
+             targets: str | Sequence[str] | None = None, n_bins: int = 10, binning: str = "equal_mass",
+             weights: Sequence[float] | None = None) -> ValidationReport:
     """Simulate a cohort with hidden truth, score it, and measure discrimination and calibration per target.
 
     Parameters
@@ -389,11 +391,12 @@ def validate(priors: Any = None, *, truth_priors: Any = None, n: int = 20000, se
         nodes and states, e.g. ``["default", "older_adults"]``.
     n : int
         People simulated.
-    seed : int, optional
-        Random seed (the same seed gives the same report).
+    rng : numpy Generator or int seed, optional
+        The randomness of the simulation (the same seed gives the same report; ``settings["seed"]``
+        records it). ``seed=`` is its deprecated spelling.
     missing : float
         Probability that each survey cell is blank.
-    targets : sequence of str, optional
+    targets : str or sequence of str, optional
         Default: the model's default targets (``meta.targets``).
     n_bins : int
         Bins for ECE and the reliability table.
@@ -411,7 +414,7 @@ def validate(priors: Any = None, *, truth_priors: Any = None, n: int = 20000, se
 
     Examples
     --------
-    >>> report = validate(n=2000, seed=1)
+    >>> report = validate(n=2000, rng=1)
     >>> report.metrics["target"].tolist()          # the default model's targets
     ['vitamin_d_deficiency', 'iron_deficiency', 'magnesium_deficiency', 'potassium_deficiency', 'calcium_deficiency']
     """
@@ -422,13 +425,16 @@ def validate(priors: Any = None, *, truth_priors: Any = None, n: int = 20000, se
     scoring = compile_spec(scoring_spec)
     truth_network = scoring if truth_spec is scoring_spec else compile_spec(truth_spec)
     _check_same_nodes(truth_network, scoring)
-    targets = default_targets(scoring, scoring.info.observable) if targets is None else list(targets)
+    targets = (default_targets(scoring, scoring.info.observable) if targets is None
+               else as_node_list(targets, argument="targets", caller="validate"))
     unknown = [t for t in targets if t not in scoring.states]
     if unknown:
         raise InputError(f"validate: target {unknown[0]!r} is not a node; expected some of {one_of(scoring.names)}.")
 
     weights = _weights(weights, int(n), "validate")
-    rng = as_generator(seed, argument="seed")
+    seed = int(rng) if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) else (
+        None if rng is None else f"(a numpy {type(rng).__name__})")
+    rng = as_generator(rng)
     sampled = sample_codes(truth_network, int(n), rng)
     observed = [node for node in scoring.info.observable if node not in targets]
     alphabets = [default_alphabet(scoring.states[node]) for node in observed]
@@ -436,7 +442,8 @@ def validate(priors: Any = None, *, truth_priors: Any = None, n: int = 20000, se
     if missing > 0:
         blank = rng.random(codes.shape) < missing
         codes = np.where(blank, [a.unobserved for a in alphabets], codes)
-    result = propagate_codes(scoring, observed, codes, [a.vectors for a in alphabets], targets=targets)
+    evidence = BatchEvidence(n_rows=codes.shape[0], nodes=tuple(observed), codes=codes, alphabets=tuple(alphabets))
+    result = propagate_codes(scoring, evidence, targets=targets)
     keep = ~result.impossible
     rows, bins = _metrics(scoring, targets, sampled, result.marginals, keep, n_bins, binning,
                           None if weights is None else weights[keep])
@@ -470,7 +477,7 @@ def write_report(report: ValidationReport, directory: str | Path, *, figure=None
     Examples
     --------
     >>> import tempfile
-    >>> out = write_report(validate(n=500, seed=2), Path(tempfile.mkdtemp()) / "report")
+    >>> out = write_report(validate(n=500, rng=2), Path(tempfile.mkdtemp()) / "report")
     >>> sorted(p.name for p in out.iterdir())
     ['metrics.csv', 'reliability.csv', 'summary.md']
     """

@@ -48,6 +48,7 @@ import pandas as pd
 
 import bayescramp
 from bayescramp.engine import propagate
+from bayescramp.evidence import BatchEvidence
 from bayescramp.scoring import target_columns
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -314,7 +315,8 @@ def bench_soft(model: bayescramp.Model, args, tools: set[str], folder: Path, pya
     rng = np.random.default_rng(args.seed + 2)
     likelihood = {node: rng.uniform(0.05, 1.0, size=(args.rows, len(model.states(node))))
                   for node in model.evidence_nodes}
-    seconds, result = _median_seconds(lambda: propagate(model.network, likelihood, targets=targets), 3)
+    evidence = BatchEvidence.from_likelihoods(likelihood)
+    seconds, result = _median_seconds(lambda: propagate(model.network, evidence, targets=targets), 3)
     timings = [Timing(case, "bayescramp engine.propagate", args.rows, seconds)]
     n_sample = min(args.baseline_rows, args.rows)
     ours = _as_columns(model, targets, [{t: result.marginals[t][i] for t in targets} for i in range(n_sample)])

@@ -121,8 +121,8 @@ def main(argv=None) -> int:
     model = bayescramp.load_model()
     cohort = cohort_with_design(model, n_rows, args.seed)
     score_seconds, scores = best_of(repeats, lambda: model.score(cohort))
-    # the design and grouping columns pass through scoring; diuretic is evidence, so it is added back
-    scored = scores.assign(diuretic=cohort["diuretic"].to_numpy())
+    # the design columns pass through scoring; sex, age group and diuretic are evidence, so they are added back
+    scored = scores.assign(**{column: cohort[column].to_numpy() for column in BY})
     columns = [c for c in scores.columns if c.startswith("p_")]
     by = [*BY, "*".join(BY)]
     prevalence_seconds, table = best_of(repeats, lambda: bayescramp.prevalence(

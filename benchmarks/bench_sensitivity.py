@@ -32,8 +32,8 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import bayescramp  # noqa: E402
-from bayescramp.scoring import target_columns  # noqa: E402
-from bayescramp.sensitivity import _likelihood_for, sensitivity_functions  # noqa: E402
+from bayescramp.scoring import as_evidence, target_columns  # noqa: E402
+from bayescramp.sensitivity import sensitivity_functions  # noqa: E402
 
 TARGET = ("potassium_deficiency", "present")
 README = Path(__file__).resolve().parent / "README.md"
@@ -63,13 +63,14 @@ def main(argv=None) -> int:
     model = bayescramp.load_model()
     cohort = model.simulate(n_rows, rng=2026, missing=0.1)
     score_seconds, _ = best_of(3, lambda: model.score(cohort, targets=[TARGET[0]]))
-    rows_seconds, table = best_of(3, lambda: model.sensitivity(cohort, TARGET, summary="rows"))
-    mean_seconds, _ = best_of(3, lambda: model.sensitivity(cohort, TARGET))
+    rows_seconds, table = best_of(3, lambda: model.sensitivity(cohort, targets=TARGET, summary="rows"))
+    mean_seconds, _ = best_of(3, lambda: model.sensitivity(cohort, targets=TARGET))
 
     column = next(name for name, _, k in target_columns(model.network, [TARGET[0]])
                   if model.states(TARGET[0])[k] == TARGET[1])
-    likelihood, n_patterns, inverse = _likelihood_for(model.network, cohort)
-    functions = sensitivity_functions(model.spec, model.network, likelihood, TARGET, n_rows=n_patterns)
+    patterns, inverse = as_evidence(model.network, cohort).distinct()
+    n_patterns = patterns.n_rows
+    functions = sensitivity_functions(model.spec, model.network, patterns, targets=TARGET)
     start = time.perf_counter()
     worst = 0.0
     for j, effect in enumerate(functions.effects):

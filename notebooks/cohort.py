@@ -93,7 +93,7 @@ Image(filename=output / "example.png")
 # posterior most), and the most probable joint explanation for the ten highest scorers.
 
 # %%
-top = top_findings(model.network, survey, target="magnesium_deficiency")
+top = top_findings(model.network, survey, targets="magnesium_deficiency")
 top["top_finding_magnesium_deficiency"].value_counts(dropna=False)
 
 # %%
@@ -107,11 +107,11 @@ model.most_probable(survey.loc[highest]).join(scored.loc[highest, ["p_magnesium_
 # with the default ones, it shows what scoring a population with the wrong priors costs.
 
 # %%
-same = bayescramp.validate(model, n=N_VALIDATION, seed=1, missing=0.1)
+same = bayescramp.validate(model, n=N_VALIDATION, rng=1, missing=0.1)
 same.metrics.round(4)
 
 # %%
-older = bayescramp.validate(model, truth_priors=["default", "older_adults"], n=N_VALIDATION, seed=1, missing=0.1)
+older = bayescramp.validate(model, truth_priors=["default", "older_adults"], n=N_VALIDATION, rng=1, missing=0.1)
 report = write_report(older, output / "older_adults_report",
                       figure=plot_reliability(older.reliability, metrics=older.metrics,
                                               title="truth: older adults; scored with the default priors"))

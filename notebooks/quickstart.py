@@ -55,7 +55,7 @@ table[table["state"] == "present"].sort_values("probability", ascending=False)
 # log-likelihood ratio of a finding given all the others.
 
 # %%
-explanation = model.explain(evidence, target=["potassium_deficiency", "magnesium_deficiency"])
+explanation = model.explain(evidence, targets=["potassium_deficiency", "magnesium_deficiency"])
 explanation[["target", "finding", "value", "prior", "posterior", "posterior_without", "weight", "weight_given_rest"]]
 
 # %%

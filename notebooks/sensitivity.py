@@ -71,7 +71,7 @@ pd.Series({d: posterior[d]["present"] for d in deficiencies}, name="P(present | 
 
 # %%
 target = ("potassium_deficiency", "present")
-table = model.sensitivity(case, target)
+table = model.sensitivity(case, targets=target)
 table[["id", "value", "low", "high", "posterior_at_low", "posterior_at_high", "swing", "sensitivity_value"]].head(10)
 
 # %% [markdown]
@@ -100,7 +100,7 @@ Image(filename=output / "tornado_case.png")
 # %%
 thiazide_k = "link(potassium_deficiency<-diuretic=thiazide)"
 rivals = [d for d in deficiencies if d not in ("potassium_deficiency", "choline_deficiency")]
-tuning = pd.concat([model.tune(case, target, (rival, "present"), parameters=[thiazide_k]).assign(rival=rival)
+tuning = pd.concat([model.tune(case, targets=target, threshold=(rival, "present"), parameters=[thiazide_k]).assign(rival=rival)
                     for rival in rivals], ignore_index=True)
 tuning[["rival", "goal", "achievable", "value", "new_value", "change", "cd_distance"]]
 
@@ -119,7 +119,7 @@ print("Its published range is [0.06, 0.18].")
 # magnesium overtake potassium for this person, ordered by Chan–Darwiche distance.
 
 # %%
-model.tune(case, target, ("magnesium_deficiency", "present")).head(6)[
+model.tune(case, targets=target, threshold=("magnesium_deficiency", "present")).head(6)[
     ["id", "value", "new_value", "change", "cd_distance"]]
 
 # %% [markdown]
@@ -140,7 +140,7 @@ frame[frame["state"] == "present"][["node", "probability", "lower", "upper", "pr
 
 # %%
 cohort = model.simulate(N_COHORT, rng=7, missing=0.1)
-cohort_table = model.sensitivity(cohort, target)
+cohort_table = model.sensitivity(cohort, targets=target)
 figure = plot_tornado(cohort_table, top=10, title=f"mean swing of P(potassium deficiency) over {N_COHORT:,} people")
 figure.savefig(output / "tornado_cohort.png", dpi=90)
 Image(filename=output / "tornado_cohort.png")

@@ -7,11 +7,24 @@ from hypothesis import strategies as st
 
 import bayescramp
 from bayescramp.engine import compile_network, cpt_derivatives, propagate, propagate_codes, propagate_draws
+from bayescramp.evidence import Alphabet, BatchEvidence
 from bayescramp.reference import oracle_posterior, read_network
 
 from .conftest import DATA
 
 OVERLAYS = [(), ("older_adults",), ("seed_claims",), ("older_adults", "seed_claims")]
+
+
+def as_batch(likelihood, n_rows=None):
+    """Likelihood arrays as the engine's evidence."""
+    return BatchEvidence.from_likelihoods(likelihood, n_rows=n_rows)
+
+
+def coded(nodes, codes, alphabets):
+    """Rows of codes into per-node alphabets (arrays ``[n_codes, n_states]``) as the engine's evidence."""
+    codes = np.asarray(codes)
+    return BatchEvidence(n_rows=codes.shape[0], nodes=tuple(nodes), codes=codes,
+                         alphabets=tuple(Alphabet(vectors=np.asarray(a, dtype=float), labels=()) for a in alphabets))
 
 
 def random_evidence(model, rng, n_rows, *, p_observed=0.5):
@@ -58,8 +71,8 @@ def assert_matches_pgmpy(model, rows, *, atol=1e-9, n_targets=None, rng=None):
     arrays = likelihood_arrays(model, rows)
     # every node through the junction tree; the default targets through the enumerated core
     # when the network has one (both paths are checked against the oracle)
-    result = propagate(model.network, arrays)
-    by_targets = propagate(model.network, arrays, targets=model.default_targets)
+    result = propagate(model.network, as_batch(arrays))
+    by_targets = propagate(model.network, as_batch(arrays), targets=model.default_targets)
     assert (by_targets.impossible == result.impossible).all()
     n_compared = 0
     for r, row in enumerate(rows):
@@ -84,6 +97,7 @@ def assert_matches_pgmpy(model, rows, *, atol=1e-9, n_targets=None, rng=None):
     return n_compared
 
 
+@pytest.mark.slow   # hundreds of rows, each a pgmpy query
 @pytest.mark.parametrize("overlays", OVERLAYS, ids=lambda o: "+".join(("default",) + o))
 def test_batch_posterior_matches_pgmpy(overlays, rng):
     model = bayescramp.load_model("default", *overlays)
@@ -92,6 +106,7 @@ def test_batch_posterior_matches_pgmpy(overlays, rng):
     assert n_compared > 0.5 * n_rows
 
 
+@pytest.mark.slow   # hundreds of rows, each a pgmpy query
 @pytest.mark.parametrize("network", ["asia", "alarm", "child", "sachs"])
 def test_batch_posterior_matches_pgmpy_on_standard_networks(network, rng):
     model = bayescramp.Model(read_network(DATA / f"{network}.bif.gz"))
@@ -148,7 +163,7 @@ def test_random_networks_match_brute_force_enumeration(seed):
     names, states, parents, tables = _random_network(rng, 9)
     network = compile_network(states, parents, tables)
     likelihood = {n: rng.random((20, len(states[n]))) for n in names[::2]}
-    result = propagate(network, likelihood)
+    result = propagate(network, as_batch(likelihood))
     for r in range(20):
         joint = _brute_force(names, states, parents, tables, likelihood, r)
         assert result.log_evidence_probability[r] == pytest.approx(np.log(joint.sum()), abs=1e-10)
@@ -162,7 +177,7 @@ def test_family_posteriors_match_brute_force():
     names, states, parents, tables = _random_network(rng, 8)
     network = compile_network(states, parents, tables)
     likelihood = {n: rng.random((5, len(states[n]))) for n in names[1::2]}
-    result = propagate(network, likelihood, families=names)
+    result = propagate(network, as_batch(likelihood), families=names)
     for r in range(5):
         joint = _brute_force(names, states, parents, tables, likelihood, r)
         joint = joint / joint.sum()
@@ -180,7 +195,7 @@ def test_impossible_rows_are_flagged_and_neighbours_scored(default_model):
         "leg_cramps": np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]),
         "cramp_timing": np.array([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0], [1.0, 1.0, 1.0]]),
     }
-    result = propagate(default_model.network, likelihood)
+    result = propagate(default_model.network, as_batch(likelihood))
     assert result.impossible.tolist() == [True, False, False]
     assert result.log_evidence_probability[0] == -np.inf
     assert np.isnan(result.marginals["magnesium_deficiency"][0]).all()
@@ -202,8 +217,8 @@ def test_tiny_evidence_probability_keeps_posteriors_exact(default_model, rng):
     arrays = likelihood_arrays(default_model, rows)
     observed = {n: a for n, a in arrays.items()}
     small = {n: a * 1e-40 for n, a in observed.items()}
-    reference = propagate(default_model.network, observed)
-    scaled = propagate(default_model.network, small)
+    reference = propagate(default_model.network, as_batch(observed))
+    scaled = propagate(default_model.network, as_batch(small))
     ok = ~reference.impossible
     assert ok.any()
     assert (scaled.log_evidence_probability[ok] < np.log(1e-300)).all()
@@ -218,8 +233,9 @@ def test_propagate_codes_scores_each_pattern_like_propagate(default_model, rng):
     alphabets = [np.vstack([np.eye(len(default_model.states(n))), np.ones((1, len(default_model.states(n))))])
                  for n in nodes]
     codes = np.column_stack([rng.integers(0, len(a), 500) for a in alphabets])
-    by_codes = propagate_codes(default_model.network, nodes, codes, alphabets, chunk_size=7)
-    direct = propagate(default_model.network, {n: a[codes[:, j]] for j, (n, a) in enumerate(zip(nodes, alphabets))})
+    by_codes = propagate_codes(default_model.network, coded(nodes, codes, alphabets), chunk_size=7)
+    direct = propagate(default_model.network,
+                       as_batch({n: a[codes[:, j]] for j, (n, a) in enumerate(zip(nodes, alphabets))}))
     for node in default_model.nodes:
         np.testing.assert_allclose(by_codes.marginals[node], direct.marginals[node], atol=1e-12)
     np.testing.assert_allclose(by_codes.log_evidence_probability, direct.log_evidence_probability, atol=1e-12)
@@ -230,7 +246,7 @@ def test_per_row_tables_override_the_compiled_cpds(tiny_model):
     other = np.array([0.5, 0.5])
     tables = {"medication": np.stack([table, other])}
     likelihood = {"symptom": np.array([[0.0, 1.0], [0.0, 1.0]])}
-    result = propagate(tiny_model.network, likelihood, tables=tables)
+    result = propagate(tiny_model.network, as_batch(likelihood), tables=tables)
     assert result.marginals["medication"][0][1] == pytest.approx(0.084 / 0.1855, abs=1e-12)
     # with P(drug) = 0.5: P(yes | none) = 0.1 * 0.55 + 0.9 * 0.1 = 0.145, so
     # P(drug | yes) = 0.5 * 0.28 / (0.5 * 0.28 + 0.5 * 0.145)
@@ -242,7 +258,7 @@ def test_disconnected_networks_work():
     parents = {"a": (), "b": ()}
     tables = {"a": np.array([0.2, 0.8]), "b": np.array([0.6, 0.4])}
     network = compile_network(states, parents, tables)
-    result = propagate(network, {"a": np.array([[1.0, 0.0]]), "b": np.array([[0.0, 1.0]])})
+    result = propagate(network, as_batch({"a": np.array([[1.0, 0.0]]), "b": np.array([[0.0, 1.0]])}))
     assert result.log_evidence_probability[0] == pytest.approx(np.log(0.2 * 0.4))
 
 
@@ -269,7 +285,7 @@ def _alphabets(nodes):
 @given(coded_cohorts())
 def test_posteriors_sum_to_one_and_rows_are_preserved(cohort):
     nodes, codes = cohort
-    result = propagate_codes(_DEFAULT.network, nodes, codes, _alphabets(nodes))
+    result = propagate_codes(_DEFAULT.network, coded(nodes, codes, _alphabets(nodes)))
     assert result.log_evidence_probability.shape == (codes.shape[0],)
     ok = ~result.impossible
     for node in _DEFAULT.nodes:
@@ -283,8 +299,8 @@ def test_shuffling_rows_shuffles_the_output(cohort, random):
     nodes, codes = cohort
     order = list(range(codes.shape[0]))
     random.shuffle(order)
-    result = propagate_codes(_DEFAULT.network, nodes, codes, _alphabets(nodes))
-    shuffled = propagate_codes(_DEFAULT.network, nodes, codes[order], _alphabets(nodes))
+    result = propagate_codes(_DEFAULT.network, coded(nodes, codes, _alphabets(nodes)))
+    shuffled = propagate_codes(_DEFAULT.network, coded(nodes, codes[order], _alphabets(nodes)))
     for node in _DEFAULT.default_targets:
         np.testing.assert_allclose(shuffled.marginals[node], result.marginals[node][order], atol=1e-13)
 
@@ -294,10 +310,10 @@ def test_shuffling_rows_shuffles_the_output(cohort, random):
 def test_batch_equals_row_by_row(cohort):
     nodes, codes = cohort
     alphabets = _alphabets(nodes)
-    batch = propagate_codes(_DEFAULT.network, nodes, codes, alphabets)
+    batch = propagate_codes(_DEFAULT.network, coded(nodes, codes, alphabets))
     for r in range(codes.shape[0]):
         row = {n: a[codes[r:r + 1, j]] for j, (n, a) in enumerate(zip(nodes, alphabets))}
-        single = propagate(_DEFAULT.network, row)
+        single = propagate(_DEFAULT.network, as_batch(row))
         for node in _DEFAULT.default_targets:
             np.testing.assert_allclose(batch.marginals[node][r], single.marginals[node][0], atol=1e-12)
 
@@ -306,7 +322,7 @@ def test_all_blank_rows_give_the_prior_marginals():
     nodes = list(_OBSERVABLE)
     alphabets = _alphabets(nodes)
     codes = np.array([[len(_DEFAULT.states(n)) for n in nodes]] * 3)
-    result = propagate_codes(_DEFAULT.network, nodes, codes, alphabets)
+    result = propagate_codes(_DEFAULT.network, coded(nodes, codes, alphabets))
     prior = _DEFAULT.marginals()
     for node in _DEFAULT.nodes:
         np.testing.assert_allclose(result.marginals[node], np.tile(prior[node].to_numpy(), (3, 1)), atol=1e-12)
@@ -330,8 +346,8 @@ def test_propagate_codes_with_too_many_columns_for_one_integer_key(rng):
                             for a in alphabets])
     codes = base[rng.integers(0, 40, 300)]
     assert np.prod([float(len(a)) for a in alphabets]) > 2.0 ** 62
-    by_codes = propagate_codes(model.network, nodes, codes, alphabets)
-    direct = propagate(model.network, {n: a[codes[:, j]] for j, (n, a) in enumerate(zip(nodes, alphabets))})
+    by_codes = propagate_codes(model.network, coded(nodes, codes, alphabets))
+    direct = propagate(model.network, as_batch({n: a[codes[:, j]] for j, (n, a) in enumerate(zip(nodes, alphabets))}))
     np.testing.assert_array_equal(by_codes.impossible, direct.impossible)
     for node in nodes:
         np.testing.assert_allclose(by_codes.marginals[node], direct.marginals[node], atol=1e-12)
@@ -341,15 +357,15 @@ def test_propagate_codes_with_too_many_columns_for_one_integer_key(rng):
                                       ["cramp_timing"], ["magnesium_deficiency", "seizures"], []])
 def test_core_path_equals_junction_tree_for_sparse_evidence(default_model, rng, observed):
     likelihood = {n: rng.random((7, len(default_model.states(n)))) for n in observed}
-    core = propagate(default_model.network, likelihood, targets=default_model.default_targets, n_rows=7)
-    tree = propagate(default_model.network, likelihood, n_rows=7)
+    core = propagate(default_model.network, as_batch(likelihood, n_rows=7), targets=default_model.default_targets)
+    tree = propagate(default_model.network, as_batch(likelihood, n_rows=7))
     for node in default_model.default_targets:
         np.testing.assert_allclose(core.marginals[node], tree.marginals[node], atol=1e-12)
     np.testing.assert_allclose(core.log_evidence_probability, tree.log_evidence_probability, atol=1e-12)
 
 
 def test_no_targets_still_gives_evidence_probability(default_model):
-    result = propagate(default_model.network, {"leg_cramps": np.array([[0.0, 1.0]])}, targets=[])
+    result = propagate(default_model.network, as_batch({"leg_cramps": np.array([[0.0, 1.0]])}), targets=[])
     assert result.marginals == {}
     assert np.exp(result.log_evidence_probability[0]) == pytest.approx(default_model.marginals()["leg_cramps"]["yes"])
 
@@ -363,9 +379,9 @@ def test_per_row_tables_give_the_same_answer_on_both_paths(default_model, observ
     rng = np.random.default_rng(11)
     tables = draw_tables(default_model.spec, default_model.network, n_rows, rng)
     likelihood = {n: rng.random((n_rows, len(default_model.states(n)))) for n in observed}
-    core = propagate(default_model.network, likelihood, targets=default_model.default_targets, tables=tables,
-                     n_rows=n_rows)
-    tree = propagate(default_model.network, likelihood, tables=tables, n_rows=n_rows, families=["diuretic"])
+    core = propagate(default_model.network, as_batch(likelihood, n_rows=n_rows), targets=default_model.default_targets,
+                     tables=tables)
+    tree = propagate(default_model.network, as_batch(likelihood, n_rows=n_rows), tables=tables, families=["diuretic"])
     for node in default_model.default_targets:
         np.testing.assert_allclose(core.marginals[node], tree.marginals[node], atol=1e-12)
     np.testing.assert_allclose(core.log_evidence_probability, tree.log_evidence_probability, atol=1e-12)
@@ -373,7 +389,7 @@ def test_per_row_tables_give_the_same_answer_on_both_paths(default_model, observ
     r = 17
     alone = compile_network(default_model.network.states, default_model.network.parents,
                             {n: t[r] for n, t in tables.items()})
-    single = propagate(alone, {n: v[r:r + 1] for n, v in likelihood.items()}, n_rows=1)
+    single = propagate(alone, as_batch({n: v[r:r + 1] for n, v in likelihood.items()}, n_rows=1))
     for node in default_model.default_targets:
         np.testing.assert_allclose(core.marginals[node][r], single.marginals[node][0], atol=1e-12)
 
@@ -391,12 +407,19 @@ def test_strata_like_network_matches_pgmpy_on_both_paths(rng):
     assert n_compared > 0.5 * n_rows
 
 
-def test_propagate_refuses_row_counts_that_differ(default_model):
-    with pytest.raises(bayescramp.InputError, match=r"row counts differ \(likelihood\['leg_cramps'\] has 2, "
-                                                    r"likelihood\['fatigue'\] has 3\)"):
-        propagate(default_model.network, {"leg_cramps": np.ones((2, 2)), "fatigue": np.ones((3, 2))})
+def test_evidence_refuses_row_counts_that_differ(default_model):
+    # checked once, where the evidence is built: the message names the node and both counts
+    with pytest.raises(bayescramp.InputError, match="evidence: likelihood of node 'fatigue' has 3 rows; expected 2 "
+                                                    "rows, as the likelihood of node 'leg_cramps' has"):
+        as_batch({"leg_cramps": np.ones((2, 2)), "fatigue": np.ones((3, 2))})
+    with pytest.raises(bayescramp.InputError, match="node 'leg_cramps' has 2 rows; expected 5 rows, as n_rows is"):
+        as_batch({"leg_cramps": np.ones((2, 2))}, n_rows=5)
+    with pytest.raises(bayescramp.InputError, match=r"row counts differ \(.*tables\['diuretic'\] has 3"):
+        table = default_model.network.tables["diuretic"]
+        propagate(default_model.network, as_batch({"leg_cramps": np.ones((2, 2))}),
+                  tables={"diuretic": np.broadcast_to(table, (3, *table.shape))})
     with pytest.raises(bayescramp.InputError, match="targets: unknown node 'zinc'"):
-        propagate(default_model.network, {}, targets=["zinc"], n_rows=1)
+        propagate(default_model.network, as_batch({}, n_rows=1), targets=["zinc"])
 
 
 def test_engine_refuses_a_likelihood_with_the_wrong_number_of_states(default_model):
@@ -404,13 +427,14 @@ def test_engine_refuses_a_likelihood_with_the_wrong_number_of_states(default_mod
     wrong = {"diuretic": np.ones((1, n_states - 1))}
     message = rf"likelihood\['diuretic'\]: got an array of shape \(1, {n_states - 1}\); expected \[n_rows, {n_states}\]"
     with pytest.raises(bayescramp.InputError, match=message):
-        propagate(default_model.network, wrong)
+        propagate(default_model.network, as_batch(wrong))
     with pytest.raises(bayescramp.InputError, match=message):
-        cpt_derivatives(default_model.network, wrong, ["diuretic"])
+        cpt_derivatives(default_model.network, as_batch(wrong), ["diuretic"])
     shape = default_model.network.tables["diuretic"].shape
     with pytest.raises(bayescramp.InputError, match=r"tables\['diuretic'\]: got an array of shape \(2, 4\); "
                                                     rf"expected \[n_draws, {shape[0]}, {shape[1]}\]"):
-        propagate_draws(default_model.network, {}, {"diuretic": np.ones((2, 4)) / 4}, targets=["diuretic"], n_rows=1)
+        propagate_draws(default_model.network, as_batch({}, n_rows=1), {"diuretic": np.ones((2, 4)) / 4},
+                        targets=["diuretic"])
 
 
 # --- derivatives of P(e) and P(y, e) with respect to every CPT entry ---------------------------------
@@ -446,7 +470,7 @@ def test_cpt_derivatives_match_pgmpy_with_the_parameter_moved(name, rng):
     target = (target_node, model.states(target_node)[1])
     likelihood = {n: (np.array(model.states(n)) == s).astype(float)[None] for n, s in evidence.items()}
     nodes = list(rng.choice(model.nodes, 3, replace=False)) + [target_node]
-    derivatives = cpt_derivatives(model.network, likelihood, nodes, target=target)
+    derivatives = cpt_derivatives(model.network, as_batch(likelihood), nodes, target=target)
     pgmpy_model = model.to_pgmpy()
     p_e = _evidence_probability_by_pgmpy(pgmpy_model, evidence)
     assert np.exp(derivatives.log_evidence_probability[0]) == pytest.approx(p_e, rel=1e-9)
@@ -497,8 +521,8 @@ def test_cpt_derivatives_equal_finite_differences_even_at_zero_entries(seed, cor
     likelihood[root] = np.ones((6, len(states[root])))
     likelihood[root][alive[:2], 1:] = 0.0
     target = (names[2], states[names[2]][0])
-    derivatives = cpt_derivatives(network, likelihood, names, target=target)
-    base = propagate(network, likelihood, targets=[target[0]])
+    derivatives = cpt_derivatives(network, as_batch(likelihood), names, target=target)
+    base = propagate(network, as_batch(likelihood), targets=[target[0]])
     p_e = np.exp(base.log_evidence_probability)
     assert np.array_equal(derivatives.impossible, base.impossible)
     ok = ~base.impossible
@@ -510,7 +534,7 @@ def test_cpt_derivatives_equal_finite_differences_even_at_zero_entries(seed, cor
             moved = dict(tables)
             moved[name] = tables[name].copy()
             moved[name][cell] += 1e-3                     # P(e) is linear in each entry: exact difference
-            after = propagate(compile_network(states, parents, moved, enumerate_core=False), likelihood,
+            after = propagate(compile_network(states, parents, moved, enumerate_core=False), as_batch(likelihood),
                               targets=[target[0]])
             p_after = np.exp(after.log_evidence_probability)
             numeric = (p_after - p_e) / 1e-3
@@ -536,7 +560,7 @@ def test_most_probable_matches_pgmpy_map_query(name, rng):
         row = model.simulate(1, rng=rng).iloc[0]
         evidence = {node: row[node] for node in rng.choice(model.evidence_nodes, 3, replace=False)}
         over = [n for n in rng.choice(model.nodes, 4, replace=False) if n not in evidence]
-        best = model.most_probable(evidence, over=over).iloc[0]
+        best = model.most_probable(evidence, targets=over).iloc[0]
         assert best[over].to_dict() == oracle_map(pgmpy_model, evidence, over)
 
 
@@ -552,11 +576,11 @@ def test_propagate_draws_equals_each_draw_compiled_alone(default_model, observed
     tables = draw_tables(default_model.spec, default_model.network, 7, rng)
     likelihood = {n: rng.random((5, len(default_model.states(n)))) for n in observed}
     targets = default_model.default_targets + ["fatigue"]
-    result = propagate_draws(default_model.network, likelihood, tables, targets=targets, n_rows=5)
+    result = propagate_draws(default_model.network, as_batch(likelihood, n_rows=5), tables, targets=targets)
     for d in (0, 4):
         alone = compile_network(default_model.network.states, default_model.network.parents,
                                 {**default_model.network.tables, **{n: t[d] for n, t in tables.items()}})
-        single = propagate(alone, likelihood, targets=targets, n_rows=5)
+        single = propagate(alone, as_batch(likelihood, n_rows=5), targets=targets)
         for node in targets:
             np.testing.assert_allclose(result.marginals[node][:, d], single.marginals[node], atol=1e-12)
         np.testing.assert_allclose(result.log_evidence_probability[:, d], single.log_evidence_probability,

@@ -1,4 +1,4 @@
-"""Evidence values to likelihoods (bayescramp.evidence): one case's evidence, code matching, the blank rule."""
+"""bayescramp.evidence: one case's evidence, code matching, the blank rule, and the batch type BatchEvidence."""
 
 from decimal import Decimal
 from fractions import Fraction
@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 import bayescramp
-from bayescramp import EvidenceError
-from bayescramp.evidence import canonical_code, case_evidence, impossible_evidence_error
+from bayescramp import EvidenceError, InputError
+from bayescramp.evidence import BatchEvidence, canonical_code, case_evidence, encode_column, impossible_evidence_error
 
 IMPOSSIBLE = {"leg_cramps": "no", "cramp_timing": "night"}
 
@@ -37,9 +37,9 @@ def test_a_node_given_twice_the_same_is_kept_once():
 def test_every_case_api_refuses_conflicting_pairs(default_model, method):
     pairs = [("leg_cramps", "yes"), ("diuretic", "none"), ("leg_cramps", "no")]
     call = getattr(default_model, method)
-    args = (pairs, "potassium_deficiency=present", 0.5) if method == "tune" else (pairs,)
+    options = {"targets": "potassium_deficiency=present", "threshold": 0.5} if method == "tune" else {}
     with pytest.raises(EvidenceError, match="node 'leg_cramps' is given twice, as 'yes' and as 'no'"):
-        call(*args)
+        call(pairs, **options)
 
 
 @pytest.mark.parametrize("evidence, message", [
@@ -76,7 +76,7 @@ def test_impossible_evidence_sentence_names_the_findings():
     lambda m, e: m.explain(e),
     lambda m, e: m.most_probable(e),
     lambda m, e: m.sensitivity(e),
-    lambda m, e: m.tune(e, "potassium_deficiency=present", 0.5),
+    lambda m, e: m.tune(e, targets="potassium_deficiency=present", threshold=0.5),
 ], ids=["posterior", "posterior interval", "explain", "most_probable", "sensitivity", "tune"])
 @pytest.mark.parametrize("evidence", [
     IMPOSSIBLE,
@@ -91,7 +91,7 @@ def test_impossible_case_is_refused_by_every_case_api(default_model, call, evide
 @pytest.mark.parametrize("call, n_lines", [
     (lambda m, t: m.score(t), 1),
     (lambda m, t: m.score(t, interval=0.9, n_draws=20, rng=1), 1),
-    (lambda m, t: m.explain(t, target="potassium_deficiency"), 2),
+    (lambda m, t: m.explain(t, targets="potassium_deficiency"), 2),
     (lambda m, t: m.most_probable(t), 1),
     (lambda m, t: m.sensitivity(t, summary="rows", parameters=["leak(leg_cramps)"]), 1),
 ], ids=["score", "score interval", "explain", "most_probable", "sensitivity rows"])
@@ -276,3 +276,77 @@ def test_a_missing_text_in_a_single_case_is_an_unknown_state(default_model):
     with pytest.raises(EvidenceError, match="evidence leg_cramps='NaN': unknown state"):
         default_model.posterior({"leg_cramps": "NaN"})
     assert default_model.posterior({"leg_cramps": float("nan")}).evidence == {"leg_cramps": None}
+
+
+# --- BatchEvidence: one type, one constructor per input form, the row count checked once ---------------------
+
+
+def test_every_constructor_gives_the_same_likelihood_for_the_same_findings(tiny_model):
+    states = tiny_model.network.states
+    by_case = BatchEvidence.from_case(states, {"symptom": "yes", "medication": None})
+    by_likelihood = BatchEvidence.from_likelihoods({"symptom": np.array([[0.0, 1.0]])})
+    by_columns = BatchEvidence.from_columns([encode_column(["yes"], "symptom", ("no", "yes"))])
+    by_frame = BatchEvidence.from_frame(tiny_model.network, pd.DataFrame({"symptom": ["yes"]}),
+                                        encoder=lambda network, data: ([encode_column(data["symptom"], "symptom",
+                                                                                      ("no", "yes"))], []))
+    for evidence in (by_case, by_likelihood, by_columns, by_frame):
+        assert evidence.n_rows == 1 and evidence.nodes == ("symptom",)
+        np.testing.assert_array_equal(evidence.likelihood()["symptom"], [[0.0, 1.0]])
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: BatchEvidence.from_likelihoods({"a": np.ones((2, 2)), "b": np.ones((3, 2))}),
+     "evidence: likelihood of node 'b' has 3 rows; expected 2 rows, as the likelihood of node 'a' has"),
+    (lambda: BatchEvidence.from_likelihoods({"a": np.ones((2, 2))}, n_rows=4),
+     "evidence: likelihood of node 'a' has 2 rows; expected 4 rows, as n_rows is"),
+    (lambda: BatchEvidence.from_likelihoods({}),
+     "evidence: no node is observed; expected n_rows"),
+    (lambda: BatchEvidence.from_likelihoods({"a": np.ones(2)}),
+     "evidence: likelihood of node 'a' has shape \\(2,\\); expected a 2-D array"),
+    (lambda: BatchEvidence.from_columns([encode_column(["yes"], "a", ("no", "yes")),
+                                         encode_column(["yes", "no"], "b", ("no", "yes"))]),
+     "evidence: column for node 'b' has 2 rows; expected 1 rows"),
+])
+def test_a_row_count_mismatch_names_the_node_and_both_counts(build, message):
+    with pytest.raises(InputError, match=message):
+        build()
+
+
+def test_distinct_rows_and_their_inverse_rebuild_the_batch():
+    evidence = BatchEvidence.from_columns([encode_column(["yes", "no", "yes", None], "fatigue", ("no", "yes")),
+                                           encode_column(["a", "a", "a", "b"], "timing", ("a", "b"))])
+    patterns, inverse = evidence.distinct()
+    assert patterns.n_rows == 3
+    np.testing.assert_array_equal(patterns.codes[inverse], evidence.codes)
+    for node, values in patterns.likelihood().items():
+        np.testing.assert_array_equal(values[inverse], evidence.likelihood()[node])
+
+
+def test_no_observed_node_is_one_empty_pattern():
+    evidence = BatchEvidence.from_likelihoods({}, n_rows=3)
+    patterns, inverse = evidence.distinct()
+    assert patterns.n_rows == 1 and inverse.tolist() == [0, 0, 0] and patterns.likelihood() == {}
+
+
+def test_rows_keeps_the_unreadable_cells_of_its_slice():
+    evidence = BatchEvidence.from_columns([encode_column(["yes", "?", "no", "??"], "fatigue", ("no", "yes"))],
+                                          index=pd.Index(["p", "q", "r", "s"]))
+    assert evidence.invalid.tolist() == [False, True, False, True]
+    tail = evidence.rows(2, 4)
+    assert tail.n_rows == 2 and list(tail.index) == ["r", "s"]
+    assert tail.invalid.tolist() == [False, True] and tail.columns[0].bad_values.tolist() == ["??"]
+
+
+def test_with_unobserved_adds_a_no_finding_code_where_missing():
+    evidence = BatchEvidence.from_likelihoods({"a": np.array([[0.2, 1.0], [1.0, 0.0]])})
+    assert evidence.unobserved.tolist() == [-1]
+    extended = evidence.with_unobserved()
+    assert extended.unobserved.tolist() == [2]
+    np.testing.assert_array_equal(extended.likelihood()["a"], evidence.likelihood()["a"])
+
+
+def test_a_case_keeps_its_findings_for_messages_and_labels_its_codes(tiny_model):
+    evidence = BatchEvidence.from_case(tiny_model.network.states,
+                                       {"symptom": {"no": 0.5, "yes": 1}, "medication": ["none", "drug"]})
+    assert evidence.case == {"symptom": {"no": 0.5, "yes": 1}, "medication": ["none", "drug"]}
+    assert [a.labels[0] for a in evidence.alphabets] == ["no:0.5,yes:1", "none|drug"]

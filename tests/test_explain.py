@@ -43,7 +43,7 @@ def test_weights_add_up_to_the_posterior_log_odds(default_model, evidence):
 
 def test_weights_are_sequential_in_node_order(default_model):
     evidence = CASES[0]
-    table = default_model.explain(evidence, target="magnesium_deficiency")
+    table = default_model.explain(evidence, targets="magnesium_deficiency")
     order = [n for n in default_model.nodes if n in evidence]
     assert table["finding"].tolist() == order
     assert table["order"].tolist() == list(range(1, len(order) + 1))
@@ -59,8 +59,8 @@ def test_weights_are_sequential_in_node_order(default_model):
 
 def test_custom_order_changes_weights_but_not_their_sum(default_model):
     evidence = CASES[0]
-    forward = default_model.explain(evidence, target="potassium_deficiency")
-    backward = default_model.explain(evidence, target="potassium_deficiency", order=list(reversed(list(evidence))))
+    forward = default_model.explain(evidence, targets="potassium_deficiency")
+    backward = default_model.explain(evidence, targets="potassium_deficiency", order=list(reversed(list(evidence))))
     assert backward["finding"].tolist() == list(reversed(list(evidence)))
     assert forward["weight"].sum() == pytest.approx(backward["weight"].sum(), abs=1e-9)
     assert not np.allclose(forward.set_index("finding")["weight"], backward.set_index("finding")["weight"])
@@ -93,7 +93,7 @@ def test_conflict_is_log_of_marginals_over_joint(default_model, evidence):
 
 def test_tiny_network_by_hand(tiny_model):
     # symptom = yes alone: prior 0.19, posterior 0.563342... (conftest); the weight is log LR = log(0.55 / 0.1)
-    table = tiny_model.explain({"symptom": "yes"}, target="x_deficiency")
+    table = tiny_model.explain({"symptom": "yes"}, targets="x_deficiency")
     row = table.iloc[0]
     assert row.prior == pytest.approx(0.19, abs=1e-12)
     assert row.posterior == pytest.approx(0.1045 / 0.1855, abs=1e-12)
@@ -183,11 +183,11 @@ def _labelled_cohort(model, index):
 ], ids=["named non-monotonic", "duplicate", "multiindex"])
 def test_explain_table_index_holds_each_rows_input_index(default_model, index):
     cohort = _labelled_cohort(default_model, index)
-    table = default_model.explain(cohort, target="potassium_deficiency")
+    table = default_model.explain(cohort, targets="potassium_deficiency")
     assert table.index.names == index.names and table.index.nlevels == index.nlevels
     for position in range(len(cohort)):
         case = {k: v for k, v in cohort.iloc[position].items() if v is not None and v == v}
-        expected = default_model.explain(case, target="potassium_deficiency")
+        expected = default_model.explain(case, targets="potassium_deficiency")
         # lines come in input-row order, so the position's lines are the next len(expected) lines
         start = sum(len({k for k, v in cohort.iloc[p].items() if v is not None and v == v})
                     for p in range(position))
@@ -205,5 +205,5 @@ def test_explain_of_a_table_without_findings_keeps_the_index_type(default_model)
 def test_top_findings_keep_a_multiindex(default_model):
     index = pd.MultiIndex.from_tuples([("x", 2), ("x", 1)], names=["site", "visit"])
     frame = pd.DataFrame({"diuretic": ["thiazide", "none"], "cramp_timing": ["night", None]}, index=index)
-    top = top_findings(default_model.network, frame, target="potassium_deficiency")
+    top = top_findings(default_model.network, frame, targets="potassium_deficiency")
     pd.testing.assert_index_equal(top.index, index)

@@ -9,6 +9,7 @@ from bayescramp.inference.condition import MASK_MIN_ROWS, cut_candidates, plan_m
 from bayescramp.reference import oracle_posterior, read_network
 
 from .conftest import DATA
+from .test_engine import as_batch, coded
 
 NETWORKS = ["default", "asia", "alarm", "child"]
 
@@ -74,7 +75,7 @@ def test_conditioned_cores_match_pgmpy(name, rng):
     arrays, hard_rows = masked_evidence(model, rng, 4)
     targets = list(network.core.nodes)
     assert _uses_conditioned_cores(model, arrays, targets)
-    result = propagate(network, arrays, targets=targets)
+    result = propagate(network, as_batch(arrays), targets=targets)
     pgmpy_model = model.to_pgmpy()
     n_rows = len(hard_rows)
     n_compared = 0
@@ -104,8 +105,8 @@ def test_conditioned_cores_equal_the_junction_tree_on_every_row(name, rng):
     arrays, _ = masked_evidence(model, rng, 6)
     targets = list(network.core.nodes)
     tree_only = compile_network(network.states, network.parents, network.tables, enumerate_core=False)
-    fast = propagate(network, arrays, targets=targets)
-    slow = propagate(tree_only, arrays, targets=targets)
+    fast = propagate(network, as_batch(arrays), targets=targets)
+    slow = propagate(tree_only, as_batch(arrays), targets=targets)
     np.testing.assert_array_equal(fast.impossible, slow.impossible)
     np.testing.assert_allclose(fast.log_evidence_probability, slow.log_evidence_probability, atol=1e-9, rtol=1e-12)
     for node in targets:
@@ -130,8 +131,8 @@ def test_impossible_hard_findings_on_cut_nodes_are_flagged(rng):
     arrays["diuretic"][:] = np.eye(5)[loop]
     arrays["magnesium_deficiency"][: n_rows // 2] = [1.0, 0.0]   # absent: impossible on these rows
     targets = list(network.core.nodes)
-    fast = propagate(zeroed, arrays, targets=targets)
-    slow = propagate(tree_only, arrays, targets=targets)
+    fast = propagate(zeroed, as_batch(arrays), targets=targets)
+    slow = propagate(tree_only, as_batch(arrays), targets=targets)
     assert fast.impossible[: n_rows // 2].all()
     np.testing.assert_array_equal(fast.impossible, slow.impossible)
     assert np.isneginf(fast.log_evidence_probability[fast.impossible]).all()
@@ -150,8 +151,8 @@ def test_per_row_tables_on_conditioned_cores_equal_the_junction_tree(rng):
     tables = draw_tables(model.spec, network, n_rows, rng)
     targets = list(model.default_targets)
     assert _uses_conditioned_cores(model, arrays, targets)
-    fast = propagate(network, arrays, targets=targets, tables=tables)
-    slow = propagate(network, arrays, tables=tables, families=["diuretic"])   # families: the junction tree
+    fast = propagate(network, as_batch(arrays), targets=targets, tables=tables)
+    slow = propagate(network, as_batch(arrays), tables=tables, families=["diuretic"])   # families: the junction tree
     np.testing.assert_allclose(fast.log_evidence_probability, slow.log_evidence_probability, atol=1e-9, rtol=1e-12)
     for node in targets:
         np.testing.assert_allclose(fast.marginals[node], slow.marginals[node], atol=1e-12, rtol=0)
@@ -163,8 +164,8 @@ def test_propagate_codes_grouped_by_mask_keeps_input_order(rng):
     nodes = [n for n in network.names if n != "general_symptom_burden"]
     alphabets = [np.vstack([np.eye(len(network.states[n])), np.ones(len(network.states[n]))]) for n in nodes]
     codes = np.column_stack([rng.integers(len(a), size=600) for a in alphabets])
-    by_codes = propagate_codes(network, nodes, codes, alphabets, targets=model.default_targets, chunk_size=100)
-    direct = propagate(network, {n: alphabets[j][codes[:, j]] for j, n in enumerate(nodes)},
+    by_codes = propagate_codes(network, coded(nodes, codes, alphabets), targets=model.default_targets, chunk_size=100)
+    direct = propagate(network, as_batch({n: alphabets[j][codes[:, j]] for j, n in enumerate(nodes)}),
                        targets=model.default_targets)
     np.testing.assert_array_equal(by_codes.impossible, direct.impossible)
     np.testing.assert_allclose(by_codes.log_evidence_probability, direct.log_evidence_probability, atol=1e-12)

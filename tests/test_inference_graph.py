@@ -12,6 +12,7 @@ import pytest
 import bayescramp
 from bayescramp import SpecError
 from bayescramp.engine import compile_network, cpt_derivatives, most_probable, propagate
+from bayescramp.evidence import BatchEvidence
 from bayescramp.inference.graph import junction_tree
 from bayescramp.spec import (
     MAX_TABLE_ENTRIES,
@@ -110,7 +111,8 @@ def test_a_3000_node_chain_compiles_and_answers_exactly():
     np.testing.assert_allclose(result["v0"].to_numpy(), expected, atol=1e-12)
     assert result.evidence_probability == pytest.approx(evidence_probability, rel=1e-10)
     # the general junction tree too (every node a target)
-    every = propagate(model.network, {f"v{n_nodes - 1}": np.array([[0.0, 1.0]])})
+    last_yes = BatchEvidence.from_likelihoods({f"v{n_nodes - 1}": np.array([[0.0, 1.0]])})
+    every = propagate(model.network, last_yes)
     np.testing.assert_allclose(every.marginals["v0"][0], expected, atol=1e-12)
 
 
@@ -122,12 +124,12 @@ def test_a_1100_node_chain_needs_no_recursion():
     model = bayescramp.Model(spec)
     expected, _ = _chain_posterior_of_root(n_nodes)
     np.testing.assert_allclose(model.posterior({f"v{n_nodes - 1}": "yes"})["v0"].to_numpy(), expected, atol=1e-12)
-    derivatives = cpt_derivatives(model.network, {f"v{n_nodes - 1}": np.array([[0.0, 1.0]])}, ["v1", "v1099"],
-                                  target=("v0", "yes"))
+    last_yes = BatchEvidence.from_likelihoods({f"v{n_nodes - 1}": np.array([[0.0, 1.0]])})
+    derivatives = cpt_derivatives(model.network, last_yes, ["v1", "v1099"], target=("v0", "yes"))
     # P(e) is linear in each CPT: derivative . table = P(e) (divided by P(e): 1)
     for name in ("v1", "v1099"):
         assert (derivatives.evidence[name][0] * model.network.tables[name]).sum() == pytest.approx(1.0, abs=1e-12)
-    best = most_probable(model.network, {f"v{n_nodes - 1}": np.array([[0.0, 1.0]])}, ["v0", "v550"])
+    best = most_probable(model.network, last_yes, ["v0", "v550"])
     assert best.states.tolist() == [[1, 1]]
 
 
@@ -182,11 +184,12 @@ def test_a_node_with_200000_states_is_linear():
     p_yes = np.linspace(0.01, 0.99, k)
     tables = {"big": np.full(k, 1.0 / k), "child": np.stack([1 - p_yes, p_yes], axis=1)}
     network = compile_network(states, {"big": (), "child": ("big",)}, tables)
-    result = propagate(network, {"child": np.array([[0.0, 1.0]])})
+    child_yes = BatchEvidence.from_likelihoods({"child": np.array([[0.0, 1.0]])})
+    result = propagate(network, child_yes)
     np.testing.assert_allclose(result.marginals["big"][0], p_yes / p_yes.sum(), rtol=1e-10)
-    best = most_probable(network, {"child": np.array([[0.0, 1.0]])}, ["big"])
+    best = most_probable(network, child_yes, ["big"])
     assert best.states.tolist() == [[k - 1]]
-    derivatives = cpt_derivatives(network, {"child": np.array([[0.0, 1.0]])}, ["big"], target=("big", "s7"))
+    derivatives = cpt_derivatives(network, child_yes, ["big"], target=("big", "s7"))
     np.testing.assert_allclose(derivatives.evidence["big"][0], p_yes / p_yes.mean(), rtol=1e-10)
     # and a spec with such a node validates and compiles (its duplicate-state check is linear too)
     spec = Spec({"big": _root("big", list(states["big"]), [1.0 / k] * k)})

@@ -277,14 +277,14 @@ _FRAME = pd.DataFrame({"leg_cramps": ["yes", "no"]})
     (lambda m: m.simulate(3, truth="yes"), bayescramp.InputError, "simulate: truth got 'yes' (str); expected True"),
     (lambda m: m.states(["a"]), EvidenceError, "unknown node ['a']; expected one of"),
     (lambda m: m.with_parameters(5), bayescramp.InputError, "with_parameters: got int; expected a mapping"),
-    (lambda m: m.explain({"leg_cramps": "yes"}, target=5), bayescramp.InputError, "explain: target got 5 (int)"),
+    (lambda m: m.explain({"leg_cramps": "yes"}, targets=5), bayescramp.InputError, "explain: targets got 5 (int)"),
     (lambda m: m.explain({"leg_cramps": "yes"}, order=5), bayescramp.InputError, "explain: order got 5 (int)"),
     (lambda m: m.explain({"leg_cramps": "yes"}, order=["sodium", "leg_cramps"]), bayescramp.InputError,
      "order: unknown node 'sodium'"),
     (lambda m: m.explain(_FRAME, codebook="no_such_codebook.toml"), bayescramp.InputError,
      "no_such_codebook.toml: no such codebook file"),
     (lambda m: m.explain(pd.DataFrame({1: ["yes"]})), bayescramp.InputError, "column 1 (int) is not named by text"),
-    (lambda m: m.most_probable({}, over=5), bayescramp.InputError, "most_probable: over got 5 (int)"),
+    (lambda m: m.most_probable({}, targets=5), bayescramp.InputError, "most_probable: targets got 5 (int)"),
     (lambda m: m.sensitivity({}, parameters=5), bayescramp.InputError,
      "sensitivity: parameters got 5 (int); expected parameter ids or node names"),
     (lambda m: m.sensitivity(pd.DataFrame({2: ["yes"]})), bayescramp.InputError, "sensitivity: column 2 (int)"),
@@ -304,7 +304,7 @@ def test_wrong_arguments_are_one_sentence(default_model, call, error, message):
 def test_numpy_scalars_are_accepted_where_numbers_are(default_model, value):
     posterior = default_model.posterior({"leg_cramps": "yes"}, interval=value, n_draws=20, rng=np.int64(1))
     assert posterior.intervals is not None
-    tuned = default_model.tune({"leg_cramps": "yes"}, "potassium_deficiency=present", value)
+    tuned = default_model.tune({"leg_cramps": "yes"}, targets="potassium_deficiency=present", threshold=value)
     assert "0.9" in tuned["goal"].iloc[0]
     cohort = default_model.simulate(np.int64(5), rng=np.uint8(3), missing=np.float32(0.5), truth=np.True_)
     assert len(cohort) == 5
@@ -336,12 +336,12 @@ def test_every_analysis_runs_on_standard_networks(network, tmp_path):
     table = model.sensitivity(case)
     assert len(table) == len(model.parameters()) and table["posterior"].notna().all()
     assert len(model.sensitivity(cohort.head(8), summary="rows")) == 8 * len(table)
-    assert len(model.tune(case, target, 0.5)) == len(table)
+    assert len(model.tune(case, targets=target, threshold=0.5)) == len(table)
     explanation = model.explain(case)
     assert set(explanation["target"]) <= set(model.default_targets)
     best = model.most_probable(cohort.head(6))
     assert list(best.columns) == model.default_targets + ["probability", "status"]
-    report = validate(model, n=400, seed=4)
+    report = validate(model, n=400, rng=4)
     assert set(report.metrics["target"]) == set(model.default_targets)
     some_id = model.parameters()["id"].iloc[0]
     changed = model.with_parameters({some_id: 0.5})

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 import bayescramp
+from bayescramp.evidence import BatchEvidence
 from bayescramp.reference import oracle_map, to_pgmpy
 
 DEFICIENCIES = ["vitamin_d_deficiency", "iron_deficiency", "choline_deficiency", "magnesium_deficiency",
@@ -32,7 +33,7 @@ def pgmpy_default():
 
 @pytest.mark.parametrize("evidence, over", CASES)
 def test_most_probable_matches_pgmpy(default_model, pgmpy_default, evidence, over):
-    best = default_model.most_probable(evidence, over=over).iloc[0]
+    best = default_model.most_probable(evidence, targets=over).iloc[0]
     assert best[over].to_dict() == oracle_map(pgmpy_default, evidence, over)
 
 
@@ -41,7 +42,7 @@ def test_most_probable_matches_pgmpy_on_tiny(tiny_model):
     for evidence, over in [({}, ["medication", "x_deficiency"]), ({"symptom": "yes"}, ["medication", "x_deficiency"]),
                            ({"symptom": "no"}, ["medication", "x_deficiency"]),
                            ({"symptom": "yes", "medication": "drug"}, ["x_deficiency"])]:
-        best = tiny_model.most_probable(evidence, over=over).iloc[0]
+        best = tiny_model.most_probable(evidence, targets=over).iloc[0]
         assert best[over].to_dict() == oracle_map(network, evidence, over)
 
 
@@ -56,7 +57,7 @@ def test_probability_is_the_best_of_all_configurations(default_model, evidence, 
         except bayescramp.EvidenceError:
             joint[states] = 0.0
     assert sum(joint.values()) == pytest.approx(1.0, abs=1e-9)
-    best = default_model.most_probable(evidence, over=over).iloc[0]
+    best = default_model.most_probable(evidence, targets=over).iloc[0]
     assert best["probability"] == pytest.approx(max(joint.values()), abs=1e-9)
     assert joint[tuple(best[over])] == pytest.approx(max(joint.values()), abs=1e-12)
 
@@ -98,7 +99,7 @@ def test_ties_go_to_the_first_configuration():
                      TabularCPD("b", 2, [[0.5, 0.5], [0.5, 0.5]], evidence=["a"], evidence_card=[2],
                                 state_names={"b": ["off", "on"], "a": ["off", "on"]}))
     model = bayescramp.Model.from_pgmpy(network)
-    best = model.most_probable({}, over=["a", "b"]).iloc[0]
+    best = model.most_probable({}, targets=["a", "b"]).iloc[0]
     assert (best["a"], best["b"], best["probability"]) == ("off", "off", pytest.approx(0.25))
 
 
@@ -106,7 +107,7 @@ def test_many_nodes_at_once_match_pgmpy(default_model, pgmpy_default):
     # 12,288 joint configurations (more than enumeration ever allowed): max-product does not enumerate them
     over = DEFICIENCIES + ["anemia", "diuretic", "fatigue", "seizures", "nausea", "cramp_timing"]
     evidence = {"leg_cramps": "yes", "pale_skin": "yes"}
-    best = default_model.most_probable(evidence, over=over).iloc[0]
+    best = default_model.most_probable(evidence, targets=over).iloc[0]
     assert best[over].to_dict() == oracle_map(pgmpy_default, evidence, over)
 
 
@@ -121,7 +122,7 @@ def test_ties_across_cliques_go_to_the_first_configuration_in_the_order_given(ov
     tables = {"a": np.array([0.5, 0.5]), "b": np.array([[0.5, 0.0, 0.5], [0.0, 0.5, 0.5]]),
               "c": np.array([[0.5, 0.5], [0.5, 0.5]])}
     network = compile_network(states, parents, tables)
-    result = bayescramp.engine.most_probable(network, {}, over, n_rows=1)
+    result = bayescramp.engine.most_probable(network, BatchEvidence.from_likelihoods({}, n_rows=1), over)
     configurations = list(itertools.product(*(range(len(states[n])) for n in over)))
     joint = {}
     for configuration in configurations:
@@ -134,9 +135,9 @@ def test_ties_across_cliques_go_to_the_first_configuration_in_the_order_given(ov
     assert np.exp(result.log_joint[0]) == pytest.approx(best)
 
 
-def test_unknown_over_node_is_an_error(default_model):
-    with pytest.raises(bayescramp.InputError, match="over: unknown node 'zinc'"):
-        default_model.most_probable({}, over=["zinc"])
+def test_unknown_target_node_is_an_error(default_model):
+    with pytest.raises(bayescramp.InputError, match="targets: unknown node 'zinc'"):
+        default_model.most_probable({}, targets=["zinc"])
 
 
 @pytest.mark.parametrize("index", [
@@ -146,9 +147,9 @@ def test_unknown_over_node_is_an_error(default_model):
 ], ids=["named non-monotonic", "duplicate", "multiindex"])
 def test_most_probable_keeps_the_input_index(default_model, index):
     frame = pd.DataFrame({"pale_skin": ["yes", None, "no"], "diuretic": ["none", "thiazide", "loop"]}, index=index)
-    table = default_model.most_probable(frame, over=["iron_deficiency", "magnesium_deficiency"])
+    table = default_model.most_probable(frame, targets=["iron_deficiency", "magnesium_deficiency"])
     pd.testing.assert_index_equal(table.index, index)
     for position in range(3):
         case = {k: v for k, v in frame.iloc[position].items() if v is not None and v == v}
-        expected = default_model.most_probable(case, over=["iron_deficiency", "magnesium_deficiency"]).iloc[0]
+        expected = default_model.most_probable(case, targets=["iron_deficiency", "magnesium_deficiency"]).iloc[0]
         assert table.iloc[position]["probability"] == pytest.approx(expected["probability"], abs=1e-12)

@@ -68,7 +68,7 @@ def test_cohort_plot(default_model, tmp_path):
 
 
 def test_evidence_impact_plot(default_model, tmp_path):
-    table = default_model.explain(CASE, target=["magnesium_deficiency", "potassium_deficiency", "iron_deficiency"])
+    table = default_model.explain(CASE, targets=["magnesium_deficiency", "potassium_deficiency", "iron_deficiency"])
     figure = plotting.plot_evidence_impact(table)
     widths = [patch.get_width() for patch in figure.axes[0].patches]
     expected = table[table["target"] == "magnesium_deficiency"]["weight"]
@@ -77,7 +77,7 @@ def test_evidence_impact_plot(default_model, tmp_path):
 
 
 def test_reliability_plot(tmp_path):
-    report = validate(n=3000, seed=4)
+    report = validate(n=3000, rng=4)
     figure = plotting.plot_reliability(report.reliability, metrics=report.metrics)
     assert len(figure.axes) == 6
     _render(figure, tmp_path / "reliability.png")
@@ -149,8 +149,11 @@ def test_prevalence_forest_plot(tmp_path):
     figure.savefig(tmp_path / "forest.png")
     axes = matplotlib.figure.Figure().add_subplot()
     assert plotting.plot_prevalence(table, targets="b", ax=axes) is axes.figure
-    with pytest.raises(plotting.InputError, match="ax= draws one target, got 2"):
+    with pytest.raises(plotting.InputError, match="ax holds 1 Axes; expected 2, one per panel"):
         plotting.plot_prevalence(table, ax=axes)
+    pair = matplotlib.figure.Figure().subplots(1, 2)
+    assert plotting.plot_prevalence(table, ax=pair) is pair[0].figure
+    assert [ax.get_title() for ax in pair] == ["a", "b"]
     with pytest.raises(plotting.InputError, match="target 'c' is not in the table"):
         plotting.plot_prevalence(table, targets=["c"])
 

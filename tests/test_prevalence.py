@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import bayescramp
 from bayescramp import InputError, load_codebook
 from bayescramp.engine import propagate
-from bayescramp.evidence import case_likelihood
+from bayescramp.evidence import BatchEvidence
 from bayescramp.prevalence import LONELY_PSU_RULES, prevalence
 from bayescramp.survey import example_paths
 from bayescramp.uncertainty import draw_tables
@@ -390,14 +390,14 @@ def test_interval_adds_the_variance_across_parameter_draws_to_the_design_varianc
     # independently: score each draw's tables row by row, estimate with the same design, combine
     tables = draw_tables(default_model.spec, default_model.network, 4, 11)
     states = default_model.network.states
-    likelihood = {node: np.concatenate([case_likelihood(states, {node: v})[node] if not pd.isna(v)
-                                        else np.ones((1, len(states[node]))) for v in cohort[node]])
+    likelihood = {node: np.concatenate([BatchEvidence.from_case(states, {node: v}).likelihood()[node]
+                                        if not pd.isna(v) else np.ones((1, len(states[node]))) for v in cohort[node]])
                   for node in default_model.evidence_nodes}
     per_draw = []
     for d in range(4):
-        result = propagate(default_model.network, likelihood, targets=["iron_deficiency", "anemia"],
-                           tables={k: np.repeat(v[d:d + 1], len(cohort), axis=0) for k, v in tables.items()},
-                           n_rows=len(cohort))
+        result = propagate(default_model.network, BatchEvidence.from_likelihoods(likelihood, n_rows=len(cohort)),
+                           targets=["iron_deficiency", "anemia"],
+                           tables={k: np.repeat(v[d:d + 1], len(cohort), axis=0) for k, v in tables.items()})
         scores = cohort.assign(p_iron_deficiency=result.marginals["iron_deficiency"][:, 1],
                                p_anemia=result.marginals["anemia"][:, 1], status="ok")
         per_draw.append(prevalence(scores, **design, by=["diuretic"]))

@@ -17,7 +17,7 @@ import bayescramp
 from bayescramp import SpecError
 from bayescramp.cli import main
 from bayescramp.engine import compile_spec, propagate
-from bayescramp.evidence import finding_likelihood
+from bayescramp.evidence import BatchEvidence, finding_likelihood
 from bayescramp.sensitivity import cd_distance, parameter_effects, sensitivity_functions
 from bayescramp.spec import probability_table, with_parameters
 
@@ -26,7 +26,7 @@ CASE = {"leg_cramps": "yes", "diuretic": "thiazide"}
 
 
 def random_cases(model, rng, n_rows):
-    """Likelihood arrays for random hard, set and soft findings on random nodes (blank = all ones)."""
+    """Evidence of random hard, set and soft findings on random nodes (blank = all ones)."""
     likelihood = {node: np.ones((n_rows, len(model.states(node)))) for node in model.nodes}
     for r in range(n_rows):
         for node in model.nodes:
@@ -41,7 +41,7 @@ def random_cases(model, rng, n_rows):
             else:
                 value = dict(zip(states, rng.uniform(0.05, 1.0, len(states))))
             likelihood[node][r] = finding_likelihood(node, states, value)
-    return likelihood
+    return BatchEvidence.from_likelihoods(likelihood)
 
 
 def brute_force_posterior(spec, parameter_id, theta, likelihood, target):
@@ -59,7 +59,7 @@ def test_sensitivity_function_matches_brute_force_with_parameters(overlay, rng):
     targets = [("potassium_deficiency", "present"), ("cramp_timing", "day"), ("leg_cramps", "yes"),
                ("diuretic", "loop")]
     for target in targets:
-        functions = sensitivity_functions(model.spec, model.network, likelihood, target)
+        functions = sensitivity_functions(model.spec, model.network, likelihood, targets=target)
         for j, effect in enumerate(functions.effects):
             thetas = [0.0, 1.0, effect.high, float(rng.uniform())]
             for theta in thetas:
@@ -74,7 +74,7 @@ def test_sensitivity_function_of_tiny_network_by_hand(tiny_model):
     # symptom = yes, link l of symptom <- x_deficiency (conftest): P(yes | present) = 1 - 0.9 (1 - l)
     #   P(present, e)(l) = 0.19 (0.1 + 0.9 l) = 0.019 + 0.171 l
     #   P(e)(l)          = 0.019 + 0.171 l + 0.81 * 0.1 = 0.1 + 0.171 l
-    table = tiny_model.sensitivity({"symptom": "yes"}, ("x_deficiency", "present")).set_index("id")
+    table = tiny_model.sensitivity({"symptom": "yes"}, targets=("x_deficiency", "present")).set_index("id")
     row = table.loc["link(symptom<-x_deficiency=present)"]
     assert row["alpha"] == pytest.approx(0.171, abs=1e-12)
     assert row["beta"] == pytest.approx(0.019, abs=1e-12)
@@ -91,8 +91,7 @@ def test_sensitivity_function_of_tiny_network_by_hand(tiny_model):
 def test_sensitivity_value_is_the_derivative(default_model):
     states = default_model.network.states
     functions = sensitivity_functions(default_model.spec, default_model.network,
-                                      {name: finding_likelihood(name, states[name], value)[None]
-                                       for name, value in CASE.items()})
+                                      BatchEvidence.from_case(states, CASE))
     value = functions.value
     step = 1e-6
     numeric = (functions.evaluate(value + step) - functions.evaluate(value - step)) / (2 * step)
@@ -126,17 +125,18 @@ def test_parameters_select_ids_and_nodes(default_model):
 @pytest.mark.parametrize("target, message", [
     (("no_such_node", "present"), "unknown node 'no_such_node'"),
     ("potassium_deficiency=maybe", "unknown state 'maybe'"),
-    ("potassium_deficiency", "expected node=state"),
+    ("diuretic", "expected node=state"),
+    (["potassium_deficiency=present", "iron_deficiency=present"], "one posterior at a time"),
 ])
 def test_bad_target_is_one_sentence(default_model, target, message):
     with pytest.raises(bayescramp.InputError, match=message):
-        default_model.sensitivity(CASE, target)
+        default_model.sensitivity(CASE, targets=target)
 
 
 def test_impossible_evidence_is_reported(tiny_model):
     never_drug = bayescramp.Model(with_parameters(tiny_model.spec, {"P(medication=drug)": 0.0}))
     with pytest.raises(bayescramp.EvidenceError, match="probability zero"):
-        never_drug.sensitivity({"medication": "drug"}, ("x_deficiency", "present"))
+        never_drug.sensitivity({"medication": "drug"}, targets=("x_deficiency", "present"))
 
 
 def test_cohort_rows_equal_single_cases_and_mean_averages_them(default_model):
@@ -211,7 +211,7 @@ def test_parameter_effect_reproduces_with_parameters_tables(default_model):
 # ----------------------------------------------------------------------------------------- tuning
 
 def test_tune_reaches_the_threshold_exactly(default_model):
-    table = default_model.tune(CASE, ("potassium_deficiency", "present"), 0.2)
+    table = default_model.tune(CASE, targets=("potassium_deficiency", "present"), threshold=0.2)
     reached = table[table["achievable"]]
     assert len(reached) >= 3
     for row in reached.itertuples():
@@ -227,7 +227,7 @@ def test_tune_cd_distance_of_a_table_entry_is_the_logit_change(default_model):
     # a table entry (a noisy-OR link changes several CPT entries by different ratios)
     parameter = "P(iron_deficiency=present|sex=female,age_group=18_39)"
     case = {"sex": "female", "age_group": "18_39", "pale_skin": "yes"}
-    row = default_model.tune(case, "iron_deficiency=present", 0.5, parameters=[parameter]).iloc[0]
+    row = default_model.tune(case, targets="iron_deficiency=present", threshold=0.5, parameters=[parameter]).iloc[0]
     assert row["achievable"] and row["value"] == default_model.parameters().set_index("id").loc[parameter, "value"]
 
     def logit(p):
@@ -237,7 +237,8 @@ def test_tune_cd_distance_of_a_table_entry_is_the_logit_change(default_model):
 
 
 def test_tune_against_a_rival_finds_where_the_ranking_flips(default_model):
-    table = default_model.tune(CASE, "potassium_deficiency=present", ("magnesium_deficiency", "present"))
+    table = default_model.tune(CASE, targets="potassium_deficiency=present",
+                               threshold=("magnesium_deficiency", "present"))
     row = table.iloc[0]
     assert row["achievable"]
     changed = default_model.with_parameters({row["id"]: row["new_value"]}).posterior(CASE)
@@ -247,9 +248,9 @@ def test_tune_against_a_rival_finds_where_the_ranking_flips(default_model):
 
 def test_tune_rejects_bad_threshold_and_cohorts(default_model):
     with pytest.raises(bayescramp.InputError, match="threshold got 1.5"):
-        default_model.tune(CASE, "potassium_deficiency=present", 1.5)
+        default_model.tune(CASE, targets="potassium_deficiency=present", threshold=1.5)
     with pytest.raises(bayescramp.InputError, match="one case"):
-        default_model.tune(pd.DataFrame({"leg_cramps": ["yes"]}), "potassium_deficiency=present", 0.5)
+        default_model.tune(pd.DataFrame({"leg_cramps": ["yes"]}), targets="potassium_deficiency=present", threshold=0.5)
 
 
 def test_cd_distance_counts_zero_entries():
@@ -309,8 +310,8 @@ def test_core_path_and_junction_tree_give_the_same_coefficients(overlay, rng):
     assert model.network.core is not None
     likelihood = random_cases(model, rng, 30)
     for target in [("potassium_deficiency", "present"), ("cramp_timing", "night"), ("fatigue", "yes")]:
-        fast = sensitivity_functions(model.spec, model.network, likelihood, target)
-        slow = sensitivity_functions(model.spec, model.network, likelihood, target, method="junction_tree")
+        fast = sensitivity_functions(model.spec, model.network, likelihood, targets=target)
+        slow = sensitivity_functions(model.spec, model.network, likelihood, targets=target, method="junction_tree")
         assert np.array_equal(fast.impossible, slow.impossible)
         ok = ~fast.impossible
         for name in ("alpha", "beta", "gamma", "delta"):     # impossible rows too (absolute there)

@@ -12,7 +12,7 @@ from scipy import stats
 import bayescramp
 from bayescramp import SpecError
 from bayescramp.engine import compile_spec
-from bayescramp.evidence import case_likelihood
+from bayescramp.evidence import BatchEvidence
 from bayescramp.sensitivity import sensitivity_functions
 from bayescramp.spec import NoisyOrCPD, Parameter, TableCPD, TableRow, parameters_by_id
 from bayescramp.uncertainty import (
@@ -126,10 +126,10 @@ def test_one_uncertain_parameter_maps_through_its_sensitivity_function(default_m
     parameter_id = "link(potassium_deficiency<-diuretic=thiazide)"
     spec = _only_uncertain(default_model.spec, parameter_id)
     network = compile_spec(spec)
-    likelihood = case_likelihood(network.states, CASE)
-    bounds = case_intervals(spec, network, likelihood, ["potassium_deficiency"], interval=0.9, n_draws=4000, rng=1)
+    evidence = BatchEvidence.from_case(network.states, CASE)
+    bounds = case_intervals(spec, network, evidence, ["potassium_deficiency"], interval=0.9, n_draws=4000, rng=1)
     a, b = beta_parameters(parameters_by_id(spec)[parameter_id][1])
-    functions = sensitivity_functions(spec, network, likelihood, ("potassium_deficiency", "present"),
+    functions = sensitivity_functions(spec, network, evidence, targets=("potassium_deficiency", "present"),
                                       parameters=[parameter_id])
     expected = functions.evaluate(stats.beta.ppf([[0.05], [0.95]], a, b))[:, 0]
     got = bounds["potassium_deficiency"].loc["present"]
@@ -174,7 +174,8 @@ def test_bad_n_draws(default_model):
 def test_chunking_does_not_change_the_bounds(default_model):
     network = default_model.network
     tables = draw_tables(default_model.spec, network, 50, rng=2)
-    likelihood = {"leg_cramps": np.array([[0, 1.0], [1.0, 0], [1, 1.0]]), "fatigue": np.array([[0, 1.0]] * 3)}
+    likelihood = BatchEvidence.from_likelihoods({"leg_cramps": np.array([[0, 1.0], [1.0, 0], [1, 1.0]]),
+                                                 "fatigue": np.array([[0, 1.0]] * 3)})
     whole = posterior_intervals(network, likelihood, tables, ["iron_deficiency"], chunk_rows=10_000)
     pieces = posterior_intervals(network, likelihood, tables, ["iron_deficiency"], chunk_rows=50, progress=False)
     assert np.array_equal(whole["iron_deficiency"][0], pieces["iron_deficiency"][0])

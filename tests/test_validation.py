@@ -12,12 +12,12 @@ from bayescramp.validation import METRIC_COLUMNS, discrimination_and_calibration
 
 @pytest.fixture(scope="module")
 def same_priors():
-    return bayescramp.validate(n=30000, seed=11, missing=0.1)
+    return bayescramp.validate(n=30000, rng=11, missing=0.1)
 
 
 @pytest.fixture(scope="module")
 def mismatched_priors():
-    return bayescramp.validate(n=30000, seed=11, truth_priors=["default", "older_adults"])
+    return bayescramp.validate(n=30000, rng=11, truth_priors=["default", "older_adults"])
 
 
 def test_same_priors_are_calibrated_within_sampling_error(same_priors):
@@ -84,8 +84,8 @@ def test_reliability_bins():
 
 
 def test_same_seed_same_report():
-    first = bayescramp.validate(n=2000, seed=3, missing=0.3)
-    second = bayescramp.validate(n=2000, seed=3, missing=0.3)
+    first = bayescramp.validate(n=2000, rng=3, missing=0.3)
+    second = bayescramp.validate(n=2000, rng=3, missing=0.3)
     pd.testing.assert_frame_equal(first.metrics, second.metrics)
 
 
@@ -124,10 +124,10 @@ def test_cli_validate_missing_parent_is_exit_1(tmp_path, capsys):
 @pytest.mark.parametrize("options, message", [
     ({"missing": "a"}, "validate: missing got 'a' (str); expected a fraction in [0, 1)"),
     ({"missing": 1.0}, "validate: missing got 1.0 (float); expected a fraction in [0, 1)"),
-    ({"seed": "x"}, "seed: got 'x' (str); expected a numpy random Generator or a whole-number seed >= 0"),
-    ({"seed": -1}, "seed: got -1 (int)"),
+    ({"rng": "x"}, "rng: got 'x' (str); expected a numpy random Generator or a whole-number seed >= 0"),
+    ({"rng": -1}, "rng: got -1 (int)"),
 ])
-def test_wrong_missing_and_seed_are_one_sentence(options, message):
+def test_wrong_missing_and_rng_are_one_sentence(options, message):
     with pytest.raises(bayescramp.InputError) as caught:
         bayescramp.validate(n=10, **options)
     assert message in str(caught.value)
@@ -166,8 +166,8 @@ def test_whole_number_weights_equal_repeating_the_rows(rng):
 
 def test_validate_with_weights_reports_weighted_metrics():
     weights = np.random.default_rng(4).uniform(0.5, 2.0, 2000)
-    report = bayescramp.validate(n=2000, seed=1, weights=weights)
-    plain = bayescramp.validate(n=2000, seed=1)
+    report = bayescramp.validate(n=2000, rng=1, weights=weights)
+    plain = bayescramp.validate(n=2000, rng=1)
     assert report.settings["weighted"] and not plain.settings["weighted"]
     assert not np.allclose(report.metrics["brier"], plain.metrics["brier"])
     with pytest.raises(bayescramp.InputError, match=r"validate: weights have shape \(3,\); expected one per person"):

@@ -8,5 +8,5 @@ The public face is :mod:`bayescramp.engine`; the modules here are its implementa
 * :mod:`~bayescramp.inference.core` — the core fast path for findings hanging off a core;
 * :mod:`~bayescramp.inference.network` — compiled networks and the entry points.
 
-numpy only: no pgmpy, no pandas.
+numpy only (evidence arrives as :class:`bayescramp.evidence.BatchEvidence`): no pgmpy, no pandas.
 """

@@ -8,6 +8,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .._errors import InputError, one_of
+from ..evidence import BatchEvidence, distinct_rows
 from ..spec import ModelInfo, Spec, model_info, probability_table, topological_order
 from .condition import Plan, block_inputs, cut_candidates, mask_order, plan_masks
 from .core import Core, Prepared, build_core, contracted, core_derivatives, core_pass, prepare_draws
@@ -180,6 +181,13 @@ def _row_count(network: CompiledNetwork, n_rows: int | None, **arrays: Mapping[s
     return counts.pop()
 
 
+def _evidence(network: CompiledNetwork, evidence: BatchEvidence,
+              **arrays: Mapping[str, np.ndarray] | None) -> tuple[dict[str, np.ndarray], int]:
+    """The likelihood arrays of ``evidence`` and its row count, checked against the network and ``arrays``."""
+    likelihood = evidence.likelihood()
+    return likelihood, _row_count(network, evidence.n_rows, likelihood=likelihood, **arrays)
+
+
 def _known(network: CompiledNetwork, names: Sequence[str], what: str) -> list[str]:
     names = list(names)
     unknown = [n for n in names if n not in network.states]
@@ -201,18 +209,19 @@ def _blocks(n_rows: int, size: int) -> list[slice]:
         if n_rows else []
 
 
-def propagate(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray], *,
+def propagate(network: CompiledNetwork, evidence: BatchEvidence, *,
               targets: Sequence[str] | None = None, families: Sequence[str] = (),
-              tables: Mapping[str, np.ndarray] | None = None, factors: Mapping[str, np.ndarray] | None = None,
-              n_rows: int | None = None) -> Propagation:
+              tables: Mapping[str, np.ndarray] | None = None,
+              factors: Mapping[str, np.ndarray] | None = None) -> Propagation:
     """Exact posterior marginals and ``P(e)`` for a batch of evidence rows.
 
     Parameters
     ----------
     network : CompiledNetwork
         From :func:`compile_spec` or :func:`compile_network`.
-    likelihood : mapping
-        Node -> ``[n_rows, n_states]`` non-negative likelihood. Nodes left out are unobserved.
+    evidence : BatchEvidence
+        The rows' findings (:class:`bayescramp.evidence.BatchEvidence`); nodes it leaves out
+        are unobserved.
     targets : sequence of str, optional
         Nodes whose posterior marginals are returned (default: every node).
     families : sequence of str
@@ -222,8 +231,6 @@ def propagate(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray], *,
         (used to score parameter draws).
     factors : mapping, optional
         Per-row factors multiplied into a node's family, node -> ``[n_rows or 1, *parent_cards, n_states]``.
-    n_rows : int, optional
-        Needed only when ``likelihood`` is empty.
 
     Returns
     -------
@@ -241,14 +248,13 @@ def propagate(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray], *,
     >>> import numpy as np
     >>> from bayescramp.priors import load_spec
     >>> network = compile_spec(load_spec())
-    >>> result = propagate(network, {"leg_cramps": np.array([[0.0, 1.0]])})
+    >>> result = propagate(network, BatchEvidence.from_likelihoods({"leg_cramps": np.array([[0.0, 1.0]])}))
     >>> result.marginals["magnesium_deficiency"].shape
     (1, 2)
     """
-    n_rows = _row_count(network, n_rows, likelihood=likelihood, tables=tables, factors=factors)
+    likelihood, n_rows = _evidence(network, evidence, tables=tables, factors=factors)
     wanted = list(network.names) if targets is None else _known(network, targets, "targets")
     families = _known(network, families, "families")
-    likelihood = {name: np.asarray(values, dtype=float) for name, values in likelihood.items()}
     tables = {name: np.asarray(table, dtype=float) for name, table in (tables or {}).items()}
     result = Propagation(marginals={t: np.empty((n_rows, len(network.states[t]))) for t in wanted},
                          log_evidence_probability=np.empty(n_rows), impossible=np.empty(n_rows, dtype=bool),
@@ -305,9 +311,8 @@ def _store(result: Propagation, rows: slice, block_marginals: Mapping[str, np.nd
     result.impossible[rows] = impossible
 
 
-def propagate_draws(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray],
-                    tables: Mapping[str, np.ndarray], *, targets: Sequence[str],
-                    n_rows: int | None = None) -> Propagation:
+def propagate_draws(network: CompiledNetwork, evidence: BatchEvidence,
+                    tables: Mapping[str, np.ndarray], *, targets: Sequence[str]) -> Propagation:
     """Posterior marginals of every evidence row under every draw of the CPDs: a rows x draws batch.
 
     The evidence (by row) and the drawn CPDs (by draw) are never repeated for each other: the
@@ -317,13 +322,10 @@ def propagate_draws(network: CompiledNetwork, likelihood: Mapping[str, np.ndarra
     Parameters
     ----------
     network : CompiledNetwork
-    likelihood : mapping
-        Node -> ``[n_rows, n_states]``.
+    evidence : BatchEvidence
     tables : mapping
         Node -> ``[n_draws, *parent_cards, n_states]``: drawn CPDs (other nodes keep theirs).
     targets : sequence of str
-    n_rows : int, optional
-        Needed only when ``likelihood`` is empty.
 
     Returns
     -------
@@ -337,11 +339,12 @@ def propagate_draws(network: CompiledNetwork, likelihood: Mapping[str, np.ndarra
     >>> from bayescramp.priors import load_spec
     >>> network = compile_spec(load_spec())
     >>> draws = {"ppi_use": np.array([[0.9, 0.1], [0.8, 0.2]])}     # P(ppi_use) under 2 draws
-    >>> result = propagate_draws(network, {"leg_cramps": np.array([[0.0, 1.0]])}, draws, targets=["diuretic"])
+    >>> evidence = BatchEvidence.from_likelihoods({"leg_cramps": np.array([[0.0, 1.0]])})
+    >>> result = propagate_draws(network, evidence, draws, targets=["diuretic"])
     >>> result.marginals["diuretic"].shape
     (1, 2, 5)
     """
-    n_rows = _row_count(network, n_rows, likelihood=likelihood)
+    likelihood, n_rows = _evidence(network, evidence)
     targets = _known(network, targets, "targets")
     _known(network, tables, "tables")
     draw_counts = {np.shape(table)[0] for table in tables.values()}
@@ -406,8 +409,8 @@ class Derivatives:
     impossible: np.ndarray
 
 
-def cpt_derivatives(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray], nodes: Sequence[str], *,
-                    target: tuple[str, str] | None = None, n_rows: int | None = None,
+def cpt_derivatives(network: CompiledNetwork, evidence: BatchEvidence, nodes: Sequence[str], *,
+                    target: tuple[str, str] | None = None,
                     weights: Mapping[str, np.ndarray] | None = None) -> Derivatives:
     """``∂P(e)/∂θ`` (and ``∂P(y, e)/∂θ``) for every CPT entry ``θ = P(x | u)`` of ``nodes``, per row.
 
@@ -422,14 +425,11 @@ def cpt_derivatives(network: CompiledNetwork, likelihood: Mapping[str, np.ndarra
     Parameters
     ----------
     network : CompiledNetwork
-    likelihood : mapping
-        Node -> ``[n_rows, n_states]``.
+    evidence : BatchEvidence
     nodes : sequence of str
         Nodes whose CPT entries are differentiated.
     target : (node, state), optional
         Also differentiate ``P(y, e)`` for ``y`` = this finding.
-    n_rows : int, optional
-        Needed only when ``likelihood`` is empty.
     weights : mapping, optional
         Node -> ``[n_weights, *parent_cards, n_states]``: return each node's derivatives
         contracted with these, ``[n_rows, n_weights]`` (``Σ derivative × weight`` per row and
@@ -444,14 +444,14 @@ def cpt_derivatives(network: CompiledNetwork, likelihood: Mapping[str, np.ndarra
     >>> import numpy as np
     >>> from bayescramp.priors import load_spec
     >>> network = compile_spec(load_spec())
-    >>> result = cpt_derivatives(network, {"leg_cramps": np.array([[0.0, 1.0]])}, ["diuretic"])
+    >>> evidence = BatchEvidence.from_likelihoods({"leg_cramps": np.array([[0.0, 1.0]])})
+    >>> result = cpt_derivatives(network, evidence, ["diuretic"])
     >>> # P(e) is linear in the diuretic's table: sum of derivative x entry gives P(e) back
     >>> round(float((result.evidence["diuretic"][0] * network.tables["diuretic"]).sum()), 12)
     1.0
     """
-    n_rows = _row_count(network, n_rows, likelihood=likelihood)
+    likelihood, n_rows = _evidence(network, evidence)
     nodes = list(dict.fromkeys(_known(network, nodes, "nodes")))
-    likelihood = {name: np.asarray(values, dtype=float) for name, values in likelihood.items()}
     with_target = dict(likelihood)
     if target is not None:
         node_y, state_y = target
@@ -537,8 +537,7 @@ class MostProbable:
                             np.nan)
 
 
-def most_probable(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray], over: Sequence[str], *,
-                  n_rows: int | None = None) -> MostProbable:
+def most_probable(network: CompiledNetwork, evidence: BatchEvidence, over: Sequence[str]) -> MostProbable:
     """The jointly most probable states of ``over`` given the evidence, per row (marginal MAP).
 
     Max-product over a junction tree triangulated with ``over`` eliminated last: nodes not in
@@ -551,73 +550,36 @@ def most_probable(network: CompiledNetwork, likelihood: Mapping[str, np.ndarray]
     >>> import numpy as np
     >>> from bayescramp.priors import load_spec
     >>> network = compile_spec(load_spec())
-    >>> best = most_probable(network, {"pale_skin": np.array([[0.0, 1.0]])}, ["iron_deficiency", "anemia"])
+    >>> evidence = BatchEvidence.from_likelihoods({"pale_skin": np.array([[0.0, 1.0]])})
+    >>> best = most_probable(network, evidence, ["iron_deficiency", "anemia"])
     >>> best.states.tolist()
     [[0, 0]]
     """
-    n_rows = _row_count(network, n_rows, likelihood=likelihood)
+    likelihood, n_rows = _evidence(network, evidence)
     over = _known(network, over, "over")
     key = tuple(over)
     if key not in network.variants:
         network.variants[key] = build_tree(network.names, [len(network.states[n]) for n in network.names],
                                            network.parents, network.tables, last=over)
     tree = network.variants[key]
-    likelihood = {name: np.asarray(values, dtype=float) for name, values in likelihood.items()}
     states = np.zeros((n_rows, len(over)), dtype=np.int64)
     log_joint = np.empty(n_rows)
     for rows in _blocks(n_rows, WORK_ENTRIES // tree.largest_clique):
         states[rows], log_joint[rows] = max_product(tree, {k: v[rows] for k, v in likelihood.items()}, over,
                                                     rows.stop - rows.start)
-    log_pe = propagate(network, likelihood, targets=[], n_rows=n_rows).log_evidence_probability
+    log_pe = propagate(network, evidence, targets=[]).log_evidence_probability
     return MostProbable(states=states, log_joint=log_joint, log_evidence_probability=log_pe)
 
 
-def distinct_rows(codes: np.ndarray, sizes: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct rows of an integer code table and, per input row, the index of its distinct row.
-
-    ``sizes[j]`` bounds column ``j``'s codes (default: its maximum + 1). Rows become one integer
-    key (mixed radix) when that fits in int64, raw bytes otherwise: both far faster than
-    ``np.unique(axis=0)``.
-
-    Examples
-    --------
-    >>> patterns, inverse = distinct_rows(np.array([[1, 0], [0, 2], [1, 0]]))
-    >>> patterns.tolist(), inverse.tolist()
-    ([[0, 2], [1, 0]], [1, 0, 1])
-    """
-    codes = np.asarray(codes, dtype=np.int64)
-    n_rows, n_columns = codes.shape
-    if n_columns == 0:
-        return np.zeros((min(1, n_rows), 0), dtype=np.int64), np.zeros(n_rows, dtype=np.int64)
-    if n_rows == 0:
-        return codes, np.zeros(0, dtype=np.int64)
-    if sizes is None:
-        sizes = (codes.max(axis=0) + 1).tolist()
-    if float(np.prod([float(s) for s in sizes])) < 2.0 ** 62:
-        key = np.zeros(n_rows, dtype=np.int64)
-        for j, size in enumerate(sizes):
-            key = key * int(size) + codes[:, j]
-    else:
-        small = np.ascontiguousarray(codes.astype(np.uint8 if max(sizes) <= 256 else np.int64))
-        key = small.view(np.dtype((np.void, small.dtype.itemsize * n_columns))).reshape(-1)
-    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-    return codes[first], inverse.reshape(-1)
-
-
-def propagate_codes(network: CompiledNetwork, nodes: Sequence[str], codes: np.ndarray,
-                    alphabets: Sequence[np.ndarray], *, targets: Sequence[str] | None = None,
+def propagate_codes(network: CompiledNetwork, evidence: BatchEvidence, *, targets: Sequence[str] | None = None,
                     chunk_size: int = 65536, distinct: bool = False) -> Propagation:
     """Posteriors for rows of coded evidence, scoring each distinct row once.
 
     Parameters
     ----------
     network : CompiledNetwork
-    nodes : sequence of str
-        The observed nodes, one per column of ``codes``.
-    codes : ndarray of int, ``[n_rows, n_nodes]``
-        ``codes[r, j]`` indexes ``alphabets[j]``.
-    alphabets : sequence of ndarray
-        ``alphabets[j]`` is ``[n_codes, n_states]``: the likelihood vector of each code.
+    evidence : BatchEvidence
+        Rows of codes into per-node alphabets (a table's rows repeat few patterns).
     targets : sequence of str, optional
         Nodes whose marginals are returned (default: every node).
     chunk_size : int
@@ -633,41 +595,38 @@ def propagate_codes(network: CompiledNetwork, nodes: Sequence[str], codes: np.nd
     Examples
     --------
     >>> import numpy as np
+    >>> from bayescramp.evidence import Alphabet
     >>> from bayescramp.priors import load_spec
     >>> network = compile_spec(load_spec())
-    >>> alphabet = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])   # no, yes, unobserved
-    >>> codes = np.array([[1], [2], [1]])
-    >>> result = propagate_codes(network, ["leg_cramps"], codes, [alphabet])
+    >>> alphabet = Alphabet(np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]), ("no", "yes", "unobserved"))
+    >>> evidence = BatchEvidence(n_rows=3, nodes=("leg_cramps",), codes=np.array([[1], [2], [1]]),
+    ...                          alphabets=(alphabet,))
+    >>> result = propagate_codes(network, evidence)
     >>> bool(np.allclose(result.marginals["leg_cramps"][0], [0, 1]))
     True
     """
-    codes = np.asarray(codes, dtype=np.int64)
-    n_rows = codes.shape[0]
     wanted = list(network.names) if targets is None else list(targets)
-    if n_rows == 0:
+    if evidence.n_rows == 0:
         return Propagation(marginals={t: np.zeros((0, len(network.states[t]))) for t in wanted},
                            log_evidence_probability=np.zeros(0), impossible=np.zeros(0, dtype=bool), families={})
-    if distinct:
-        patterns, inverse = codes, np.arange(n_rows)
-    else:
-        patterns, inverse = distinct_rows(codes, [len(a) for a in alphabets])
-    if network.core is not None and patterns.shape[0] > chunk_size:
+    patterns, inverse = (evidence, np.arange(evidence.n_rows)) if distinct else evidence.distinct()
+    if network.core is not None and patterns.n_rows > chunk_size:
         # chunks of rows sharing their hard findings' mask each run under one conditioned core
-        order = mask_order(cut_candidates(network.core, network.names, network.parents, nodes), nodes, patterns,
-                           alphabets)
-        patterns = patterns[order]
+        nodes = list(patterns.nodes)
+        order = mask_order(cut_candidates(network.core, network.names, network.parents, nodes), nodes,
+                           patterns.codes, [a.vectors for a in patterns.alphabets])
+        patterns = patterns.with_codes(patterns.codes[order])
         inverse = np.argsort(order)[inverse]
-    n_patterns = patterns.shape[0]
+    n_patterns = patterns.n_rows
     marginals_out = {t: np.empty((n_patterns, len(network.states[t]))) for t in wanted}
     log_pe = np.empty(n_patterns)
     impossible = np.empty(n_patterns, dtype=bool)
     for start in range(0, n_patterns, chunk_size):
-        block = patterns[start:start + chunk_size]
-        likelihood = {node: np.asarray(alphabets[j])[block[:, j]] for j, node in enumerate(nodes)}
-        result = propagate(network, likelihood, targets=wanted, n_rows=block.shape[0])
+        block = slice(start, min(start + chunk_size, n_patterns))
+        result = propagate(network, patterns.rows(block.start, block.stop), targets=wanted)
         for t in wanted:
-            marginals_out[t][start:start + block.shape[0]] = result.marginals[t]
-        log_pe[start:start + block.shape[0]] = result.log_evidence_probability
-        impossible[start:start + block.shape[0]] = result.impossible
+            marginals_out[t][block] = result.marginals[t]
+        log_pe[block] = result.log_evidence_probability
+        impossible[block] = result.impossible
     return Propagation(marginals={t: m[inverse] for t, m in marginals_out.items()},
                        log_evidence_probability=log_pe[inverse], impossible=impossible[inverse], families={})
