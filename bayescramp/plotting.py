@@ -18,7 +18,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ._arguments import renamed
+from ._arguments import renamed, row_weights
 from ._errors import EvidenceError, InputError, one_of
 
 __all__ = ["layered_layout", "plot_network", "plot_case", "plot_cohort", "plot_evidence_impact", "plot_reliability",
@@ -325,7 +325,7 @@ def plot_cohort(scored: pd.DataFrame, *, columns: Sequence[str] | None = None, n
     if unknown:
         raise InputError(f"plot_cohort: column {unknown[0]!r} is not in the table; expected some of "
                          f"{one_of(scored.columns)}.")
-    weight = _row_weights(scored, weights, "plot_cohort")
+    weight = row_weights(scored, weights, caller="plot_cohort")
     keep = (scored["status"] == "ok").to_numpy() if "status" in scored.columns else np.ones(len(scored), dtype=bool)
     rows = scored[keep]
     weight = weight[keep]
@@ -349,27 +349,6 @@ def plot_cohort(scored: pd.DataFrame, *, columns: Sequence[str] | None = None, n
     weighted = ", weighted" if weights is not None else ""
     _title(figure, title, f"posterior across the cohort ({len(rows)} rows{weighted})", ax)
     return figure
-
-
-def _row_weights(table: pd.DataFrame, weights, caller: str) -> np.ndarray:
-    """Per-row weights from a column name or values (ones when ``None``); missing or negative ones are errors."""
-    if weights is None:
-        return np.ones(len(table))
-    if isinstance(weights, str):
-        if weights not in table.columns:
-            raise InputError(f"{caller}: no column {weights!r} for weights; expected one of {one_of(table.columns)}.")
-        values = pd.to_numeric(table[weights], errors="coerce").to_numpy(dtype=float)
-        name = repr(weights)
-    else:
-        values = np.asarray(weights, dtype=float)
-        name = "weights"
-        if values.shape != (len(table),):
-            raise InputError(f"{caller}: weights have shape {values.shape}; expected one per row ({len(table)}).")
-    bad = ~(np.isfinite(values) & (values >= 0))
-    if bad.any():
-        raise InputError(f"{caller}: {name} at row {table.index[int(np.flatnonzero(bad)[0])]} is "
-                         f"{values[bad][0]!r}; expected a finite weight >= 0 on every row.")
-    return values
 
 
 def plot_prevalence(table: pd.DataFrame, *, targets: str | Sequence[str] | None = None, ax=None,

@@ -357,8 +357,8 @@ def validate(spec: Spec) -> list[str]:
     problems: list[str] = []
     broken = {name for name, node in spec.nodes.items() if _validate_header(spec, node, problems)}
     problems.extend(_cycle_problems(spec))
-    for node in spec.nodes.values():
-        _validate_cpd(spec, node, broken, problems)
+    for name, node in spec.nodes.items():
+        _validate_cpd(spec, name, node, broken, problems)
     problems.extend(_validate_meta(spec))
     problems.extend(_published_conditional_problems(spec))
     problems.extend(_published_asymptomatic_problems(spec))
@@ -376,9 +376,9 @@ def _cycle_problems(spec: Spec) -> list[str]:
             f"{' -> '.join(cycle)}; expected a directed acyclic graph."]
 
 
-def _validate_cpd(spec: Spec, node: Node, broken: set[str], problems: list[str]) -> None:
-    """Append the problems of ``node``'s conditional distribution to ``problems``."""
-    name = node.name
+def _validate_cpd(spec: Spec, name: str, node: Node, broken: set[str], problems: list[str]) -> None:
+    """Append the problems of node ``name``'s conditional distribution to ``problems``."""
+    # ``name`` is the key in ``spec.nodes``: the one lookups use, even where ``node.name`` disagrees
     if name in broken or any(p in broken for p in node.parents) or _too_large(spec, node, problems):
         # the table cannot be read against broken states or parents; its numbers still can
         for parameter in _node_parameters(node):
