@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import numpy as np
+import pandas as pd
 
-from ._errors import InputError
+from ._errors import InputError, one_of
 
-__all__ = ["is_number", "as_node_list", "as_generator", "as_fraction", "as_path", "as_flag", "renamed",
+__all__ = ["is_number", "row_weights", "as_node_list", "as_generator", "as_fraction", "as_path", "as_flag", "renamed",
            "RENAMED_SINCE", "REMOVED_IN"]
 
 #: The release that renamed keywords (the public vocabulary, README "API conventions").
@@ -134,6 +135,35 @@ def as_flag(value: Any, *, argument: str, caller: str) -> bool:
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     raise InputError(f"{caller}: {argument} got {_shown(value)}; expected True or False.")
+
+
+def row_weights(table: Any, weights: Any, *, caller: str) -> np.ndarray:
+    """Per-row weights from a column of ``table`` or values, one per row (ones when ``None``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> row_weights(pd.DataFrame({"w": [1, 2.5]}), "w", caller="plot_cohort").tolist()
+    [1.0, 2.5]
+    """
+    if weights is None:
+        return np.ones(len(table))
+    if isinstance(weights, str):
+        if weights not in table.columns:
+            raise InputError(f"{caller}: no column {weights!r} for weights; expected one of {one_of(table.columns)}.")
+        # a non-numeric cell becomes NaN here so that the check below names it
+        values = pd.to_numeric(table[weights], errors="coerce").to_numpy(dtype=float)
+        name = repr(weights)
+    else:
+        values = np.asarray(weights, dtype=float)
+        name = "weights"
+        if values.shape != (len(table),):
+            raise InputError(f"{caller}: weights have shape {values.shape}; expected one per row ({len(table)}).")
+    bad = ~(np.isfinite(values) & (values >= 0))
+    if bad.any():
+        raise InputError(f"{caller}: {name} at row {table.index[int(np.flatnonzero(bad)[0])]} is "
+                         f"{float(values[bad][0])!r}; expected a finite weight >= 0 on every row.")
+    return values
 
 
 def renamed(*, positional: tuple[str, ...] = (), since: str = RENAMED_SINCE, removed: str = REMOVED_IN,

@@ -77,7 +77,7 @@ from ._errors import InputError, one_of
 from .codebook import Codebook, check_unique_columns, column_code_maps
 from .engine import CompiledNetwork, distinct_rows, propagate
 from .evidence import BatchEvidence, encode_codes
-from .scoring import MAX_LISTED_PROBLEMS, cell_problems
+from .scoring import MAX_LISTED_PROBLEMS, cell_problems, invalid_error
 from .spec import NoisyOrCPD, Parameter, Spec, TableCPD, check, parameters_by_id, replace_parameters
 from .survey import _chunks, _located, _row_token, _Source, resolve_codebook
 from .tabular import atomic_path
@@ -265,13 +265,9 @@ def _file_patterns(network: CompiledNetwork, path: Path, book: Codebook | None, 
 
 
 def _bad_cells(listed: list[str], n_bad: int) -> InputError:
-    more = n_bad - len(listed)
-    problems = list(listed)
-    if more > 0:
-        problems.append(f"... and {more} more invalid cell(s).")
-    problems.append("Fix them or map them in a codebook (--codebook FILE); a fit uses every row, so it stops rather "
-                    "than skip rows with unreadable cells.")
-    return InputError(problems)
+    """The error for unreadable cells in a fit, whose advice offers no flag option (a fit uses every row)."""
+    return invalid_error(listed, n_bad, advice="Fix them or map them in a codebook (--codebook FILE); a fit uses "
+                                               "every row, so it stops rather than skip rows with unreadable cells.")
 
 
 def _file_sha256(path: Path) -> str:

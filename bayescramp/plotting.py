@@ -18,7 +18,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ._arguments import renamed
+from ._arguments import renamed, row_weights
 from ._errors import EvidenceError, InputError, one_of
 
 __all__ = ["layered_layout", "plot_network", "plot_case", "plot_cohort", "plot_evidence_impact", "plot_reliability",
@@ -325,7 +325,7 @@ def plot_cohort(scored: pd.DataFrame, *, columns: Sequence[str] | None = None, n
     if unknown:
         raise InputError(f"plot_cohort: column {unknown[0]!r} is not in the table; expected some of "
                          f"{one_of(scored.columns)}.")
-    weight = _row_weights(scored, weights, "plot_cohort")
+    weight = row_weights(scored, weights, caller="plot_cohort")
     keep = (scored["status"] == "ok").to_numpy() if "status" in scored.columns else np.ones(len(scored), dtype=bool)
     rows = scored[keep]
     weight = weight[keep]
@@ -349,27 +349,6 @@ def plot_cohort(scored: pd.DataFrame, *, columns: Sequence[str] | None = None, n
     weighted = ", weighted" if weights is not None else ""
     _title(figure, title, f"posterior across the cohort ({len(rows)} rows{weighted})", ax)
     return figure
-
-
-def _row_weights(table: pd.DataFrame, weights, caller: str) -> np.ndarray:
-    """Per-row weights from a column name or values (ones when ``None``); missing or negative ones are errors."""
-    if weights is None:
-        return np.ones(len(table))
-    if isinstance(weights, str):
-        if weights not in table.columns:
-            raise InputError(f"{caller}: no column {weights!r} for weights; expected one of {one_of(table.columns)}.")
-        values = pd.to_numeric(table[weights], errors="coerce").to_numpy(dtype=float)
-        name = repr(weights)
-    else:
-        values = np.asarray(weights, dtype=float)
-        name = "weights"
-        if values.shape != (len(table),):
-            raise InputError(f"{caller}: weights have shape {values.shape}; expected one per row ({len(table)}).")
-    bad = ~(np.isfinite(values) & (values >= 0))
-    if bad.any():
-        raise InputError(f"{caller}: {name} at row {table.index[int(np.flatnonzero(bad)[0])]} is "
-                         f"{values[bad][0]!r}; expected a finite weight >= 0 on every row.")
-    return values
 
 
 def plot_prevalence(table: pd.DataFrame, *, targets: str | Sequence[str] | None = None, ax=None,
@@ -400,55 +379,78 @@ def plot_prevalence(table: pd.DataFrame, *, targets: str | Sequence[str] | None 
     >>> [label.get_text() for label in plot_prevalence(table).axes[0].get_yticklabels()]
     ['all', 'sex=f', 'sex=m']
     """
-    from matplotlib.ticker import PercentFormatter
-
     needed = {"target", "group", "estimate", "lower", "upper"}
     if not needed <= set(table.columns):
         raise InputError(f"plot_prevalence: got columns {one_of(table.columns)}; expected the columns of "
                          f"bayescramp.prevalence ({one_of(sorted(needed))}).")
-    available = list(dict.fromkeys(table["target"]))
-    chosen = available if targets is None else [targets] if isinstance(targets, str) else list(targets)
-    unknown = [t for t in chosen if t not in available]
-    if unknown:
-        raise InputError(f"plot_prevalence: target {unknown[0]!r} is not in the table; expected some of "
-                         f"{one_of(available)}.")
+    chosen = _chosen_targets(targets, list(dict.fromkeys(table["target"])), caller="plot_prevalence",
+                             holder="table")
+    # the subgroup columns sit between "group" and "estimate" in bayescramp.prevalence's layout
     by_columns = list(table.columns[table.columns.get_loc("group") + 1:table.columns.get_loc("estimate")])
-    if ax is None:
-        sizes = [int((table["target"] == t).sum()) for t in chosen]
-        figure = _figure(7.5, 0.28 * sum(sizes) + 1.1 * len(chosen) + 0.6)
-        axes = figure.subplots(len(chosen), 1, squeeze=False, height_ratios=[s + 2 for s in sizes]).ravel()
-    else:
-        figure, axes = _panels(ax, len(chosen), caller="plot_prevalence")
+    figure, axes = _prevalence_panels(table, chosen, ax)
     for ax_, target in zip(axes, chosen):
-        rows = table[table["target"] == target].reset_index(drop=True)
-        y = np.arange(len(rows))[::-1]
-        labels = []
-        for _, row in rows.iterrows():
-            parts = [c for c in by_columns if c in str(row["group"]).split("*")]
-            labels.append(", ".join(f"{c}={'(missing)' if pd.isna(row[c]) else row[c]}" for c in parts) or "all")
-        if {"lower_total", "upper_total"} <= set(rows.columns):
-            ax_.hlines(y, rows["lower_total"], rows["upper_total"], color=_PRIOR_COLOUR, linewidth=5,
-                       label="with parameter uncertainty")
-        ax_.hlines(y, rows["lower"], rows["upper"], color=_POSTERIOR_COLOUR, linewidth=2, label="confidence interval")
-        ax_.plot(rows["estimate"], y, "o", color="black", markersize=4, label="estimate")
-        overall = rows.loc[rows["group"] == "all", "estimate"]
-        if len(overall):
-            ax_.axvline(float(overall.iloc[0]), color="black", linestyle="--", linewidth=0.8)
-        changes = np.flatnonzero(rows["group"].to_numpy()[1:] != rows["group"].to_numpy()[:-1])
-        for k in changes:
-            ax_.axhline(y[k] - 0.5, color="#dddddd", linewidth=0.8)
-        ax_.set_yticks(y, labels)
-        for tick, label in zip(ax_.get_yticklabels(), labels):
-            if label == "all":
-                tick.set_fontweight("bold")
-        ax_.set_ylim(-0.7, len(rows) - 0.3)
-        ax_.xaxis.set_major_formatter(PercentFormatter(xmax=1.0))
+        _draw_prevalence_panel(ax_, table[table["target"] == target].reset_index(drop=True), by_columns)
         ax_.set_title(_pretty(str(target)), fontsize=10)
-        ax_.set_xlabel("population prevalence")
     axes[0].legend(loc="best", fontsize=7)
     if title:
         figure.suptitle(title)
     return figure
+
+
+def _chosen_targets(targets: str | Sequence[str] | None, available: list, *, caller: str, holder: str) -> list:
+    """The targets to draw: ``targets`` (one or many) checked against ``available``, else all of them."""
+    chosen = available if targets is None else [targets] if isinstance(targets, str) else list(targets)
+    unknown = [t for t in chosen if t not in available]
+    if unknown:
+        raise InputError(f"{caller}: target {unknown[0]!r} is not in the {holder}; expected some of "
+                         f"{one_of(available)}.")
+    return chosen
+
+
+def _prevalence_panels(table: pd.DataFrame, chosen: list, ax):
+    """The figure and one Axes per chosen target: the caller's ``ax=``, else panels sized to their rows."""
+    if ax is not None:
+        return _panels(ax, len(chosen), caller="plot_prevalence")
+    # each panel is as tall as its subgroup rows, so a target with many subgroups stays readable
+    sizes = [int((table["target"] == t).sum()) for t in chosen]
+    figure = _figure(7.5, 0.28 * sum(sizes) + 1.1 * len(chosen) + 0.6)
+    return figure, figure.subplots(len(chosen), 1, squeeze=False, height_ratios=[s + 2 for s in sizes]).ravel()
+
+
+def _subgroup_labels(rows: pd.DataFrame, by_columns: list) -> list[str]:
+    """One label a row: ``column=value`` for each column of its group (``all`` for the whole population)."""
+    labels = []
+    for _, row in rows.iterrows():
+        # a group such as "sex*age_group" crosses columns; only those columns describe the row
+        parts = [c for c in by_columns if c in str(row["group"]).split("*")]
+        labels.append(", ".join(f"{c}={'(missing)' if pd.isna(row[c]) else row[c]}" for c in parts) or "all")
+    return labels
+
+
+def _draw_prevalence_panel(ax, rows: pd.DataFrame, by_columns: list) -> None:
+    """Draw one target's subgroups top-down: estimates, intervals, the overall line and group separators."""
+    from matplotlib.ticker import PercentFormatter
+
+    y = np.arange(len(rows))[::-1]
+    labels = _subgroup_labels(rows, by_columns)
+    if {"lower_total", "upper_total"} <= set(rows.columns):
+        ax.hlines(y, rows["lower_total"], rows["upper_total"], color=_PRIOR_COLOUR, linewidth=5,
+                  label="with parameter uncertainty")
+    ax.hlines(y, rows["lower"], rows["upper"], color=_POSTERIOR_COLOUR, linewidth=2, label="confidence interval")
+    ax.plot(rows["estimate"], y, "o", color="black", markersize=4, label="estimate")
+    overall = rows.loc[rows["group"] == "all", "estimate"]
+    if len(overall):
+        ax.axvline(float(overall.iloc[0]), color="black", linestyle="--", linewidth=0.8)
+    changes = np.flatnonzero(rows["group"].to_numpy()[1:] != rows["group"].to_numpy()[:-1])
+    for k in changes:
+        ax.axhline(y[k] - 0.5, color="#dddddd", linewidth=0.8)
+    ax.set_yticks(y, labels)
+    for tick, label in zip(ax.get_yticklabels(), labels):
+        if label == "all":
+            tick.set_fontweight("bold")
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    ax.xaxis.set_major_formatter(PercentFormatter(xmax=1.0))
+    ax.set_xlabel("population prevalence")
 
 
 @renamed(target="targets")
@@ -490,12 +492,8 @@ def plot_evidence_impact(explanation: pd.DataFrame, *, targets: str | Sequence[s
         raise EvidenceError(f"plot_evidence_impact: the case's status is {explanation['status'].iloc[0]!r} (its "
                             "evidence has probability zero under the model, so there is no posterior to draw); "
                             "expected a case whose findings the model allows together.")
-    targets = list(dict.fromkeys(explanation["target"])) if targets is None else (
-        [targets] if isinstance(targets, str) else list(targets))
-    unknown = [t for t in targets if t not in set(explanation["target"])]
-    if unknown:
-        raise InputError(f"plot_evidence_impact: target {unknown[0]!r} is not in the explanation; expected some of "
-                         f"{one_of(dict.fromkeys(explanation['target']))}.")
+    targets = _chosen_targets(targets, list(dict.fromkeys(explanation["target"])), caller="plot_evidence_impact",
+                              holder="explanation")
     n_findings = explanation.groupby(["target", "state"]).size().max()
     figure, axes = _panels(ax, len(targets), caller="plot_evidence_impact", width=5.4,
                            height=0.42 * n_findings + 1.5, n_columns=2)

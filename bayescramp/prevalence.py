@@ -207,22 +207,9 @@ def prevalence(scores: pd.DataFrame, *, weights: str | Sequence[float] | None = 
     >>> round(float(table["estimate"].iloc[0]), 4), round(float(table["se"].iloc[0]), 4), int(table["df"].iloc[0])
     (0.325, 0.1017, 2)
     """
-    if not isinstance(scores, pd.DataFrame):
-        raise InputError(f"prevalence: got {type(scores).__name__}; expected a pandas DataFrame of scores "
-                         "(Model.score or bayescramp score).")
-    if lonely_psu not in LONELY_PSU_RULES:
-        raise InputError(f"lonely_psu: got {lonely_psu!r}; expected one of {one_of(LONELY_PSU_RULES)}.")
-    _check_probability("level", level)
-    if interval is not None:
-        _check_probability("interval", interval)
-    if data is not None and len(data) != len(scores):
-        raise InputError(f"data: got {len(data)} rows for {len(scores)} rows of {source}; expected the table the "
-                         "scores came from, row for row.")
+    _check_arguments(scores, data, level=level, interval=interval, lonely_psu=lonely_psu, source=source)
     if row_label is None:
-        labels = scores.index
-
-        def row_label(position: int) -> str:
-            return f"row {labels[position]}"
+        row_label = _index_label(scores)
     from .codebook import resolve_codebook
 
     book = resolve_codebook(codebook)
@@ -243,38 +230,20 @@ def prevalence(scores: pd.DataFrame, *, weights: str | Sequence[float] | None = 
     spread = _fine_spread(cells, values, fine, np.where(ok, design.weight, 0.0))
     mapped = [_GroupCells.of(cells, fine_levels, labels, [by_columns.index(c) for c in cols]) for _, cols in groupings]
     t_level = _t_quantile(level, design.degrees_of_freedom)
-    pieces = []
-    parameter = None
+    parameter: list = [None] * len(groupings)
+    t_interval = math.nan
     if interval is not None:
         parameter = _parameter_variances(model, data, book, columns, design, cells, mapped, ok, lonely_psu, n_draws,
                                          rng)
         t_interval = _t_quantile(interval, design.degrees_of_freedom)
-    for g, ((label, cols), grouped) in enumerate(zip(groupings, mapped)):
+    pieces = []
+    for (label, cols), grouped, parameter_of_group in zip(groupings, mapped, parameter):
         estimate, variance = _ratio_estimates(design, grouped, grouped.value_sum, lonely_psu)
         deff = _design_effect(grouped, estimate, variance, spread)
-        se = np.sqrt(variance)
-        for t, column in enumerate(columns):
-            piece = {"target": np.full(grouped.n_groups, column.removeprefix("p_"), dtype=object),
-                     "group": np.full(grouped.n_groups, label, dtype=object)}
-            for c in by_columns:
-                piece[c] = (grouped.levels[:, cols.index(c)] if c in cols
-                            else np.full(grouped.n_groups, pd.NA, dtype=object))
-            piece.update(estimate=estimate[:, t], se=se[:, t], lower=estimate[:, t] - t_level * se[:, t],
-                         upper=estimate[:, t] + t_level * se[:, t],
-                         df=np.full(grouped.n_groups, design.degrees_of_freedom),
-                         deff=deff[:, t], n=grouped.n_ok, n_excluded=grouped.n_excluded,
-                         sum_weights=grouped.group_weight)
-            if parameter is not None:
-                mean_design_variance, between = parameter[g][t]
-                total = np.sqrt(mean_design_variance + between)
-                piece.update(se_parameter=np.sqrt(between), se_total=total,
-                             lower_total=estimate[:, t] - t_interval * total,
-                             upper_total=estimate[:, t] + t_interval * total)
-            pieces.append(pd.DataFrame(piece))
-    table = pd.concat(pieces, ignore_index=True)
-    order = np.argsort(pd.Categorical(table["target"], categories=[c.removeprefix("p_") for c in columns]).codes,
-                       kind="stable")
-    table = table.iloc[order].reset_index(drop=True)
+        pieces.extend(_grouping_rows(grouped, label, cols, by_columns, columns, estimate, np.sqrt(variance), deff,
+                                     degrees_of_freedom=design.degrees_of_freedom, t_level=t_level,
+                                     parameter=parameter_of_group, t_interval=t_interval))
+    table = _in_target_order(pd.concat(pieces, ignore_index=True), columns)
     table[["n", "n_excluded"]] = table[["n", "n_excluded"]].astype(np.int64)
     statuses = scores["status"].astype(str).value_counts().to_dict() if "status" in scores.columns \
         else {STATUS_OK: n_rows}
@@ -284,6 +253,69 @@ def prevalence(scores: pd.DataFrame, *, weights: str | Sequence[float] | None = 
                        design={k: v if isinstance(v, str) or v is None else "values"
                                for k, v in design_given.items()})
     return table
+
+
+def _check_arguments(scores: Any, data: pd.DataFrame | None, *, level: float, interval: float | None,
+                     lonely_psu: str, source: str) -> None:
+    """Reject a call whose options are wrong before any column is read."""
+    if not isinstance(scores, pd.DataFrame):
+        raise InputError(f"prevalence: got {type(scores).__name__}; expected a pandas DataFrame of scores "
+                         "(Model.score or bayescramp score).")
+    if lonely_psu not in LONELY_PSU_RULES:
+        raise InputError(f"lonely_psu: got {lonely_psu!r}; expected one of {one_of(LONELY_PSU_RULES)}.")
+    _check_probability("level", level)
+    if interval is not None:
+        _check_probability("interval", interval)
+    if data is not None and len(data) != len(scores):
+        raise InputError(f"data: got {len(data)} rows for {len(scores)} rows of {source}; expected the table the "
+                         "scores came from, row for row.")
+
+
+def _index_label(scores: pd.DataFrame) -> Callable[[int], str]:
+    """The default way messages name a row: by its index label, which the user sees, not its position."""
+    labels = scores.index
+
+    def row_label(position: int) -> str:
+        return f"row {labels[position]}"
+    return row_label
+
+
+def _grouping_rows(grouped: _GroupCells, label: str, cols: tuple[str, ...], by_columns: Sequence[str],
+                   columns: Sequence[str], estimate: np.ndarray, se: np.ndarray, deff: np.ndarray, *,
+                   degrees_of_freedom: int, t_level: float, parameter: list | None, t_interval: float
+                   ) -> list[pd.DataFrame]:
+    """One grouping's result rows, a DataFrame per target (with the ``interval`` columns when ``parameter``)."""
+    n_groups = grouped.n_groups
+    pieces = []
+    for t, column in enumerate(columns):
+        piece = {"target": np.full(n_groups, column.removeprefix("p_"), dtype=object),
+                 "group": np.full(n_groups, label, dtype=object)}
+        # every by column appears on every row so groupings stack; it is missing outside its own grouping
+        for c in by_columns:
+            piece[c] = (grouped.levels[:, cols.index(c)] if c in cols else np.full(n_groups, pd.NA, dtype=object))
+        piece.update(estimate=estimate[:, t], se=se[:, t], lower=estimate[:, t] - t_level * se[:, t],
+                     upper=estimate[:, t] + t_level * se[:, t], df=np.full(n_groups, degrees_of_freedom),
+                     deff=deff[:, t], n=grouped.n_ok, n_excluded=grouped.n_excluded,
+                     sum_weights=grouped.group_weight)
+        if parameter is not None:
+            piece.update(_total_interval(estimate[:, t], *parameter[t], t_interval))
+        pieces.append(pd.DataFrame(piece))
+    return pieces
+
+
+def _total_interval(estimate: np.ndarray, mean_design_variance: np.ndarray, between: np.ndarray,
+                    t_interval: float) -> dict[str, np.ndarray]:
+    """The ``interval`` columns: law of total variance, design variance plus variance across parameter draws."""
+    total = np.sqrt(mean_design_variance + between)
+    return dict(se_parameter=np.sqrt(between), se_total=total, lower_total=estimate - t_interval * total,
+                upper_total=estimate + t_interval * total)
+
+
+def _in_target_order(table: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """The rows regrouped by target in the order of ``columns`` (groupings keep their order within a target)."""
+    order = np.argsort(pd.Categorical(table["target"], categories=[c.removeprefix("p_") for c in columns]).codes,
+                       kind="stable")
+    return table.iloc[order].reset_index(drop=True)
 
 
 def _show(value: Any) -> str:
@@ -701,13 +733,40 @@ def _parameter_variances(model: Any, data: pd.DataFrame | None, book: Any, colum
                          ) -> list[list[tuple[np.ndarray, np.ndarray]]]:
     """Per grouping and target: ``(mean over draws of the design variance, variance of the estimate over draws)``."""
     from .evidence import BatchEvidence
-    from .scoring import encode_frame, target_columns
-    from .uncertainty import draw_marginals, draw_tables
+    from .scoring import encode_frame
+    from .uncertainty import draw_tables
 
     spec, network = getattr(model, "spec", None), getattr(model, "network", None)
     if spec is None or network is None or data is None:
         raise InputError("interval: needs the model and the evidence behind the scores to score parameter draws; "
                          "expected model= and data= (Model.prevalence passes both), or interval=None.")
+    nodes, picks = _posterior_picks(network, columns)
+    encoder = book.encoder() if book is not None else None
+    patterns, inverse = BatchEvidence.from_frame(network, data, encoder=encoder or encode_frame).distinct()
+    pairs = _PatternCells.of(inverse, cells, design.weight, ok)
+    tables = draw_tables(spec, network, n_draws, rng)
+    n_cells = len(cells.psu)
+    # draws are scored in blocks so that cells x draws x targets stays within memory
+    block = max(1, _DRAW_BLOCK_VALUES // max(1, n_cells * len(columns)))
+    estimates = [[[] for _ in columns] for _ in mapped]
+    variances = [[[] for _ in columns] for _ in mapped]
+    for first in range(0, n_draws, block):
+        sub_tables = {node: values[first:first + block] for node, values in tables.items()}
+        sums = _draw_cell_sums(network, patterns, sub_tables, nodes, [picks[c] for c in columns], pairs, n_cells)
+        for g, grouped in enumerate(mapped):
+            for t in range(len(columns)):
+                value_sum = _sum_by(grouped.of_fine_cell, sums[t], len(grouped.psu))
+                estimate, variance = _ratio_estimates(design, grouped, value_sum, lonely_psu)
+                estimates[g][t].append(estimate)
+                variances[g][t].append(variance)
+    return [[_combine_draws(np.concatenate(estimates[g][t], axis=1), np.concatenate(variances[g][t], axis=1))
+             for t in range(len(columns))] for g in range(len(mapped))]
+
+
+def _posterior_picks(network: Any, columns: Sequence[str]) -> tuple[list[str], dict[str, tuple[str, int]]]:
+    """The target nodes behind ``columns`` and, per column, its ``(node, state index)``; unknown ones are errors."""
+    from .scoring import target_columns
+
     nodes = list(dict.fromkeys(c.removeprefix("p_").split("__")[0] for c in columns))
     unknown = [n for n in nodes if n not in network.states]
     if unknown:
@@ -718,48 +777,51 @@ def _parameter_variances(model: Any, data: pd.DataFrame | None, book: Any, colum
     if missing:
         raise InputError(f"interval: column {missing[0]!r} is not a posterior column of the model; expected some of "
                          f"{one_of(picks)}.")
-    encoder = book.encoder() if book is not None else None
-    patterns, inverse = BatchEvidence.from_frame(network, data, encoder=encoder or encode_frame).distinct()
-    # (fine cell, pattern) pairs of ok rows, with their summed weights, sorted by pattern
-    rows = np.flatnonzero(ok)
-    pair, pair_keys = pd.factorize(inverse[rows] * len(cells.psu) + cells.row_cell[rows], sort=True)
-    pair_keys = np.asarray(pair_keys, dtype=np.int64)
-    pair_weight = np.bincount(np.asarray(pair, dtype=np.int64), weights=design.weight[rows], minlength=len(pair_keys))
-    pair_pattern, pair_cell = pair_keys // len(cells.psu), pair_keys % len(cells.psu)
-    tables = draw_tables(spec, network, n_draws, rng)
-    n_cells = len(cells.psu)
-    block = max(1, _DRAW_BLOCK_VALUES // max(1, n_cells * len(columns)))
-    estimates = [[[] for _ in columns] for _ in mapped]
-    variances = [[[] for _ in columns] for _ in mapped]
-    for first in range(0, n_draws, block):
-        last = min(n_draws, first + block)
-        sums = np.zeros((len(columns), n_cells, last - first))
-        sub_tables = {node: values[first:last] for node, values in tables.items()}
-        # progress=None: a bar on a terminal only
-        for start, stop, marginals in draw_marginals(network, patterns, sub_tables, nodes, progress=None):
-            lo, hi = np.searchsorted(pair_pattern, [start, stop])
-            for t, column in enumerate(columns):
-                node, k = picks[column]
-                contribution = pair_weight[lo:hi, None] * marginals[node][pair_pattern[lo:hi] - start, :, k]
-                np.add.at(sums[t], pair_cell[lo:hi], contribution)
-        for g, grouped in enumerate(mapped):
-            for t in range(len(columns)):
-                value_sum = _sum_by(grouped.of_fine_cell, sums[t], len(grouped.psu))
-                estimate, variance = _ratio_estimates(design, grouped, value_sum, lonely_psu)
-                estimates[g][t].append(estimate)
-                variances[g][t].append(variance)
-    result = []
-    for g in range(len(mapped)):
-        per_target = []
-        for t in range(len(columns)):
-            estimate = np.concatenate(estimates[g][t], axis=1)
-            variance = np.concatenate(variances[g][t], axis=1)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                valid = np.isfinite(estimate).sum(axis=1)
-                mean_variance = np.where(valid > 0, np.nansum(variance, axis=1) / np.maximum(valid, 1), np.nan)
-                mean_estimate = np.nansum(estimate, axis=1) / np.maximum(valid, 1)
-                between = np.nansum((estimate - mean_estimate[:, None]) ** 2, axis=1) / (valid - 1.0)
-            between[valid < 2] = np.nan
-            per_target.append((mean_variance, between))
-        result.append(per_target)
-    return result
+    return nodes, picks
+
+
+@dataclass
+class _PatternCells:
+    """The ok rows reduced to (evidence pattern, fine cell) pairs with their summed weights, sorted by pattern."""
+
+    pattern: np.ndarray  # [n_pairs] distinct evidence pattern
+    cell: np.ndarray  # [n_pairs] (PSU, fine subgroup) cell
+    weight: np.ndarray  # [n_pairs] sum of w
+
+    @classmethod
+    def of(cls, inverse: np.ndarray, cells: _Cells, weight: np.ndarray, ok: np.ndarray) -> "_PatternCells":
+        rows = np.flatnonzero(ok)
+        n_cells = len(cells.psu)
+        pair, pair_keys = pd.factorize(inverse[rows] * n_cells + cells.row_cell[rows], sort=True)
+        pair_keys = np.asarray(pair_keys, dtype=np.int64)
+        pair_weight = np.bincount(np.asarray(pair, dtype=np.int64), weights=weight[rows], minlength=len(pair_keys))
+        return cls(pattern=pair_keys // n_cells, cell=pair_keys % n_cells, weight=pair_weight)
+
+
+def _draw_cell_sums(network: Any, patterns: Any, sub_tables: Mapping[str, np.ndarray], nodes: Sequence[str],
+                    picks: Sequence[tuple[str, int]], pairs: _PatternCells, n_cells: int) -> np.ndarray:
+    """``[n_targets, n_cells, n_draws]``: each cell's ``sum w p`` under each parameter draw of ``sub_tables``."""
+    from .uncertainty import draw_marginals
+
+    n_draws = len(next(iter(sub_tables.values())))
+    sums = np.zeros((len(picks), n_cells, n_draws))
+    # progress=None: a bar on a terminal only
+    for start, stop, marginals in draw_marginals(network, patterns, sub_tables, nodes, progress=None):
+        # the pairs are sorted by pattern, so this chunk of patterns is one slice of them
+        lo, hi = np.searchsorted(pairs.pattern, [start, stop])
+        for t, (node, k) in enumerate(picks):
+            contribution = pairs.weight[lo:hi, None] * marginals[node][pairs.pattern[lo:hi] - start, :, k]
+            np.add.at(sums[t], pairs.cell[lo:hi], contribution)
+    return sums
+
+
+def _combine_draws(estimate: np.ndarray, variance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per subgroup, from ``[n_groups, n_draws]`` arrays: the mean design variance and the variance across draws."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # draws where a subgroup has no weight give NaN; they count in neither mean
+        valid = np.isfinite(estimate).sum(axis=1)
+        mean_variance = np.where(valid > 0, np.nansum(variance, axis=1) / np.maximum(valid, 1), np.nan)
+        mean_estimate = np.nansum(estimate, axis=1) / np.maximum(valid, 1)
+        between = np.nansum((estimate - mean_estimate[:, None]) ** 2, axis=1) / (valid - 1.0)
+    between[valid < 2] = np.nan
+    return mean_variance, between

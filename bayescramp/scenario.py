@@ -16,7 +16,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ._arguments import as_node_list, is_number
+from ._arguments import as_node_list, is_number, row_weights
 from ._errors import InputError, one_of
 from .scoring import default_targets
 
@@ -150,7 +150,7 @@ def compare(models, data: pd.DataFrame, *, targets: Sequence[str] | None = None,
     for q in quantiles:
         if not is_number(q) or not 0.0 <= float(q) <= 1.0:
             raise InputError(f"compare: quantile {q!r}; expected numbers in [0, 1].")
-    weight = _weights(data, weights)
+    weight = row_weights(data, weights, caller="compare")
     names = list(resolved)
     baseline = names[0]
     targets = _targets(resolved, data, targets)
@@ -191,26 +191,6 @@ def _posterior_columns(scores: Mapping[str, pd.DataFrame], baseline: str, data: 
             raise InputError(f"compare: model {name!r} gives posterior columns other than the baseline's "
                              f"({one_of(columns)}); expected the same states for every target.")
     return columns
-
-
-def _weights(data: pd.DataFrame, weights) -> np.ndarray:
-    """One weight per row of ``data`` (ones without weights); missing or negative weights are errors."""
-    if weights is None:
-        return np.ones(len(data))
-    if isinstance(weights, str):
-        if weights not in data.columns:
-            raise InputError(f"compare: no column {weights!r} for weights; expected one of {one_of(data.columns)}.")
-        values = pd.to_numeric(data[weights], errors="coerce").to_numpy(dtype=float)
-    else:
-        values = np.asarray(weights, dtype=float)
-        if values.shape != (len(data),):
-            raise InputError(f"compare: weights have shape {values.shape}; expected one per row ({len(data)}).")
-    bad = ~(np.isfinite(values) & (values >= 0))
-    if bad.any():
-        r = int(np.flatnonzero(bad)[0])
-        raise InputError(f"compare: weights at row {data.index[r]!r} got {values[r]!r}; expected a finite weight >= 0 "
-                         "on every row.")
-    return values
 
 
 def _quantile(values: np.ndarray, q: float, weights: np.ndarray | None) -> float:

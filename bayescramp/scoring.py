@@ -326,14 +326,19 @@ def _show(value) -> str:
     return repr(value)
 
 
-def invalid_error(listed: list[str], n_bad: int, *, more_rows: str = "") -> InputError:
-    """One :class:`InputError` listing the first problems and how many more there were."""
+#: How to get past invalid cells when scoring (a fit has no flag option: see ``learning``).
+_SCORING_ADVICE = ("Fix them, map them in a codebook (--codebook FILE), or pass on_invalid=\"flag\" "
+                  "(--on-invalid flag) to score the other rows and flag these.")
+
+
+def invalid_error(listed: list[str], n_bad: int, *, more_rows: str = "", advice: str = _SCORING_ADVICE
+                  ) -> InputError:
+    """One :class:`InputError` listing the first problems, how many more there were, and ``advice``."""
     more = n_bad - len(listed)
     listed = list(listed)
     if more > 0:
         listed.append(f"... and {more} more invalid cell(s){more_rows}.")
-    listed.append("Fix them, map them in a codebook (--codebook FILE), or pass on_invalid=\"flag\" "
-                  "(--on-invalid flag) to score the other rows and flag these.")
+    listed.append(advice)
     return InputError(listed)
 
 

@@ -356,48 +356,85 @@ def validate(spec: Spec) -> list[str]:
     """
     problems: list[str] = []
     broken = {name for name, node in spec.nodes.items() if _validate_header(spec, node, problems)}
-    cycle = find_cycle(spec)
-    if cycle:
-        first = spec.nodes[cycle[0]]
-        problems.append(f"{_where(first.location, 'nodes.' + cycle[0])}.parents: the network has a cycle "
-                        f"{' -> '.join(cycle)}; expected a directed acyclic graph.")
+    problems.extend(_cycle_problems(spec))
     for name, node in spec.nodes.items():
-        if name in broken or any(p in broken for p in node.parents) or _too_large(spec, node, problems):
-            # the table cannot be read against broken states or parents; its numbers still can
-            for parameter in _node_parameters(node):
-                _check_parameter(parameter, _where(parameter.location, f"nodes.{name}: {parameter.id}"), problems)
-        elif isinstance(node.cpd, TableCPD):
-            problems.extend(_validate_table(spec, node))
-        elif isinstance(node.cpd, NoisyOrCPD):
-            problems.extend(_validate_noisy_or(spec, node))
-        else:
-            problems.append(f"{_where(node.location, 'nodes.' + name)}.cpd: got {node.cpd!r}; "
-                            "expected \"table\" or \"noisy_or\".")
+        _validate_cpd(spec, name, node, broken, problems)
     problems.extend(_validate_meta(spec))
+    problems.extend(_published_conditional_problems(spec))
+    problems.extend(_published_asymptomatic_problems(spec))
+    problems.extend(_published_prevalence_problems(spec))
+    return problems
+
+
+def _cycle_problems(spec: Spec) -> list[str]:
+    """The one-sentence problem naming a cycle in ``spec``, or nothing when it is acyclic."""
+    cycle = find_cycle(spec)
+    if not cycle:
+        return []
+    first = spec.nodes[cycle[0]]
+    return [f"{_where(first.location, 'nodes.' + cycle[0])}.parents: the network has a cycle "
+            f"{' -> '.join(cycle)}; expected a directed acyclic graph."]
+
+
+def _validate_cpd(spec: Spec, name: str, node: Node, broken: set[str], problems: list[str]) -> None:
+    """Append the problems of node ``name``'s conditional distribution to ``problems``."""
+    # ``name`` is the key in ``spec.nodes``: the one lookups use, even where ``node.name`` disagrees
+    if name in broken or any(p in broken for p in node.parents) or _too_large(spec, node, problems):
+        # the table cannot be read against broken states or parents; its numbers still can
+        for parameter in _node_parameters(node):
+            _check_parameter(parameter, _where(parameter.location, f"nodes.{name}: {parameter.id}"), problems)
+    elif isinstance(node.cpd, TableCPD):
+        problems.extend(_validate_table(spec, node))
+    elif isinstance(node.cpd, NoisyOrCPD):
+        problems.extend(_validate_noisy_or(spec, node))
+    else:
+        problems.append(f"{_where(node.location, 'nodes.' + name)}.cpd: got {node.cpd!r}; "
+                        "expected \"table\" or \"noisy_or\".")
+
+
+def _state_problem(spec: Spec, node: str, state: object, where: str) -> list[str]:
+    """The problem sentence when ``state`` is not one of the known ``node``'s states."""
+    if state in spec.nodes[node].states:
+        return []
+    return [f"{where}: got {state!r}; expected one of {one_of(spec.nodes[node].states)}."]
+
+
+def _published_conditional_problems(spec: Spec) -> list[str]:
+    """Problems of the ``published_conditional`` entries: unknown nodes or states."""
+    problems: list[str] = []
     for entry in spec.published_conditional:
         where = entry.location or f"published_conditional ({entry.node})"
         if entry.node not in spec.nodes:
             problems.append(f"{where}.node: unknown node {entry.node!r}; expected one of {one_of(spec.nodes)}.")
-        elif entry.state not in spec.nodes[entry.node].states:
-            problems.append(f"{where}.state: got {entry.state!r}; expected one of "
-                            f"{one_of(spec.nodes[entry.node].states)}.")
+        else:
+            problems.extend(_state_problem(spec, entry.node, entry.state, f"{where}.state"))
         for name, state in entry.given.items():
             if name not in spec.nodes:
                 problems.append(f"{where}.given.{name}: unknown node; expected one of {one_of(spec.nodes)}.")
-            elif state not in spec.nodes[name].states:
-                problems.append(f"{where}.given.{name}: got {state!r}; expected one of "
-                                f"{one_of(spec.nodes[name].states)}.")
+            else:
+                problems.extend(_state_problem(spec, name, state, f"{where}.given.{name}"))
+    return problems
+
+
+def _published_asymptomatic_problems(spec: Spec) -> list[str]:
+    """Problems of the ``published_asymptomatic`` entries: unknown nodes."""
+    problems: list[str] = []
     for entry in spec.published_asymptomatic.values():
         where = entry.location or f"published_asymptomatic.{entry.node}"
         if entry.node not in spec.nodes:
             problems.append(f"{where}: unknown node {entry.node!r}; expected one of {one_of(spec.nodes)}.")
+    return problems
+
+
+def _published_prevalence_problems(spec: Spec) -> list[str]:
+    """Problems of the ``published_prevalence`` entries: unknown nodes or states."""
+    problems: list[str] = []
     for prevalence in spec.published_prevalence.values():
         where = _where(prevalence.location, f"published_prevalence.{prevalence.node}")
         if prevalence.node not in spec.nodes:
             problems.append(f"{where}: unknown node {prevalence.node!r}; expected one of {one_of(spec.nodes)}.")
-        elif prevalence.state not in spec.nodes[prevalence.node].states:
-            problems.append(f"{where}.state: got {prevalence.state!r}; expected one of "
-                            f"{one_of(spec.nodes[prevalence.node].states)}.")
+        else:
+            problems.extend(_state_problem(spec, prevalence.node, prevalence.state, f"{where}.state"))
     return problems
 
 

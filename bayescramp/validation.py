@@ -43,7 +43,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -425,35 +425,57 @@ def validate(priors: Any = None, *, truth_priors: Any = None, n: int = 20000,
     scoring = compile_spec(scoring_spec)
     truth_network = scoring if truth_spec is scoring_spec else compile_spec(truth_spec)
     _check_same_nodes(truth_network, scoring)
+    targets = _checked_targets(scoring, targets)
+    weights = _weights(weights, int(n), "validate")
+    seed = _seed_record(rng)
+    rng = as_generator(rng)
+    sampled = sample_codes(truth_network, int(n), rng)
+    evidence = _survey_evidence(scoring, sampled, targets, int(n), missing, rng)
+    result = propagate_codes(scoring, evidence, targets=targets)
+    keep = ~result.impossible
+    rows, bins = _metrics(scoring, targets, sampled, result.marginals, keep, n_bins, binning,
+                          None if weights is None else weights[keep])
+    settings = {"priors": _file_names(scoring_spec), "truth_priors": _file_names(truth_spec),
+                "n": int(n), "seed": seed, "missing": float(missing), "binning": binning, "n_bins": int(n_bins),
+                "weighted": weights is not None,
+                "n_impossible": int((~keep).sum())}
+    return ValidationReport(metrics=pd.DataFrame(rows, columns=METRIC_COLUMNS),
+                            reliability=pd.concat(bins, ignore_index=True), settings=settings)
+
+
+def _checked_targets(scoring: CompiledNetwork, targets: str | Sequence[str] | None) -> list[str]:
+    """The targets to validate: those given, each a node of ``scoring``, else the model's default targets."""
     targets = (default_targets(scoring, scoring.info.observable) if targets is None
                else as_node_list(targets, argument="targets", caller="validate"))
     unknown = [t for t in targets if t not in scoring.states]
     if unknown:
         raise InputError(f"validate: target {unknown[0]!r} is not a node; expected some of {one_of(scoring.names)}.")
+    return targets
 
-    weights = _weights(weights, int(n), "validate")
-    seed = int(rng) if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) else (
-        None if rng is None else f"(a numpy {type(rng).__name__})")
-    rng = as_generator(rng)
-    sampled = sample_codes(truth_network, int(n), rng)
+
+def _seed_record(rng: Any) -> int | str | None:
+    """How ``settings["seed"]`` records ``rng``: the int seed, else what kind of Generator it was (not replayable)."""
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        return int(rng)
+    return None if rng is None else f"(a numpy {type(rng).__name__})"
+
+
+def _survey_evidence(scoring: CompiledNetwork, sampled: Mapping[str, np.ndarray], targets: Sequence[str], n: int,
+                     missing: float, rng: np.random.Generator) -> BatchEvidence:
+    """The simulated survey: observable non-target nodes as answered, each cell blank with probability ``missing``."""
+    # a target seen as evidence would answer itself; it is hidden truth only
     observed = [node for node in scoring.info.observable if node not in targets]
     alphabets = [default_alphabet(scoring.states[node]) for node in observed]
     codes = np.column_stack([sampled[node] for node in observed]) if observed else np.zeros((n, 0), dtype=np.int64)
     if missing > 0:
         blank = rng.random(codes.shape) < missing
         codes = np.where(blank, [a.unobserved for a in alphabets], codes)
-    evidence = BatchEvidence(n_rows=codes.shape[0], nodes=tuple(observed), codes=codes, alphabets=tuple(alphabets))
-    result = propagate_codes(scoring, evidence, targets=targets)
-    keep = ~result.impossible
-    rows, bins = _metrics(scoring, targets, sampled, result.marginals, keep, n_bins, binning,
-                          None if weights is None else weights[keep])
-    settings = {"priors": [Path(f).name for f in scoring_spec.files] or ["(in memory)"],
-                "truth_priors": [Path(f).name for f in truth_spec.files] or ["(in memory)"],
-                "n": int(n), "seed": seed, "missing": float(missing), "binning": binning, "n_bins": int(n_bins),
-                "weighted": weights is not None,
-                "n_impossible": int((~keep).sum())}
-    return ValidationReport(metrics=pd.DataFrame(rows, columns=METRIC_COLUMNS),
-                            reliability=pd.concat(bins, ignore_index=True), settings=settings)
+    return BatchEvidence(n_rows=codes.shape[0], nodes=tuple(observed), codes=codes, alphabets=tuple(alphabets))
+
+
+def _file_names(spec: Spec) -> list[str]:
+    """The prior files a spec was read from, by name, for the report's settings."""
+    return [Path(f).name for f in spec.files] or ["(in memory)"]
 
 
 def write_report(report: ValidationReport, directory: str | Path, *, figure=None) -> Path:

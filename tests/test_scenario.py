@@ -102,3 +102,11 @@ def test_weights_give_population_means_and_whole_numbers_equal_repeated_rows(def
     assert weighted.ranking_summary["n_rows"].iloc[0] == len(cohort)
     with pytest.raises(bayescramp.InputError, match="compare: no column 'w' for weights"):
         bayescramp.compare({"default": default_model, "older": "older_adults"}, cohort, weights="w")
+
+
+def test_a_negative_weight_is_named_by_column_and_row(default_model):
+    cohort = default_model.simulate(10, rng=1).assign(w=1.0)
+    cohort.loc[cohort.index[3], "w"] = -1.0
+    with pytest.raises(bayescramp.InputError,
+                       match=r"compare: 'w' at row 3 is -1\.0; expected a finite weight >= 0 on every row\."):
+        bayescramp.compare({"default": default_model, "older": "older_adults"}, cohort, weights="w")
