@@ -53,16 +53,16 @@ model
 # %% [markdown]
 # ## A population that differs from the priors
 # The "truth" is the default model with a few numbers changed, some inside their plausible range
-# and some outside it: more thiazide users, more hypomagnesaemia without diuretics, more
-# vitamin D deficiency, and more idiopathic leg cramps.
+# and some outside it: more thiazide users at 65 and over, more hypomagnesaemia from other causes
+# (its leak), more vitamin D deficiency at 40–64, and more idiopathic leg cramps.
 
 # %%
 changes = {
-    "P(diuretic=thiazide)": 0.16,                                   # range [0.06, 0.12]
-    "P(magnesium_deficiency=present|diuretic=none)": 0.06,
-    "P(vitamin_d_deficiency=present)": 0.35,
-    "leak(leg_cramps)": 0.38,
-    "link(leg_cramps<-diuretic=thiazide)": 0.26,
+    "P(diuretic=thiazide|age_group=65_plus)": 0.30,                 # range [0.18, 0.28]
+    "leak(magnesium_deficiency)": 0.04,                             # range [0.008, 0.03]
+    "P(vitamin_d_deficiency=present|age_group=40_64)": 0.35,
+    "leak(leg_cramps)": 0.38,                                       # range [0.15, 0.35]
+    "link(leg_cramps<-diuretic=thiazide)": 0.26,                    # range [0.086, 0.18]
 }
 truth = model.with_parameters(changes)
 prior_values = model.parameters().set_index("id")
@@ -124,7 +124,8 @@ free.loc[~inside, ["prior", "fitted", "lower", "upper", "truth", "status"]].roun
 
 # %%
 figure = plot_fit(fitted.report, truth=true_values, parameters=list(changes) + [
-    "link(leg_cramps<-diuretic=loop)", "P(iron_deficiency=present)", "link(fatigue<-anemia=present)"],
+    "link(leg_cramps<-diuretic=loop)", "P(iron_deficiency=present|sex=female,age_group=18_39)",
+    "link(fatigue<-anemia=present)"],
     title="survey only: prior (grey), learned (red) and true (x) values")
 figure.savefig(output / "fit_survey.png", dpi=90)
 Image(filename=output / "fit_survey.png")
