@@ -75,6 +75,7 @@ import numpy as np
 import pandas as pd
 
 from ._errors import InputError, one_of
+from .evidence import BatchEvidence
 from .scoring import STATUS_OK
 
 __all__ = ["prevalence", "design_columns", "LONELY_PSU_RULES", "PREVALENCE_COLUMNS"]
@@ -214,7 +215,8 @@ def prevalence(scores: pd.DataFrame, *, weights: str | Sequence[float] | None = 
 
     book = resolve_codebook(codebook)
     design_given = design_columns(book, weights=weights, strata=strata, psu=psu, fpc=fpc)
-    lookup = _ColumnLookup(scores, data, source, row_label)
+    lookup = _ColumnLookup(scores, data, source, row_label,
+                           decoded=_node_states_of(model, data, book) if model is not None else None)
     columns = _target_columns(scores, targets, source)
     n_rows = len(scores)
     if n_rows == 0:
@@ -337,12 +339,40 @@ def _t_quantile(level: float, degrees_of_freedom: int) -> float:
     return float(stdtrit(degrees_of_freedom, (1.0 + level) / 2.0))
 
 
+def _node_states_of(model: Any, data: pd.DataFrame | None, book: Any) -> Callable[[str], pd.Series | None]:
+    """Each row's observed state of a node read through the codebook (``by="sex"`` for a ``RIAGENDR`` column).
+
+    A row whose finding is not one state (blank, a set of states, a likelihood or an
+    unreadable cell) gets a missing value, a level of its own in ``by``.
+    """
+    found: dict[str, pd.Series | None] = {}
+
+    def states_of(node: str) -> pd.Series | None:
+        if data is None or node not in model.network.states:
+            return None
+        if node not in found:
+            from .scoring import encode_frame
+
+            encoder = book.encoder() if book is not None else encode_frame
+            evidence = BatchEvidence.from_frame(model.network, data, encoder=encoder)
+            for j, name in enumerate(evidence.nodes):
+                vectors = np.asarray(evidence.alphabets[j].vectors, dtype=float)
+                one_state = (vectors > 0).sum(axis=1) == 1
+                names = np.array([*model.network.states[name], None], dtype=object)
+                state = np.where(one_state, vectors.argmax(axis=1), len(names) - 1)[evidence.codes[:, j]]
+                found[name] = pd.Series(names[state])
+        return found.get(node)
+
+    return states_of
+
+
 class _ColumnLookup:
-    """Columns by name from ``scores``, then ``data``; or values given directly."""
+    """Columns by name from ``scores``, then ``data``, then nodes decoded from ``data``; or values given directly."""
 
     def __init__(self, scores: pd.DataFrame, data: pd.DataFrame | None, source: str,
-                 row_label: Callable[[int], str]):
+                 row_label: Callable[[int], str], decoded: Callable[[str], pd.Series | None] | None = None):
         self.scores, self.data, self.source, self.row_label = scores, data, source, row_label
+        self.decoded = decoded
 
     def get(self, spec: Any, role: str) -> tuple[str, pd.Series]:
         """``(name used in messages, values)`` (a Series with positions as index)."""
@@ -355,6 +385,9 @@ class _ColumnLookup:
                         raise InputError(f"{self.source}: column {spec!r} appears {column.shape[1]} times; expected "
                                          f"one column of that name for {role} (rename the others).")
                     return spec, column.reset_index(drop=True)
+            states = self.decoded(spec) if self.decoded is not None else None
+            if states is not None:   # a node observed through the codebook's columns
+                return spec, states
             seen = list(self.scores.columns) + ([c for c in self.data.columns if c not in self.scores.columns]
                                                 if self.data is not None else [])
             raise InputError(f"{self.source}: no column {spec!r} for {role}; expected one of {one_of(seen)}.")
@@ -732,7 +765,6 @@ def _parameter_variances(model: Any, data: pd.DataFrame | None, book: Any, colum
                          n_draws: int, rng: np.random.Generator | int | None
                          ) -> list[list[tuple[np.ndarray, np.ndarray]]]:
     """Per grouping and target: ``(mean over draws of the design variance, variance of the estimate over draws)``."""
-    from .evidence import BatchEvidence
     from .scoring import encode_frame
     from .uncertainty import draw_tables
 

@@ -470,3 +470,19 @@ def test_lonely_psu_rules_are_listed():
 
 def test_prevalence_is_exported():
     assert bayescramp.prevalence is prevalence
+
+
+def test_by_a_node_read_through_the_codebook_equals_by_its_raw_column():
+    survey_path, codebook_path = example_paths()
+    survey = pd.read_csv(survey_path, dtype=str).head(3000)
+    model = bayescramp.load_model()
+    design = dict(weights="WTINT2YR", strata="SDMVSTRA", psu="SDMVPSU", targets=["iron_deficiency"])
+    by_node = model.prevalence(survey, codebook=codebook_path, by="sex", **design)
+    by_code = model.prevalence(survey, codebook=codebook_path, by="RIAGENDR", **design)
+    # RIAGENDR 1 = male, 2 = female (the NHANES codebook)
+    for state, code in (("female", "2"), ("male", "1")):
+        node_row = by_node[by_node["sex"] == state].iloc[0]
+        code_row = by_code[by_code["RIAGENDR"] == code].iloc[0]
+        assert node_row["estimate"] == pytest.approx(code_row["estimate"], abs=1e-12)
+        assert node_row["se"] == pytest.approx(code_row["se"], abs=1e-12)
+        assert node_row["n"] == code_row["n"]
