@@ -32,7 +32,7 @@ LAYERS = [
     ["__main__", "__init__"],   # the package's entry points, on top
 ]
 #: The order inside the engine's implementation package (each imports only those before it).
-INFERENCE = ["graph", "tree", "core", "network", "__init__"]
+INFERENCE = ["graph", "tree", "core", "condition", "network", "__init__"]
 #: L0 modules may import each other in this order.
 FOUNDATION = ["_errors", "_arguments", "_regular_file"]
 #: Third-party packages allowed only in these modules (lazily where the README says so).
