@@ -250,7 +250,7 @@ def test_explain_and_score_dask_use_the_same_matching(default_model):
 def _gzip(text: str) -> bytes:
     import gzip
 
-    return gzip.compress(text.encode())
+    return gzip.compress(text.encode(), mtime=0)   # no timestamp: the same bytes (and test ids) every run
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -259,7 +259,7 @@ def _gzip(text: str) -> bytes:
     ("SURVEY.CSV.GZ", _gzip(SURVEY_TEXT)),        # upper case
     ("Survey.Csv", SURVEY_TEXT.encode()),          # mixed case, plain
     ("survey.csv.gz", SURVEY_TEXT.encode()),      # plain text named .csv.gz
-])
+], ids=["gzip-named-csv", "gzip-upper-case", "plain-mixed-case", "plain-named-gz"])
 def test_compression_is_found_from_the_content(tmp_path, capsys, default_model, engine, name, content):
     (tmp_path / name).write_bytes(content)
     assert score(tmp_path / name, "-o", tmp_path / "out.csv", "--engine", engine) == 0
