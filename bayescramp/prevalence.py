@@ -351,9 +351,10 @@ def _node_states_of(model: Any, data: pd.DataFrame | None, book: Any) -> Callabl
         if data is None or node not in model.network.states:
             return None
         if node not in found:
-            from .scoring import encode_frame
+            from .codebook import table_encoder
 
-            encoder = book.encoder() if book is not None else encode_frame
+            # scoring has already reported the columns it did not use: not again here
+            encoder = table_encoder(book, unmatched="ignore", require_evidence=False)
             evidence = BatchEvidence.from_frame(model.network, data, encoder=encoder)
             for j, name in enumerate(evidence.nodes):
                 vectors = np.asarray(evidence.alphabets[j].vectors, dtype=float)
